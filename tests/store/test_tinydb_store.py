@@ -1,0 +1,191 @@
+"""What only the file-backed store promises: durability, crash safety and corrupt-file recovery."""
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import logging
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tinydb import TinyDB
+
+from bot.store.atomic import AtomicJSONStorage
+from bot.store.tinydb_store import TinyDBStore, shard_path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def entry(text: str) -> dict:
+    return {"from": "user", "text": text}
+
+
+async def test_conversations_survive_a_new_store_instance(tmp_path):
+    first = TinyDBStore(tmp_path)
+    await first.commit("s1", {"v": 1, "lang": "sv"}, [entry("a"), entry("b")])
+    await first.close()
+
+    second = TinyDBStore(tmp_path)
+    conv = await second.load("s1")
+    assert conv.state == {"v": 1, "lang": "sv"}
+    assert [(e["seq"], e["text"]) for e in conv.transcript] == [(1, "a"), (2, "b")]
+    stored = await second.commit("s1", {"v": 1, "lang": "sv"}, [entry("c")])
+    assert stored[0]["seq"] == 3
+    assert await second.sessions() == ["s1"]
+    await second.close()
+
+
+async def test_file_is_a_tinydb_database_sharded_by_hash(tmp_path):
+    store = TinyDBStore(tmp_path)
+    await store.commit("s1", {"v": 1, "step": "x"}, [entry("a"), entry("b")])
+    await store.close()
+
+    path = shard_path(tmp_path, "s1")
+    assert path.parent.parent == tmp_path and len(path.parent.name) == 2
+    db = TinyDB(path, storage=AtomicJSONStorage)
+    assert db.table("state").get(doc_id=1) == {"v": 1, "step": "x"}
+    assert [d["text"] for d in db.table("transcript").all()] == ["a", "b"]
+    assert [d.doc_id for d in db.table("transcript").all()] == [1, 2]
+
+
+async def test_stale_temp_files_are_removed_at_start(tmp_path):
+    store = TinyDBStore(tmp_path)
+    await store.commit("s1", {"v": 1}, [entry("a")])
+    await store.close()
+    path = shard_path(tmp_path, "s1")
+    stale = [path.parent / ".tmp-abc123", tmp_path / ".tmp-top"]
+    for p in stale:
+        p.write_bytes(b'{"state": {"1"')  # what a kill mid-write leaves
+
+    reopened = TinyDBStore(tmp_path)
+
+    assert not any(p.exists() for p in stale)
+    assert (await reopened.load("s1")).transcript[0]["text"] == "a"
+    await reopened.close()
+
+
+async def test_corrupt_file_is_moved_aside_and_load_returns_none(tmp_path, caplog):
+    store = TinyDBStore(tmp_path)
+    await store.commit("secret-id", {"v": 1}, [entry("personal text")])
+    await store.close()
+    path = shard_path(tmp_path, "secret-id")
+    truncated = path.read_bytes()[:25]
+    path.write_bytes(truncated)
+
+    reopened = TinyDBStore(tmp_path)
+    with caplog.at_level(logging.WARNING):
+        assert await reopened.load("secret-id") is None
+
+    moved = list((tmp_path / "corrupt").iterdir())
+    assert len(moved) == 1 and moved[0].read_bytes() == truncated  # kept for staff, not deleted
+    assert not path.exists()
+    assert await reopened.sessions() == []
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert "corrupt" in logged
+    assert "secret-id" not in logged and "personal" not in logged
+    # The conversation starts over instead of failing every later message.
+    stored = await reopened.commit("secret-id", {"v": 1}, [entry("again")])
+    assert stored[0]["seq"] == 1
+    await reopened.close()
+
+
+async def test_file_with_wrong_layout_counts_as_corrupt(tmp_path):
+    path = shard_path(tmp_path, "s1")
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"state": {"1": {"v": 1}}, "transcript": {"1": {"seq": 1}, "3": {"seq": 3}}}))
+    store = TinyDBStore(tmp_path)
+    assert await store.transcript("s1") == []
+    assert len(list((tmp_path / "corrupt").iterdir())) == 1
+    await store.close()
+
+
+async def test_cancelled_commit_still_lands_before_the_next_one(tmp_path):
+    store = TinyDBStore(tmp_path)
+    first = asyncio.ensure_future(store.commit("s1", {"v": 1}, [entry("first")]))
+    await asyncio.sleep(0)  # the write is now in a worker thread
+    first.cancel()
+    await store.commit("s1", {"v": 1}, [entry("second")])
+
+    assert first.cancelled()
+    transcript = await TinyDBStore(tmp_path).transcript("s1")
+    assert [(e["seq"], e["text"]) for e in transcript] == [(1, "first"), (2, "second")]
+    await store.close()
+
+
+async def test_close_waits_for_pending_commits_and_refuses_new_ones(tmp_path):
+    store = TinyDBStore(tmp_path)
+    pending = [asyncio.ensure_future(store.commit(f"s{i}", {"v": 1}, [entry("x" * 10000)])) for i in range(20)]
+    await asyncio.sleep(0)
+    await store.close()
+
+    assert all(t.done() and not t.cancelled() for t in pending)
+    assert len(await TinyDBStore(tmp_path).sessions()) == 20
+    try:
+        await store.commit("late", {"v": 1}, [])
+    except RuntimeError:
+        pass
+    else:
+        raise AssertionError("a closed store accepted a commit")
+
+
+async def test_cache_and_locks_stay_bounded(tmp_path):
+    store = TinyDBStore(tmp_path, cache_size=3)
+    for i in range(10):
+        await store.commit(f"s{i}", {"v": 1, "i": i}, [entry(str(i))])
+    for i in range(10):
+        assert (await store.load(f"s{i}")).state["i"] == i
+    gc.collect()
+    assert len(store._cache) <= 3
+    assert len(store._locks) == 0  # per-session locks are dropped when nobody waits on them
+    await store.close()
+
+
+def test_sigkill_at_random_moments_never_corrupts_a_conversation(tmp_path):
+    root = tmp_path / "sessions"
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    rng = random.Random()
+    deadline = time.monotonic() + 20
+    kills = 0
+    while kills < 10 and time.monotonic() < deadline:
+        proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("crash_writer.py")), str(root), "30"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        line = proc.stdout.readline()
+        assert line == b"ready\n", proc.stderr.read().decode()
+        time.sleep(rng.uniform(0.0, 0.3))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+        kills += 1
+    assert kills == 10
+
+    files = [p for p in root.rglob("*.json")]
+    assert files and not (root / "corrupt").exists()
+    for p in files:
+        json.loads(p.read_bytes())  # every conversation file is whole
+
+    store = TinyDBStore(root)
+    assert not list(root.rglob(".tmp-*"))
+    sessions = asyncio.run(_load_all(store))
+    assert len(sessions) == len(files)
+    for conv in sessions:
+        assert [e["seq"] for e in conv.transcript] == list(range(1, len(conv.transcript) + 1))
+        assert conv.state["count"] == len(conv.transcript)  # state and transcript written together
+    assert not (root / "corrupt").exists()
+
+
+async def _load_all(store: TinyDBStore):
+    ids = await store.sessions()
+    convs = [await store.load(s) for s in ids]
+    assert all(c is not None for c in convs)
+    await store.close()
+    return convs
