@@ -1,0 +1,629 @@
+"""Halmstad direkt's calendar: weekly hours, Swedish holidays and the staff exceptions calendar.
+
+Pure: no I/O and no clock. Callers pass the parsed `contact.yaml` mapping and an aware `now`,
+so `serve --now ...` and the tests see exactly the answers a guardian would see on that day.
+Every sentence comes from `knowledge/texts/hours.yaml` through the `t(key, **fmt)` callable.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Callable, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import holidays
+from rapidfuzz import fuzz
+
+__all__ = [
+    "WEEKDAYS",
+    "DayHours",
+    "OpenStatus",
+    "HoursQuery",
+    "ContactCalendar",
+    "parse_question",
+    "format_time",
+    "format_date",
+    "format_datetime",
+]
+
+Translate = Callable[..., str]
+
+WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+KINDS: tuple[str, ...] = ("phone", "visiting")
+# How far ahead `next_open` looks before giving up (a whole year of closed days is a data error).
+_SEARCH_DAYS = 400
+_HOURS_RE = re.compile(r"^\s*(\d{1,2})[:.](\d{2})\s*[-–]\s*(\d{1,2})[:.](\d{2})\s*$")
+_CLOSED_WORDS = {"closed", "stängt", "stangt"}
+# `holidays` language codes per bot language; Swedish is the fallback for names.
+_HOLIDAY_LANGS = {"sv": "sv", "en": "en_US"}
+
+
+@dataclass(frozen=True)
+class DayHours:
+    """Say when one kind of service is open on one day, and why it differs from the usual week.
+
+    `reason` is the holiday's Swedish name (see `ContactCalendar.holiday_name` for other
+    languages) or the exception's Swedish note; `notes` holds the exception note per language.
+    """
+
+    opens: time | None
+    closes: time | None
+    reason: str | None = None
+    reason_kind: str | None = None  # "holiday" | "exception" | "weekend" | None
+    notes: Mapping[str, str] | None = field(default=None, compare=False)
+
+    @property
+    def is_closed(self) -> bool:
+        return self.opens is None
+
+
+@dataclass(frozen=True)
+class OpenStatus:
+    """Tell whether a service is open at an instant, until when, and when it opens next."""
+
+    kind: str
+    is_open: bool
+    closes_at: datetime | None
+    next_open: datetime | None
+    today: DayHours
+
+
+@dataclass(frozen=True)
+class HoursQuery:
+    """Capture what a guardian asked about the opening hours.
+
+    `day` is None, "today", "tomorrow", a weekday 0-6 (Monday = 0) or a date. A named day
+    ("julafton", "midsummer eve") is kept in `named`; it becomes a date in `day` when
+    `parse_question` was given `today`, otherwise `answer` resolves it against its clock.
+    """
+
+    kind: str = "both"  # "phone" | "visiting" | "both"
+    day: str | int | date | None = None
+    open_now: bool = False
+    next_open: bool = False
+    named: str | None = None
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+def _parse_span(value: object, where: str) -> tuple[time, time] | None:
+    """Turn "HH:MM-HH:MM" (or "closed") into times, so a typo fails loudly, not silently."""
+    if isinstance(value, bool) or not isinstance(value, str):
+        raise ValueError(f"{where}: expected \"HH:MM-HH:MM\" or \"closed\" as a quoted string, got {value!r}")
+    if value.strip().lower() in _CLOSED_WORDS:
+        return None
+    m = _HOURS_RE.match(value)
+    if not m:
+        raise ValueError(f"{where}: {value!r} is not \"HH:MM-HH:MM\" (e.g. \"07:00-17:00\") or \"closed\"")
+    h1, m1, h2, m2 = (int(g) for g in m.groups())
+    try:
+        opens, closes = time(h1, m1), time(h2, m2)
+    except ValueError:
+        raise ValueError(f"{where}: {value!r} has an impossible time of day") from None
+    if not opens < closes:
+        raise ValueError(f"{where}: {value!r} closes before it opens (overnight hours are not supported)")
+    return opens, closes
+
+
+def _parse_date(value: object, where: str) -> date:
+    """Accept a YAML date or "YYYY-MM-DD", because staff files may quote dates or not."""
+    if isinstance(value, datetime):
+        raise ValueError(f"{where}: {value!r} has a time of day; write only the date, e.g. 2026-12-23")
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(f"{where}: {value!r} is not a date; write it as YYYY-MM-DD, e.g. 2026-12-23")
+
+
+def _parse_note(value: object, where: str) -> dict[str, str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return {"sv": value, "en": value}
+    if isinstance(value, Mapping) and all(isinstance(v, str) for v in value.values()) and "sv" in value:
+        notes = {str(k): v for k, v in value.items()}
+        notes.setdefault("en", notes["sv"])
+        return notes
+    raise ValueError(f"{where}: note must be text or {{sv: ..., en: ...}}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class _Exception:
+    spans: Mapping[str, tuple[time, time] | None]  # kind -> hours or None (closed); missing = normal
+    all_closed: bool
+    notes: Mapping[str, str] | None
+
+
+# --------------------------------------------------------------------------- the calendar
+
+
+class ContactCalendar:
+    """Answer "are you open?" for Halmstad direkt, honouring holidays and the staff calendar."""
+
+    def __init__(
+        self,
+        tz: ZoneInfo,
+        weekly: Mapping[str, Mapping[int, tuple[time, time]]],
+        staffed: str,
+        exceptions: Mapping[date, _Exception],
+    ) -> None:
+        self.tz = tz
+        self._weekly = weekly
+        self.staffed = staffed
+        self._exceptions = exceptions
+        self._holidays: dict[tuple[int, str], dict[date, str]] = {}
+
+    # ---- construction
+
+    @classmethod
+    def from_config(cls, contact: Mapping) -> "ContactCalendar":
+        """Build the calendar from parsed contact.yaml; raise ValueError naming what is wrong."""
+        if not isinstance(contact, Mapping):
+            raise ValueError("contact: expected a mapping (the parsed contact.yaml)")
+        tz_name = contact.get("timezone", "Europe/Stockholm")
+        try:
+            tz = ZoneInfo(str(tz_name))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"timezone: unknown time zone {tz_name!r}; use e.g. Europe/Stockholm") from None
+
+        hours = contact.get("hours")
+        if not isinstance(hours, Mapping):
+            raise ValueError("hours: missing; give weekly hours for phone and visiting")
+        weekly: dict[str, dict[int, tuple[time, time]]] = {}
+        for kind, days in hours.items():
+            if not isinstance(days, Mapping):
+                raise ValueError(f"hours.{kind}: expected a mapping of weekdays (mon..sun) to \"HH:MM-HH:MM\"")
+            per_day: dict[int, tuple[time, time]] = {}
+            for day_name, value in days.items():
+                if day_name not in WEEKDAYS:
+                    raise ValueError(f"hours.{kind}.{day_name}: unknown weekday; use one of {', '.join(WEEKDAYS)}")
+                span = _parse_span(value, f"hours.{kind}.{day_name}")
+                if span is not None:
+                    per_day[WEEKDAYS.index(day_name)] = span
+            weekly[str(kind)] = per_day
+        for kind in KINDS:
+            if kind not in weekly:
+                raise ValueError(f"hours.{kind}: missing; both phone and visiting hours are required")
+
+        staffed = contact.get("staffed", "phone") or "phone"
+        if staffed not in weekly:
+            raise ValueError(f"staffed: {staffed!r} is not one of the kinds under hours ({', '.join(weekly)})")
+
+        raw_exceptions = contact.get("exceptions") or []
+        if not isinstance(raw_exceptions, list):
+            raise ValueError("exceptions: expected a list of entries with a date")
+        exceptions: dict[date, _Exception] = {}
+        for i, entry in enumerate(raw_exceptions):
+            where = f"exceptions[{i}]"
+            if not isinstance(entry, Mapping) or "date" not in entry:
+                raise ValueError(f"{where}: expected a mapping with a date")
+            day = _parse_date(entry["date"], f"{where}.date")
+            where = f"exceptions[{i}] ({day.isoformat()})"
+            if day in exceptions:
+                raise ValueError(f"{where}: the date is listed twice; merge the entries")
+            unknown = set(entry) - {"date", "closed", "note", *weekly}
+            if unknown:
+                raise ValueError(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}; "
+                                 f"use date, closed, note or {', '.join(weekly)}")
+            closed = entry.get("closed", False)
+            if not isinstance(closed, bool):
+                raise ValueError(f"{where}.closed: expected true or false, got {closed!r}")
+            spans = {k: _parse_span(entry[k], f"{where}.{k}") for k in weekly if k in entry}
+            if not closed and not spans:
+                raise ValueError(f"{where}: says nothing; give closed: true or hours for {' or '.join(weekly)}")
+            exceptions[day] = _Exception(spans, closed, _parse_note(entry.get("note"), f"{where}.note"))
+        return cls(tz, weekly, staffed, exceptions)
+
+    # ---- holidays
+
+    def _holiday_map(self, year: int, lang: str = "sv") -> dict[date, str]:
+        code = _HOLIDAY_LANGS.get(lang, "sv")
+        if code not in holidays.Sweden.supported_languages:
+            code = "sv"
+        key = (year, code)
+        if key not in self._holidays:
+            h = holidays.Sweden(years=year, categories=(holidays.PUBLIC, holidays.DE_FACTO), language=code)
+            self._holidays[key] = dict(h.items())
+        return self._holidays[key]
+
+    def holiday_name(self, day: date, lang: str = "sv") -> str | None:
+        """Name the Swedish holiday on `day` in `lang` (sv fallback), or None on ordinary days."""
+        return self._holiday_map(day.year, lang).get(day)
+
+    def holiday_dates(self, year: int) -> dict[date, str]:
+        """List the closed holidays of a year with Swedish names (for other modules' deadlines)."""
+        return dict(self._holiday_map(year, "sv"))
+
+    def is_holiday(self, day: date) -> bool:
+        return day in self._holiday_map(day.year, "sv")
+
+    # ---- hours
+
+    def resolve_kind(self, kind: str) -> str:
+        """Map "staffed" to the kind it aliases, rejecting unknown kinds early."""
+        resolved = self.staffed if kind == "staffed" else kind
+        if resolved not in self._weekly:
+            raise ValueError(f"unknown kind {kind!r}; use one of {', '.join([*self._weekly, 'staffed'])}")
+        return resolved
+
+    def day_hours(self, kind: str, day: date) -> DayHours:
+        """Give the hours of `kind` on `day`: exceptions first, then holidays, then the week."""
+        kind = self.resolve_kind(kind)
+        exc = self._exceptions.get(day)
+        if exc is not None and (exc.all_closed or kind in exc.spans):
+            reason = exc.notes["sv"] if exc.notes else None
+            span = None if exc.all_closed else exc.spans[kind]
+            if span is None:
+                return DayHours(None, None, reason, "exception", exc.notes)
+            return DayHours(span[0], span[1], reason, "exception", exc.notes)
+        name = self.holiday_name(day, "sv")
+        if name is not None:
+            return DayHours(None, None, name, "holiday")
+        span = self._weekly[kind].get(day.weekday())
+        if span is None:
+            return DayHours(None, None, None, "weekend" if day.weekday() >= 5 else None)
+        return DayHours(span[0], span[1])
+
+    def weekly(self, kind: str) -> dict[int, tuple[time, time]]:
+        """Return the ordinary week (weekday 0-6 -> opens, closes) for overviews."""
+        return dict(self._weekly[self.resolve_kind(kind)])
+
+    def exceptions_between(self, start: date, end: date) -> list[date]:
+        """List staff exception dates in [start, end], so overviews can announce changed days."""
+        return sorted(d for d in self._exceptions if start <= d <= end)
+
+    def reason_text(self, hours: DayHours, day: date, lang: str) -> str | None:
+        """Say in `lang` why a day differs: the holiday's name or the staff note."""
+        if hours.reason_kind == "holiday":
+            return self.holiday_name(day, lang) or hours.reason
+        if hours.reason_kind == "exception" and hours.notes:
+            return hours.notes.get(lang) or hours.notes.get("sv")
+        return hours.reason
+
+    def _at(self, day: date, wall: time) -> datetime:
+        """Build an aware datetime for a local wall time; zoneinfo picks the right UTC offset on DST days."""
+        return datetime.combine(day, wall, tzinfo=self.tz)
+
+    def _first_opening(self, kind: str, start: date) -> datetime | None:
+        for offset in range(_SEARCH_DAYS):
+            day = start + timedelta(days=offset)
+            dh = self.day_hours(kind, day)
+            if dh.opens is not None:
+                return self._at(day, dh.opens)
+        return None
+
+    def status(self, kind: str, now: datetime) -> OpenStatus:
+        """Tell whether `kind` is open at `now` and when it next opens (after this period if open)."""
+        if now.tzinfo is None or now.utcoffset() is None:
+            raise ValueError("now must be timezone-aware (e.g. datetime.now(ZoneInfo('Europe/Stockholm')))")
+        kind = self.resolve_kind(kind)
+        local = now.astimezone(self.tz)
+        today = local.date()
+        dh = self.day_hours(kind, today)
+        instant = now.astimezone(timezone.utc)
+        if dh.opens is not None and dh.closes is not None:
+            opens_at, closes_at = self._at(today, dh.opens), self._at(today, dh.closes)
+            if opens_at.astimezone(timezone.utc) <= instant < closes_at.astimezone(timezone.utc):
+                nxt = self._first_opening(kind, today + timedelta(days=1))
+                return OpenStatus(kind, True, closes_at, nxt, dh)
+            if instant < opens_at.astimezone(timezone.utc):
+                return OpenStatus(kind, False, None, opens_at, dh)
+        return OpenStatus(kind, False, None, self._first_opening(kind, today + timedelta(days=1)), dh)
+
+    def is_working_day(self, day: date) -> bool:
+        """Say whether `day` is an ordinary working day (no weekend, holiday), e.g. for deadlines."""
+        return day.weekday() < 5 and not self.is_holiday(day)
+
+    # ---- answering
+
+    def resolve_day(self, query: HoursQuery, today: date) -> date | None:
+        """Turn the query's day (relative, weekday or named) into a date on or after `today`."""
+        day = query.day
+        if isinstance(day, date):
+            return day
+        if day == "today":
+            return today
+        if day == "tomorrow":
+            return today + timedelta(days=1)
+        if isinstance(day, int) and not isinstance(day, bool):
+            return today + timedelta(days=(day - today.weekday()) % 7)
+        if query.named:
+            return _resolve_named(self, query.named, today)
+        return None
+
+    def answer(self, query: HoursQuery, now: datetime, lang: str, t: Translate) -> str:
+        """Write the reply to an hours question for `now`, every sentence from knowledge."""
+        if now.tzinfo is None or now.utcoffset() is None:
+            raise ValueError("now must be timezone-aware")
+        local = now.astimezone(self.tz)
+        kinds = list(KINDS) if query.kind == "both" else [self.resolve_kind(query.kind)]
+        day = self.resolve_day(query, local.date())
+        lines: list[str] = []
+        if query.open_now or query.next_open:
+            lines += self._status_lines(kinds, local, lang, t)
+            if day is not None and day != local.date():
+                lines += self._day_lines(kinds, day, local, lang, t)
+        elif day is not None:
+            lines += self._day_lines(kinds, day, local, lang, t)
+            if day == local.date():
+                lines += self._status_lines(kinds, local, lang, t, header=False)
+        else:
+            lines += self._overview_lines(kinds, local, lang, t)
+        return " ".join(line for line in lines if line)
+
+    def _status_lines(self, kinds: list[str], local: datetime, lang: str, t: Translate,
+                      header: bool = True) -> list[str]:
+        """Say, per kind, open until when or closed until when; name a holiday/closed day once."""
+        statuses = [self.status(k, local) for k in kinds]
+        today = local.date()
+        lines: list[str] = []
+        first = statuses[0].today
+        special = header and all(
+            s.today.is_closed and s.today.reason_kind == first.reason_kind
+            and s.today.reason == first.reason for s in statuses
+        ) and first.reason_kind in ("holiday", "exception")
+        if special:
+            reason = self.reason_text(first, today, lang)
+            if first.reason_kind == "holiday":
+                lines.append(t("hours.closed_today_holiday", reason=reason or ""))
+            else:
+                lines.append(t("hours.closed_today_exception" if reason else "hours.closed_today", reason=reason or ""))
+        for s in statuses:
+            label = t(f"hours.kind.{s.kind}")
+            if s.is_open:
+                lines.append(t("hours.open_now", kind=label, closes=format_time(s.closes_at, lang, t)))
+                if s.today.reason_kind == "exception":
+                    note = self.reason_text(s.today, today, lang)
+                    if note:
+                        lines.append(t("hours.changed_today", reason=note))
+            elif s.next_open is None:
+                lines.append(t("hours.no_next_open", kind=label))
+            else:
+                when = format_datetime(s.next_open, lang, t, now=local)
+                lines.append(t("hours.next_open" if special else "hours.closed_now", kind=label, when=when))
+        return lines
+
+    def _day_lines(self, kinds: list[str], day: date, local: datetime, lang: str, t: Translate) -> list[str]:
+        """Give the hours of each kind on one day, with the holiday or staff note if any."""
+        lines = []
+        when = format_date(day, lang, t)
+        if day == local.date():
+            when = t("hours.today_date", date=when)
+        elif day == local.date() + timedelta(days=1):
+            when = t("hours.tomorrow_date", date=when)
+        for kind in kinds:
+            dh = self.day_hours(kind, day)
+            label = t(f"hours.kind_hours.{kind}")
+            reason = self.reason_text(dh, day, lang)
+            if dh.is_closed:
+                key = "hours.day_closed_reason" if reason else "hours.day_closed"
+                lines.append(t(key, kind_hours=label, date=when, reason=reason or ""))
+            else:
+                key = "hours.day_hours_reason" if reason else "hours.day_hours"
+                lines.append(t(key, kind_hours=label, date=when, hours=self._span(dh.opens, dh.closes, lang, t),
+                               reason=reason or ""))
+        return lines
+
+    def _overview_lines(self, kinds: list[str], local: datetime, lang: str, t: Translate) -> list[str]:
+        """Give the ordinary week, today's state and the unusual days of the coming week."""
+        lines = [t(f"hours.weekly_{kind}", hours=self._weekly_text(kind, lang, t)) for kind in kinds]
+        lines.append(t("hours.weekly_closed"))
+        lines += self._status_lines(kinds[:1], local, lang, t)
+        today = local.date()
+        parts = []
+        for day in (today + timedelta(days=i) for i in range(1, 8)):
+            hours = [self.day_hours(k, day) for k in kinds]
+            if not any(h.reason_kind in ("holiday", "exception") for h in hours):
+                continue
+            if day.weekday() >= 5 and not any(h.reason_kind == "exception" for h in hours):
+                continue  # a holiday on a weekend changes nothing
+            reason = next((self.reason_text(h, day, lang) for h in hours if h.reason_kind), None) or t("hours.reason_changed")
+            date_text = format_date(day, lang, t)
+            if all(h.is_closed for h in hours):
+                parts.append(t("hours.upcoming_closed", date=date_text, reason=reason))
+            else:
+                spans = [t("hours.kind_span", kind=t(f"hours.kind_short.{k}"),
+                           hours=self._span(h.opens, h.closes, lang, t) if not h.is_closed else t("hours.closed_word"))
+                         for k, h in zip(kinds, hours)]
+                parts.append(t("hours.upcoming_hours", date=date_text, reason=reason, hours=", ".join(spans)))
+        if parts:
+            lines.append(t("hours.upcoming", days="; ".join(parts)))
+        return lines
+
+    @staticmethod
+    def _span(opens: time, closes: time, lang: str, t: Translate) -> str:
+        return t("hours.span", opens=format_time(opens, lang, t), closes=format_time(closes, lang, t))
+
+    def _weekly_text(self, kind: str, lang: str, t: Translate) -> str:
+        """Group equal consecutive weekdays: "måndag–torsdag kl. 07.00–17.00, fredag kl. 07.00–16.00"."""
+        week = self._weekly[kind]
+        groups: list[tuple[int, int, tuple[time, time]]] = []
+        for wd in range(7):
+            span = week.get(wd)
+            if span is None:
+                continue
+            if groups and groups[-1][1] == wd - 1 and groups[-1][2] == span:
+                groups[-1] = (groups[-1][0], wd, span)
+            else:
+                groups.append((wd, wd, span))
+        parts = []
+        for first, last, (opens, closes) in groups:
+            days = t(f"hours.day.{WEEKDAYS[first]}")
+            if last != first:
+                days = t("hours.day_range", first=days, last=t(f"hours.day.{WEEKDAYS[last]}"))
+            parts.append(t("hours.weekly_part", days=days, hours=self._span(opens, closes, lang, t)))
+        return ", ".join(parts)
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def format_time(value: time | datetime, lang: str, t: Translate) -> str:
+    """Write a clock time the language's way ("07.00" in Swedish, "7:00" in English)."""
+    return t("hours.clock", h=str(value.hour), hh=f"{value.hour:02d}", mm=f"{value.minute:02d}")
+
+
+def format_date(value: date, lang: str, t: Translate, with_year: bool = False) -> str:
+    """Write a date as "måndag 28 december" / "Monday 28 December" (optionally with the year)."""
+    if isinstance(value, datetime):
+        value = value.date()
+    key = "hours.date_year" if with_year else "hours.date"
+    return t(key, weekday=t(f"hours.day.{WEEKDAYS[value.weekday()]}"), day=str(value.day),
+             month=t(f"hours.month.{value.month}"), year=str(value.year))
+
+
+def format_datetime(value: datetime, lang: str, t: Translate, now: datetime | None = None) -> str:
+    """Write when something happens ("måndag 28 december kl. 07.00"; "i morgon måndag kl. 07.00").
+
+    Given `now`, today and tomorrow are said as such; the wall time is `value`'s own (callers pass
+    datetimes in the calendar's zone).
+    """
+    clock = format_time(value, lang, t)
+    weekday = t(f"hours.day.{WEEKDAYS[value.weekday()]}")
+    if now is not None:
+        local_now = now.astimezone(value.tzinfo) if value.tzinfo and now.tzinfo else now
+        delta = (value.date() - local_now.date()).days
+        if delta == 0:
+            return t("hours.datetime_today", time=clock, weekday=weekday)
+        if delta == 1:
+            return t("hours.datetime_tomorrow", time=clock, weekday=weekday)
+    return t("hours.datetime", date=format_date(value, lang, t), time=clock, weekday=weekday)
+
+
+# --------------------------------------------------------------------------- question parsing
+
+
+def _fold(text: str) -> str:
+    """Lower-case, drop accents (å->a, ä->a, ö->o) and punctuation, so typed variants compare equal."""
+    text = unicodedata.normalize("NFKD", text.lower())
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    text = re.sub(r"[^\w\s]", " ", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+# Cue tables over folded text. A cue matches at the start of a word ("besok" matches "besoka",
+# "besokstid"); multi-word cues match as phrases. Typos are caught by fuzzy word matching below.
+_FUZZY_MIN = 84  # rapidfuzz ratio for a misspelt cue word ("telefpn"); 80 let "visst" pass as "visit"
+_PHONE_CUES = ("telefon", "telfon", "telefn", "ring", "samtal", "phone", "call", "telephone")
+_VISIT_CUES = ("besok", "besak", "kontor", "komma in", "komma forbi", "kommer in", "radhus", "reception",
+               "visit", "office", "in person", "come in", "come by", "drop in", "walk in", "kyrkogatan")
+_TODAY_CUES = ("idag", "i dag", "ikvall", "i kvall", "today", "tonight", "this afternoon", "this morning")
+_TOMORROW_CUES = ("imorgon", "i morgon", "imorn", "i morn", "imorrn", "i morrn", "imorron", "i morron",
+                  "imorgn", "tomorrow", "tomorow", "tommorow", "tommorrow", "tmrw", "tmr")
+_NOW_CUES = ("nu", "just nu", "now", "right now", "currently", "at the moment", "for tillfallet", "nuvarande")
+_NEXT_CUES = ("oppnar", "oppnas", "oppna igen", "oppet igen", "open again", "reopen", "opens", "do you open",
+              "will you open", "next open", "nasta gang", "nar kan jag ringa", "when can i call")
+_WHEN_CUES = ("nar", "when", "vilka tider", "what time", "tider", "oppettid", "hours", "telefontid",
+              "besokstid", "schedule")
+_OPEN_CUES = ("oppet", "oppen", "oppna", "open", "stangt", "stangd", "closed", "svarar", "answer")
+_WEEKDAY_CUES: tuple[tuple[str, int], ...] = (
+    ("mandag", 0), ("tisdag", 1), ("onsdag", 2), ("torsdag", 3), ("fredag", 4), ("lordag", 5), ("sondag", 6),
+    ("monday", 0), ("tuesday", 1), ("wednesday", 2), ("thursday", 3), ("friday", 4), ("saturday", 5),
+    ("sunday", 6),
+)
+# Named days -> the Swedish name the `holidays` package uses, so movable feasts need no arithmetic.
+_NAMED_CUES: tuple[tuple[str, str], ...] = (
+    ("julafton", "Julafton"), ("christmas eve", "Julafton"), ("xmas eve", "Julafton"),
+    ("juldag", "Juldagen"), ("christmas day", "Juldagen"), ("xmas day", "Juldagen"),
+    ("annandag jul", "Annandag jul"), ("annandagen", "Annandag jul"), ("boxing day", "Annandag jul"),
+    ("nyarsafton", "Nyårsafton"), ("nyars afton", "Nyårsafton"), ("new years eve", "Nyårsafton"),
+    ("new year s eve", "Nyårsafton"), ("nyarsdag", "Nyårsdagen"), ("new years day", "Nyårsdagen"),
+    ("new year s day", "Nyårsdagen"), ("trettondag", "Trettondedag jul"), ("epiphany", "Trettondedag jul"),
+    ("midsommarafton", "Midsommarafton"), ("midsommar afton", "Midsommarafton"),
+    ("midsummer eve", "Midsommarafton"), ("midsommardag", "Midsommardagen"), ("midsummer day", "Midsommardagen"),
+    ("langfredag", "Långfredagen"), ("good friday", "Långfredagen"), ("annandag pask", "Annandag påsk"),
+    ("easter monday", "Annandag påsk"), ("kristi himmelsfard", "Kristi himmelsfärdsdag"),
+    ("ascension", "Kristi himmelsfärdsdag"), ("nationaldag", "Nationaldagen"), ("national day", "Nationaldagen"),
+    ("forsta maj", "Första maj"), ("1 maj", "Första maj"), ("may day", "Första maj"),
+    ("alla helgons", "Alla helgons dag"), ("all saints", "Alla helgons dag"),
+)
+
+
+def _has(folded: str, words: list[str], cues: tuple[str, ...], fuzzy: bool = False) -> bool:
+    padded = f" {folded} "
+    for cue in cues:
+        if " " in cue:
+            if f" {cue}" in padded:
+                return True
+        elif any(w.startswith(cue) for w in words):
+            return True
+    if fuzzy:
+        single = [c for c in cues if " " not in c.strip() and len(c) >= 5]
+        return any(len(w) >= 5 and fuzz.ratio(w, c) >= _FUZZY_MIN for w in words for c in single)
+    return False
+
+
+def _exact_word(words: list[str], cues: tuple[str, ...], folded: str) -> bool:
+    padded = f" {folded} "
+    return any(f" {c} " in padded for c in cues)
+
+
+def _weekday(words: list[str]) -> int | None:
+    """Find a weekday named in the words, by prefix ("fredagen") or a close misspelling ("fredg")."""
+    for w in words:
+        for cue, wd in _WEEKDAY_CUES:
+            if w.startswith(cue):
+                return wd
+    for w in words:
+        if len(w) < 5:
+            continue
+        score, wd = max((fuzz.ratio(w, cue), wd) for cue, wd in _WEEKDAY_CUES)
+        if score >= _FUZZY_MIN:
+            return wd
+    return None
+
+
+def parse_question(text: str, lang: str = "sv", today: date | None = None) -> HoursQuery:
+    """Read what a guardian asks about hours, tolerating typos and missing å/ä/ö.
+
+    Small and table-driven on purpose: the engine has already decided this is an hours question.
+    """
+    folded = _fold(text)
+    words = folded.split()
+    phone = _has(folded, words, _PHONE_CUES, fuzzy=True)
+    visit = _has(folded, words, _VISIT_CUES, fuzzy=True)
+    kind = "phone" if phone and not visit else "visiting" if visit and not phone else "both"
+
+    named = None
+    for cue, name in _NAMED_CUES:
+        if _has(folded, words, (cue,)):
+            named = name
+            break
+    day: str | int | date | None = None
+    if named is None:
+        if _has(folded, words, _TOMORROW_CUES):
+            day = "tomorrow"
+        elif _exact_word(words, _TODAY_CUES, folded) or _has(folded, words, ("idag", "today")):
+            day = "today"
+        else:
+            day = _weekday(words)
+    elif today is not None:
+        day = _resolve_named(None, named, today)
+
+    now_word = _exact_word(words, _NOW_CUES, folded)
+    next_open = _has(folded, words, _NEXT_CUES)
+    when = _has(folded, words, _WHEN_CUES)
+    open_word = _has(folded, words, _OPEN_CUES)
+    open_now = now_word or (open_word and not when and not next_open and day is None and named is None)
+    return HoursQuery(kind=kind, day=day, open_now=bool(open_now), next_open=bool(next_open), named=named)
+
+
+def _resolve_named(calendar: ContactCalendar | None, name: str, today: date) -> date | None:
+    """Find the next date (from `today`) of a holiday by its Swedish name."""
+    for year in (today.year, today.year + 1):
+        if calendar is not None:
+            found = calendar.holiday_dates(year)
+        else:
+            found = dict(holidays.Sweden(years=year, categories=(holidays.PUBLIC, holidays.DE_FACTO),
+                                         language="sv").items())
+        for d in sorted(found):
+            if d >= today and name in found[d].split("; "):
+                return d
+    return None
