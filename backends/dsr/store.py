@@ -1,0 +1,154 @@
+"""The DSR backend's durable state: one TinyDB file, `DATA_DIR/dsr.json`.
+
+Tables: `cases`, `idempotency`, `staff`, `audit`. A new case, its idempotency record and its audit
+entry must land together (a crash between them would let a retry file the request twice), and
+TinyDB has no multi-table transaction, so every change here reads the whole document through the
+TinyDB storage, changes it and writes it back once with `AtomicJSONStorage` (temp file, fsync,
+os.replace). An asyncio lock serialises read-modify-write inside the process; the blocking file
+work runs in a thread so the event loop keeps serving.
+"""
+from __future__ import annotations
+
+import asyncio
+import copy
+from pathlib import Path
+from typing import Any, Callable
+
+from tinydb import TinyDB
+
+from bot.store.atomic import AtomicJSONStorage
+
+FILE_NAME = "dsr.json"
+TABLES = ("cases", "idempotency", "staff", "audit")
+
+
+class IdempotencyConflict(Exception):
+    """Signal that an Idempotency-Key was already used with another body."""
+
+
+class CaseNotFound(LookupError):
+    """Signal that no case has the reference asked for."""
+
+
+def _open(data_dir: Path) -> TinyDB:
+    """Open the backend's TinyDB file (created on first write) with the atomic storage."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return TinyDB(data_dir / FILE_NAME, storage=AtomicJSONStorage)
+
+
+def _read(db: TinyDB) -> dict:
+    """Return the whole document with every table present."""
+    data = db.storage.read() or {}
+    for table in TABLES:
+        data.setdefault(table, {})
+    return data
+
+
+def _next_id(table: dict) -> str:
+    """Return the next TinyDB document id of `table` (ids are decimal strings)."""
+    return str(max((int(k) for k in table), default=0) + 1)
+
+
+def _find(table: dict, **match: Any) -> dict | None:
+    """Return the first document whose fields equal `match`."""
+    for doc in table.values():
+        if all(doc.get(k) == v for k, v in match.items()):
+            return doc
+    return None
+
+
+def upsert_staff_sync(data_dir: Path, record: dict) -> None:
+    """Store a staff account (replacing one with the same username) in one atomic write."""
+    db = _open(data_dir)
+    data = _read(db)
+    existing = [k for k, doc in data["staff"].items() if doc.get("username") == record["username"]]
+    doc_id = existing[0] if existing else _next_id(data["staff"])
+    data["staff"][doc_id] = record
+    db.storage.write(data)
+
+
+class DsrStore:
+    """Keep cases, idempotency records, staff accounts and the audit log durable."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = Path(data_dir)
+        self._db = _open(self.data_dir)
+        self._lock = asyncio.Lock()
+
+    async def _locked(self, fn: Callable[[], Any]) -> Any:
+        """Run `fn` in a thread while holding the lock, so read-modify-write never interleaves."""
+        async with self._lock:
+            return await asyncio.to_thread(fn)
+
+    async def create_case(
+        self, key: str, body_hash: str, build: Callable[[dict], tuple[dict, dict, dict]]
+    ) -> tuple[dict, bool]:
+        """Create a case once per Idempotency-Key and return (answer, created).
+
+        `build(data)` gets the current document (to number the case) and returns the case, the
+        answer to store with the key, and the audit entry. The same key with the same body hash
+        returns the stored answer; with another hash it raises IdempotencyConflict.
+        """
+
+        def work() -> tuple[dict, bool]:
+            data = _read(self._db)
+            seen = _find(data["idempotency"], key=key)
+            if seen is not None:
+                if seen["body_hash"] != body_hash:
+                    raise IdempotencyConflict()
+                return seen["response"], False
+            case, response, audit = build(data)
+            data["cases"][_next_id(data["cases"])] = case
+            data["idempotency"][_next_id(data["idempotency"])] = {
+                "key": key, "body_hash": body_hash, "reference": case["reference"],
+                "response": response, "created_at": case["received_at"],
+            }
+            data["audit"][_next_id(data["audit"])] = audit
+            self._db.storage.write(data)
+            return response, True
+
+        return await self._locked(work)
+
+    async def update_case(self, reference: str, change: Callable[[dict], dict]) -> dict:
+        """Apply `change` to a case and append the audit entry it returns, in one write.
+
+        `change` mutates the case in place and may raise ValueError to refuse the change, in
+        which case nothing is written. Returns the updated case.
+        """
+
+        def work() -> dict:
+            data = _read(self._db)
+            case = _find(data["cases"], reference=reference)
+            if case is None:
+                raise CaseNotFound(reference)
+            audit = change(case)
+            data["audit"][_next_id(data["audit"])] = audit
+            self._db.storage.write(data)
+            return copy.deepcopy(case)
+
+        return await self._locked(work)
+
+    async def get_case(self, reference: str) -> dict | None:
+        """Return one case, or None."""
+        data = await asyncio.to_thread(_read, self._db)
+        return _find(data["cases"], reference=reference)
+
+    async def cases(self) -> list[dict]:
+        """Return every case (unsorted)."""
+        data = await asyncio.to_thread(_read, self._db)
+        return list(data["cases"].values())
+
+    async def audit_for(self, reference: str) -> list[dict]:
+        """Return the audit entries of one case, oldest first."""
+        data = await asyncio.to_thread(_read, self._db)
+        entries = [(int(k), e) for k, e in data["audit"].items() if e.get("reference") == reference]
+        return [e for _, e in sorted(entries, key=lambda pair: pair[0])]
+
+    async def staff(self, username: str) -> dict | None:
+        """Return a staff account by username, or None."""
+        data = await asyncio.to_thread(_read, self._db)
+        return _find(data["staff"], username=username)
+
+    def close(self) -> None:
+        """Release the TinyDB handle (the storage holds no open file)."""
+        self._db.close()
