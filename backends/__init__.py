@@ -1,0 +1,1 @@
+"""Reference implementations of the services the assistant invokes over HTTP."""

@@ -1,0 +1,1 @@
+"""Halmstads kommun's Skola24 assistant: the runtime."""

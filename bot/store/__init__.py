@@ -1,0 +1,1 @@
+"""Session storage: the `SessionStore` port and its adapters."""
