@@ -1,0 +1,588 @@
+"""The reference activation backend: accounts, activation e-mails, the activation pages, app login.
+
+It stands in for Skola24's "aktivera konto för Skola24 mobil-app" service, so the assistant can
+run the whole activation with a guardian and the acceptance tests can follow the e-mail's link.
+Mounted by `serve` at `/activation/` (every route here is relative) or run alone with
+`python -m backends.activation`.
+
+Privacy and security choices, in short: the API answers byte-identically whether or not an address
+is registered and does the lookup after answering, in a background task, so neither body nor
+timing tells; codes are 256-bit, stored only as SHA-256 and single-use; passwords are hashed with
+argon2id off the event loop; forms carry signed double-submit CSRF tokens; logs never hold an
+address, a username or a code.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from email.message import EmailMessage
+from pathlib import Path
+from urllib.parse import parse_qsl, urlparse
+
+import yaml
+from aiohttp import web
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from backends.mail import Mailer
+
+from . import pages
+from .pages import Texts
+from .security import (
+    CSRF_COOKIE, CsrfGuard, EmailError, Limit, RateLimiter, email_key, hash_code, normalise_email,
+    password_errors, plausible_code, username_errors,
+)
+from .store import ActivationStore
+
+log = logging.getLogger("backends.activation")
+
+TEXTS_FILE = Path("texts") / "activation_pages.yaml"
+STYLE = (Path(__file__).with_name("style.css")).read_bytes()
+MAX_FORM_FIELDS = 20
+MAX_FIELD_LENGTH = 1024
+
+# The one answer to every accepted activation request, registered address or not.
+ACCEPTED_BODY = json.dumps({
+    "status": "accepted",
+    "message": "If the address is registered, an activation e-mail has been sent.",
+}).encode("utf-8")
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": ("default-src 'self'; frame-ancestors 'none'; form-action 'self'; "
+                                "base-uri 'none'; object-src 'none'"),
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+def utc_now() -> datetime:
+    """Return the current time, timezone-aware in UTC (the default clock)."""
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class ActivationConfig:
+    """Everything the activation backend needs; the composition root fills it in."""
+
+    data_dir: Path
+    token: str
+    public_url: str
+    mailer: Mailer
+    texts: dict
+    clock: Callable[[], datetime] = utc_now
+    code_ttl: timedelta = timedelta(hours=24)
+    per_address_limit: int = 3
+    per_client_limit: int = 30
+    request_window: timedelta = timedelta(hours=1)
+    login_attempt_limit: int = 5
+    login_client_limit: int = 50
+    login_window: timedelta = timedelta(minutes=15)
+    csrf_max_age: timedelta = timedelta(hours=2)
+    max_body_bytes: int = 64 * 1024
+    password_hasher: PasswordHasher = field(default_factory=PasswordHasher)
+    shutdown_timeout: float = 30.0
+
+
+class BadInput(Exception):
+    """Client input that cannot be used; `reason` is safe to show (it never echoes the input)."""
+
+    def __init__(self, reason: str, status: int = 400) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+def load_texts(knowledge_dir: Path) -> dict:
+    """Read the activation pages' texts (key -> {sv, en}) from the knowledge directory.
+
+    Raises ValueError naming the file and every problem, so a broken edit stops start-up with a
+    message staff can act on instead of a page with a hole in it.
+    """
+    path = Path(knowledge_dir) / TEXTS_FILE
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"{path}: missing — the activation pages need this file") from None
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: must be a mapping of key: {{sv: ..., en: ...}}")
+    problems = [f"{path}: {line}" for line in pages.check_texts(raw)]
+    if problems:
+        raise ValueError("\n".join(problems))
+    return {key: {"sv": value["sv"], "en": value["en"]} for key, value in raw.items()
+            if isinstance(value, dict)}
+
+
+def add_account(data_dir: Path, email: str) -> None:
+    """Register a guardian's e-mail address (idempotent), for `backend add-account` and `--demo`.
+
+    Raises ValueError with the reason when the address is not usable.
+    """
+    try:
+        address = normalise_email(email)
+    except EmailError as exc:
+        raise ValueError(f"invalid e-mail address: {exc}") from None
+    store = ActivationStore(Path(data_dir))
+    try:
+        store.add_account(address, utc_now())
+    finally:
+        store.close()
+
+
+class ActivationService:
+    """The state one running backend holds: store, limiters, CSRF guard and mail tasks."""
+
+    def __init__(self, config: ActivationConfig) -> None:
+        problems = pages.check_texts(config.texts)
+        if problems:
+            raise ValueError("activation texts incomplete:\n" + "\n".join(problems))
+        self.config = config
+        self.texts = Texts(config.texts)
+        self.store = ActivationStore(Path(config.data_dir))
+        clock = config.clock
+        self.address_limiter = RateLimiter(Limit(config.per_address_limit, config.request_window), clock)
+        self.client_limiter = RateLimiter(Limit(config.per_client_limit, config.request_window), clock)
+        self.login_user_limiter = RateLimiter(Limit(config.login_attempt_limit, config.login_window), clock)
+        self.login_client_limiter = RateLimiter(Limit(config.login_client_limit, config.login_window), clock)
+        secret = hmac.new(config.token.encode("utf-8"), b"activation-csrf", hashlib.sha256).digest()
+        self.csrf = CsrfGuard(secret, clock, config.csrf_max_age)
+        self.tasks: set[asyncio.Task] = set()
+        self._dummy_hash: str | None = None
+
+    # Helpers ---------------------------------------------------------------------------------
+
+    @property
+    def ttl_hours(self) -> int:
+        return max(1, round(self.config.code_ttl.total_seconds() / 3600))
+
+    def link_for(self, code: str) -> str:
+        """Return the activation link the e-mail carries."""
+        return f"{self.config.public_url.rstrip('/')}/activate?code={code}"
+
+    def spawn(self, coro) -> None:
+        """Run work after the response, kept so shutdown can wait for it (nothing acked is lost)."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def drain(self) -> None:
+        """Wait for pending mail work before the process stops."""
+        if self.tasks:
+            await asyncio.wait(set(self.tasks), timeout=self.config.shutdown_timeout)
+
+    async def dummy_hash(self) -> str:
+        """Return a hash to verify against for unknown usernames, so timing does not tell."""
+        if self._dummy_hash is None:
+            self._dummy_hash = await asyncio.to_thread(
+                self.config.password_hasher.hash, secrets.token_urlsafe(16))
+        return self._dummy_hash
+
+    # Activation requests ---------------------------------------------------------------------
+
+    async def process_request(self, address: str) -> None:
+        """Look the address up and, when registered, issue a code and mail the link.
+
+        Runs after the 202 has gone out, for registered and unregistered addresses alike.
+        """
+        try:
+            code = secrets.token_urlsafe(32)
+            code_hash = hash_code(code)
+            account = await asyncio.to_thread(self.store.find_account, address)
+            if account is None:
+                log.info("activation_request processed")
+                return
+            now = self.config.clock()
+            await asyncio.to_thread(self.store.issue_code, account, code_hash, now,
+                                    now + self.config.code_ttl)
+            await self.config.mailer.send(self.activation_mail(account, code))
+            log.info("activation_request processed")
+            log.info("activation_mail sent via=%s", self.config.mailer.description.split(":")[0])
+        except Exception as exc:  # noqa: BLE001 - background work must log, never crash the loop
+            log.error("activation_request failed error=%s", type(exc).__name__)
+
+    def activation_mail(self, to: str, code: str) -> EmailMessage:
+        """Build the bilingual activation e-mail (Swedish first, then English)."""
+        t = self.texts
+        link = self.link_for(code)
+        msg = EmailMessage()
+        msg["To"] = to
+        msg["Subject"] = (f"{t.get('activation_page.mail_subject', 'sv')} / "
+                          f"{t.get('activation_page.mail_subject', 'en')}")
+        msg["Content-Language"] = "sv, en"
+        body = (t.get("activation_page.mail_body", "sv", link=link, hours=self.ttl_hours)
+                + "\n\n" + "-" * 40 + "\n\n"
+                + t.get("activation_page.mail_body", "en", link=link, hours=self.ttl_hours) + "\n")
+        msg.set_content(body)
+        return msg
+
+
+SERVICE = web.AppKey("activation_service", ActivationService)
+
+
+# Request helpers ------------------------------------------------------------------------------
+
+async def read_body(request: web.Request, cap: int) -> bytes:
+    """Read the request body up to `cap` bytes; larger bodies are refused without being stored."""
+    if request.content_length is not None and request.content_length > cap:
+        raise BadInput(f"request body larger than {cap} bytes", 413)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await request.content.read(16 * 1024)
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > cap:
+            raise BadInput(f"request body larger than {cap} bytes", 413)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_json_object(request: web.Request) -> dict:
+    """Return the body as a JSON object, or raise BadInput saying what is wrong."""
+    svc = request.app[SERVICE]
+    raw = await read_body(request, svc.config.max_body_bytes)
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise BadInput("body must be JSON") from None
+    if not isinstance(data, dict):
+        raise BadInput("body must be a JSON object")
+    return data
+
+
+async def read_form(request: web.Request) -> dict[str, str]:
+    """Return an urlencoded form as a dict, refusing oversized, repeated or undecodable fields."""
+    svc = request.app[SERVICE]
+    if request.content_type != "application/x-www-form-urlencoded":
+        raise BadInput("form must be application/x-www-form-urlencoded", 415)
+    raw = await read_body(request, svc.config.max_body_bytes)
+    try:
+        pairs = parse_qsl(raw.decode("ascii"), keep_blank_values=True, encoding="utf-8",
+                          errors="strict", max_num_fields=MAX_FORM_FIELDS)
+    except (UnicodeDecodeError, ValueError):
+        raise BadInput("form could not be read") from None
+    form: dict[str, str] = {}
+    for name, value in pairs:
+        if name in form:
+            raise BadInput("form field repeated")
+        if len(value) > MAX_FIELD_LENGTH or "\x00" in value:
+            raise BadInput("form field too long")
+        form[name] = value
+    return form
+
+
+def json_response(status: int, payload: dict, headers: dict | None = None) -> web.Response:
+    return web.Response(status=status, body=json.dumps(payload).encode("utf-8"),
+                        content_type="application/json", headers=headers)
+
+
+def json_error(status: int, reason: str, headers: dict | None = None) -> web.Response:
+    return json_response(status, {"error": reason}, headers)
+
+
+def pick_language(request: web.Request, explicit: str | None = None) -> str:
+    """Choose sv or en: a form's or the query's `lang`, else Accept-Language, else Swedish."""
+    for candidate in (explicit, request.query.get("lang")):
+        if candidate in pages.LANGUAGES:
+            return candidate
+    ranked: list[tuple[float, int, str]] = []
+    for index, item in enumerate(request.headers.get("Accept-Language", "").split(",")[:20]):
+        tag, _, params = item.strip().partition(";")
+        primary = tag.strip().lower().split("-")[0]
+        quality = 1.0
+        params = params.strip()
+        if params.startswith("q="):
+            try:
+                quality = float(params[2:])
+            except ValueError:
+                quality = 0.0
+        if primary in pages.LANGUAGES and quality > 0:
+            ranked.append((-quality, index, primary))
+    return min(ranked)[2] if ranked else "sv"
+
+
+def render(svc: ActivationService, lang: str, page: pages.Page, status: int = 200) -> web.Response:
+    html = pages.layout(svc.texts, lang, page)
+    return web.Response(status=status, text=html, content_type="text/html", charset="utf-8")
+
+
+def cookie_path(svc: ActivationService) -> str:
+    """Return the URL path the CSRF cookie is limited to (where the pages are published)."""
+    return urlparse(svc.config.public_url).path.rstrip("/") or "/"
+
+
+def with_csrf_cookie(svc: ActivationService, response: web.Response, cookie: str,
+                     is_new: bool) -> web.Response:
+    if is_new:
+        response.set_cookie(
+            CSRF_COOKIE, cookie, path=cookie_path(svc), httponly=True, samesite="Strict",
+            secure=urlparse(svc.config.public_url).scheme == "https",
+        )
+    return response
+
+
+def browser_cookie(request: web.Request) -> tuple[str, bool]:
+    """Return the browser's CSRF cookie, or a new one (and True) when it has none."""
+    value = request.cookies.get(CSRF_COOKIE)
+    if CsrfGuard.valid_cookie(value):
+        return value, False
+    return CsrfGuard.new_cookie(), True
+
+
+def page_error(request: web.Request, status: int, name: str, lang: str | None = None,
+               code: str = "") -> web.Response:
+    svc = request.app[SERVICE]
+    lang = lang or pick_language(request)
+    page = pages.message_page(svc.texts, lang, name=name, code=code if plausible_code(code) else "")
+    return render(svc, lang, page, status)
+
+
+# Middleware -----------------------------------------------------------------------------------
+
+@web.middleware
+async def guard(request: web.Request, handler) -> web.StreamResponse:
+    """Turn every failure into a clear 4xx (JSON for the API, a page for people), add headers."""
+    is_api = "/api/" in request.path
+    try:
+        response = await handler(request)
+    except BadInput as exc:
+        if is_api:
+            response = json_error(exc.status, exc.reason)
+        else:
+            response = page_error(request, exc.status, "bad_request")
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        if is_api:
+            response = json_error(exc.status, exc.reason, {"Allow": exc.headers["Allow"]}
+                                  if "Allow" in exc.headers else None)
+        elif exc.status == 404:
+            response = page_error(request, 404, "not_found")
+        else:
+            response = page_error(request, exc.status, "bad_request")
+    except Exception as exc:  # noqa: BLE001 - never leak a traceback or a 500 body to a client
+        log.error("activation unhandled_error path=%s error=%s", request.match_info.route.name,
+                  type(exc).__name__)
+        if is_api:
+            response = json_error(500, "internal error")
+        else:
+            response = page_error(request, 500, "error")
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+# API handlers ---------------------------------------------------------------------------------
+
+def authorized(request: web.Request, token: str) -> bool:
+    """Tell whether the request carries the shared backend bearer token (constant-time)."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, supplied = header.partition(" ")
+    if scheme.lower() != "bearer" or not supplied:
+        return False
+    return hmac.compare_digest(supplied.strip().encode("utf-8"), token.encode("utf-8"))
+
+
+async def activation_requests(request: web.Request) -> web.Response:
+    """Accept a request to mail an activation link; answer identically for any valid address."""
+    svc = request.app[SERVICE]
+    if not authorized(request, svc.config.token):
+        return json_error(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
+    data = await read_json_object(request)
+    if "email" not in data:
+        raise BadInput("missing field: email")
+    client = data.get("client")
+    if client is not None and (not isinstance(client, str) or not 1 <= len(client) <= 128):
+        raise BadInput("client must be a string of 1-128 characters")
+    try:
+        address = normalise_email(data["email"])
+    except EmailError as exc:
+        raise BadInput(str(exc), 422) from None
+    address_key = hashlib.sha256(email_key(address).encode("utf-8")).hexdigest()
+    client_key = client or request.remote or "unknown"
+    wait = max(svc.client_limiter.retry_after(client_key) or 0,
+               svc.address_limiter.retry_after(address_key) or 0)
+    if wait:
+        log.info("activation_request rate_limited")
+        return json_error(429, "too many activation requests; try again later",
+                          {"Retry-After": str(wait)})
+    svc.client_limiter.hit(client_key)
+    svc.address_limiter.hit(address_key)
+    svc.spawn(svc.process_request(address))
+    log.info("activation_request accepted")
+    return web.Response(status=202, body=ACCEPTED_BODY, content_type="application/json")
+
+
+async def app_login(request: web.Request) -> web.Response:
+    """Check app credentials (stands in for the mobile app's login), throttling guesses."""
+    svc = request.app[SERVICE]
+    data = await read_json_object(request)
+    username, password = data.get("username"), data.get("password")
+    if not isinstance(username, str) or not isinstance(password, str):
+        raise BadInput("username and password are required strings")
+    if not 1 <= len(username) <= 256 or not 1 <= len(password) <= 1024:
+        raise BadInput("username or password has an impossible length")
+    user_key = hashlib.sha256(username.casefold().encode("utf-8")).hexdigest()
+    client_key = request.remote or "unknown"
+    wait = max(svc.login_user_limiter.retry_after(user_key) or 0,
+               svc.login_client_limiter.retry_after(client_key) or 0)
+    if wait:
+        log.info("app_login throttled")
+        return json_error(429, "too many failed logins; try again later", {"Retry-After": str(wait)})
+    stored = await asyncio.to_thread(svc.store.password_hash_for, username)
+    candidate = stored or await svc.dummy_hash()
+    try:
+        ok = await asyncio.to_thread(svc.config.password_hasher.verify, candidate, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        ok = False
+    if not ok or stored is None:
+        svc.login_user_limiter.hit(user_key)
+        svc.login_client_limiter.hit(client_key)
+        log.info("app_login failed")
+        return json_error(401, "wrong username or password")
+    svc.login_user_limiter.reset(user_key)
+    log.info("app_login ok")
+    return json_response(200, {"status": "ok"})
+
+
+async def health(request: web.Request) -> web.Response:
+    return json_response(200, {"status": "ok"})
+
+
+# Page handlers --------------------------------------------------------------------------------
+
+async def start_get(request: web.Request) -> web.Response:
+    """Show the page the e-mail link opens, with the code filled in."""
+    svc = request.app[SERVICE]
+    lang = pick_language(request)
+    code = request.query.get("code", "")[:pages.CODE_MAX_LENGTH]
+    cookie, is_new = browser_cookie(request)
+    page = pages.start_page(svc.texts, lang, code=code, csrf=svc.csrf.token(cookie, "start"),
+                            errors=[])
+    return with_csrf_cookie(svc, render(svc, lang, page), cookie, is_new)
+
+
+async def start_post(request: web.Request) -> web.Response:
+    """Check the code ("Nästa") and show the username and password form."""
+    svc = request.app[SERVICE]
+    form = await read_form(request)
+    lang = pick_language(request, form.get("lang"))
+    code = form.get("code", "").strip()
+    cookie = request.cookies.get(CSRF_COOKIE)
+    if not svc.csrf.check(cookie, "start", form.get("csrf")):
+        log.info("activation_page csrf_refused step=start")
+        return page_error(request, 403, "forbidden", lang, code)
+    if not code:
+        page = pages.start_page(svc.texts, lang, code="", csrf=svc.csrf.token(cookie, "start"),
+                                errors=["activation_page.code_missing"])
+        return render(svc, lang, page, 422)
+    if not plausible_code(code) or not await asyncio.to_thread(
+            svc.store.code_is_valid, hash_code(code), svc.config.clock()):
+        log.info("activation_page code_invalid step=start")
+        return render(svc, lang, pages.invalid_page(svc.texts, lang, hours=svc.ttl_hours), 410)
+    page = pages.credentials_page(svc.texts, lang, code=code,
+                                  csrf=svc.csrf.token(cookie, "credentials"), username="", errors=[])
+    return render(svc, lang, page)
+
+
+async def credentials_post(request: web.Request) -> web.Response:
+    """Create the app credentials, spending the code; re-show the form with errors otherwise."""
+    svc = request.app[SERVICE]
+    form = await read_form(request)
+    lang = pick_language(request, form.get("lang"))
+    code = form.get("code", "").strip()
+    cookie = request.cookies.get(CSRF_COOKIE)
+    if not svc.csrf.check(cookie, "credentials", form.get("csrf")):
+        log.info("activation_page csrf_refused step=credentials")
+        return page_error(request, 403, "forbidden", lang, code)
+    code_hash = hash_code(code)
+    now = svc.config.clock()
+    if not plausible_code(code) or not await asyncio.to_thread(svc.store.code_is_valid, code_hash, now):
+        log.info("activation_page code_invalid step=credentials")
+        return render(svc, lang, pages.invalid_page(svc.texts, lang, hours=svc.ttl_hours), 410)
+    username = form.get("username", "").strip()
+    password = form.get("password", "")
+    confirmation = form.get("password_confirm", "")
+    errors = username_errors(username) + password_errors(password, confirmation, username)
+    if not errors and await asyncio.to_thread(svc.store.username_taken, username, code_hash):
+        errors.append("activation_page.error_username_taken")
+
+    def form_again(errs: list[str]) -> web.Response:
+        page = pages.credentials_page(svc.texts, lang, code=code,
+                                      csrf=svc.csrf.token(cookie, "credentials"),
+                                      username=username[:pages.USERNAME_MAX * 2], errors=errs)
+        return render(svc, lang, page, 422)
+
+    if errors:
+        log.info("activation_page form_errors count=%d", len(errors))
+        return form_again(errors)
+    password_hash = await asyncio.to_thread(svc.config.password_hasher.hash, password)
+    result = await asyncio.to_thread(svc.store.consume_code, code_hash, username, password_hash,
+                                     svc.config.clock())
+    if result.outcome == "invalid":
+        log.info("activation_page code_invalid step=commit")
+        return render(svc, lang, pages.invalid_page(svc.texts, lang, hours=svc.ttl_hours), 410)
+    if result.outcome == "username_taken":
+        return form_again(["activation_page.error_username_taken"])
+    log.info("activation credentials_created")
+    # Post/redirect/get: a reload of the success page never re-submits the form.
+    return web.Response(status=303, headers={"Location": pages.query("done", lang=lang)})
+
+
+async def done_get(request: web.Request) -> web.Response:
+    svc = request.app[SERVICE]
+    lang = pick_language(request)
+    return render(svc, lang, pages.done_page(svc.texts, lang))
+
+
+async def invalid_get(request: web.Request) -> web.Response:
+    svc = request.app[SERVICE]
+    lang = pick_language(request)
+    return render(svc, lang, pages.invalid_page(svc.texts, lang, hours=svc.ttl_hours))
+
+
+async def style(request: web.Request) -> web.Response:
+    response = web.Response(body=STYLE, content_type="text/css", charset="utf-8")
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+# Application ----------------------------------------------------------------------------------
+
+def create_app(config: ActivationConfig) -> web.Application:
+    """Build the backend as an aiohttp app with relative routes (mountable or standalone)."""
+    app = web.Application(middlewares=[guard], client_max_size=config.max_body_bytes)
+    service = ActivationService(config)
+    app[SERVICE] = service
+    app.router.add_post("/api/activation-requests", activation_requests, name="activation_requests")
+    app.router.add_post("/api/app-login", app_login, name="app_login")
+    app.router.add_get("/api/health", health, name="health")
+    app.router.add_get("/", start_get, name="index")
+    app.router.add_get("/activate", start_get, name="activate")
+    app.router.add_post("/activate", start_post, name="activate_post")
+    app.router.add_post("/credentials", credentials_post, name="credentials")
+    app.router.add_get("/done", done_get, name="done")
+    app.router.add_get("/invalid", invalid_get, name="invalid")
+    app.router.add_get("/style.css", style, name="style")
+
+    async def on_shutdown(_: web.Application) -> None:
+        await service.drain()
+
+    async def on_cleanup(_: web.Application) -> None:
+        await service.drain()
+        service.store.close()
+
+    app.on_shutdown.append(on_shutdown)
+    app.on_cleanup.append(on_cleanup)
+    return app
