@@ -38,6 +38,7 @@ _HOURS_RE = re.compile(r"^\s*(\d{1,2})[:.](\d{2})\s*[-–]\s*(\d{1,2})[:.](\d{2}
 _CLOSED_WORDS = {"closed", "stängt", "stangt"}
 # `holidays` language codes per bot language; Swedish is the fallback for names.
 _HOLIDAY_LANGS = {"sv": "sv", "en": "en_US"}
+_HOLIDAY_SUPPORTED = frozenset(getattr(holidays.Sweden, "supported_languages", ()) or ("sv",))
 
 
 @dataclass(frozen=True)
@@ -225,7 +226,7 @@ class ContactCalendar:
 
     def _holiday_map(self, year: int, lang: str = "sv") -> dict[date, str]:
         code = _HOLIDAY_LANGS.get(lang, "sv")
-        if code not in holidays.Sweden.supported_languages:
+        if code not in _HOLIDAY_SUPPORTED:
             code = "sv"
         key = (year, code)
         if key not in self._holidays:
