@@ -1,0 +1,1 @@
+"""Channels translate between a service (web, Telegram, terminal) and the engine."""

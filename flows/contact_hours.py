@@ -1,0 +1,59 @@
+"""Halmstad direkt's hours: "are you open now?", "when do you open?", phone or visiting, a day.
+
+A one-step flow: it answers at once from `bot.hours` (holidays, the staff exceptions calendar,
+Europe/Stockholm with DST) at the turn's clock, then ends. The FAQ entry that starts it says
+which topic was asked (flow_args.topic); the words of the question refine it (today, tomorrow,
+a weekday, phone or visiting).
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from bot.hours import ContactCalendar, HoursQuery, parse_question
+from flows.machine import END, Answer, Finish, Flow, FlowContext, NotAnAnswer, Step
+
+
+def calendar_for(knowledge) -> ContactCalendar:
+    """Return the calendar of this knowledge version (built once per version)."""
+    cal = knowledge.cache.get("calendar")
+    if cal is None:
+        cal = ContactCalendar.from_config(knowledge.contact)
+        knowledge.cache["calendar"] = cal
+    return cal
+
+
+def query_for(topic: str | None, text: str | None, lang: str, today) -> HoursQuery:
+    """Combine the entry's topic with what the question's own words say."""
+    query = parse_question(text or "", lang, today) if text else HoursQuery()
+    if topic == "open_now" and not (query.day not in (None, "today") or query.next_open):
+        query = replace(query, open_now=True)
+    elif topic == "next_open":
+        query = replace(query, next_open=True)
+    elif topic in ("phone", "visiting") and query.kind == "both":
+        query = replace(query, kind=topic)
+    return query
+
+
+async def _answer(ctx: FlowContext):
+    args = ctx.data.get("args") or {}
+    calendar = calendar_for(ctx.knowledge)
+    local_now = ctx.now.astimezone(calendar.tz) if hasattr(calendar, "tz") else ctx.now
+    query = query_for(args.get("topic"), ctx.data.get("text"), ctx.lang, local_now.date())
+    ctx.say_text(calendar.answer(query, ctx.now, ctx.lang, ctx.t),
+                 buttons=[ctx.button("hours.button_phone_hours", "faq:hours-phone"),
+                          ctx.button("hours.button_visiting_hours", "faq:hours-visiting")]
+                 if query.open_now or query.next_open else [])
+    return Finish()
+
+
+async def _never(ctx: FlowContext, answer: Answer):
+    return NotAnAnswer()
+
+
+FLOW = Flow(
+    name="contact_hours",
+    title="hours.title",
+    start="contact_hours:answer",
+    steps=[Step("contact_hours:answer", _never, (END,), on_enter=_answer)],
+)
+FLOW.one_shot = True
