@@ -185,7 +185,7 @@ def build_app(config: ServeConfig) -> web.Application:
     app.add_subapp("/dsr/", dsr)
 
     local = f"http://{config.host}:{config.port}"
-    _wire_clients(runtime, services, activation_url=config.activation_url or f"{local}/activation",
+    _wire_clients(app, runtime, services, activation_url=config.activation_url or f"{local}/activation",
                   dsr_url=config.dsr_url or f"{local}/dsr")
     _wire_optional(app, runtime)
 
@@ -203,15 +203,12 @@ def build_app(config: ServeConfig) -> web.Application:
     return app
 
 
-def _wire_clients(runtime: Runtime, services: Services, *, activation_url: str, dsr_url: str) -> None:
+def _wire_clients(app: web.Application, runtime: Runtime, services: Services, *, activation_url: str,
+                  dsr_url: str) -> None:
     """Give flows their backend clients (over HTTP, never by import of the backends)."""
-    try:
-        from bot import clients
-    except ImportError:
-        return
-    wire = getattr(clients, "wire", None)
-    if wire is not None:
-        wire(runtime, services, activation_url=activation_url, dsr_url=dsr_url)
+    from bot import clients
+
+    clients.wire(app, runtime, services, activation_url=activation_url, dsr_url=dsr_url)
 
 
 def _wire_optional(app: web.Application, runtime: Runtime) -> None:

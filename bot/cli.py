@@ -144,7 +144,10 @@ def cmd_serve(args) -> int:
     if args.now:
         print(f"  clock starts at: {args.now} (Europe/Stockholm)")
     sys.stdout.flush()
-    web.run_app(app, host=config.host, port=config.port, print=None, shutdown_timeout=10)
+    from bot.accesslog import PrivateAccessLogger
+
+    web.run_app(app, host=config.host, port=config.port, print=None, shutdown_timeout=10,
+                access_log_class=PrivateAccessLogger)
     return 0
 
 
