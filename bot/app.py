@@ -213,7 +213,8 @@ def _wire_clients(app: web.Application, runtime: Runtime, services: Services, *,
 
 def _wire_optional(app: web.Application, runtime: Runtime) -> None:
     """Attach the parts that plug in (handoff, Telegram, live reload) when they are present."""
-    for module_name in ("bot.handoff.setup", "bot.channels.telegram", "bot.reload", "bot.retention"):
+    for module_name in ("bot.channels.widget", "bot.channels.push", "bot.handoff.setup",
+                        "bot.channels.telegram", "bot.reload", "bot.retention"):
         try:
             module = __import__(module_name, fromlist=["setup"])
         except ImportError as exc:

@@ -1,15 +1,10 @@
-"""The pages a person opens on the `serve` server, and /healthz."""
+"""/healthz: whether the server is ready, and which knowledge it serves."""
 from __future__ import annotations
-
-from pathlib import Path
 
 from aiohttp import web
 
-STATIC = Path(__file__).parent / "static"
-
-
 def setup(app: web.Application, runtime) -> None:
-    """Add /healthz, the demo page and the widget's files."""
+    """Add /healthz (the web widget's pages live in bot/channels/widget.py)."""
 
     async def healthz(request: web.Request) -> web.Response:
         holder = runtime.holder
@@ -19,8 +14,4 @@ def setup(app: web.Application, runtime) -> None:
             "last_reload_error": holder.last_error,
         })
 
-    async def index(request: web.Request) -> web.Response:
-        return web.FileResponse(STATIC / "index.html")
-
     app.router.add_get("/healthz", healthz)
-    app.router.add_get("/", index)
