@@ -15,7 +15,7 @@ from aiohttp import web
 
 from backends.mail import DEFAULT_FROM, Mailer
 
-from .app import ActivationConfig, add_account, create_app, load_texts
+from .app import ActivationConfig, QuerylessAccessLogger, add_account, create_app, load_texts
 
 DEFAULT_KNOWLEDGE = Path(__file__).resolve().parents[2] / "knowledge"
 
@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     app = create_app(config)
     print(f"Activation backend on http://{args.host}:{args.port}/ (mail: {mailer.description})",
           flush=True)
-    web.run_app(app, host=args.host, port=args.port, print=None)
+    web.run_app(app, host=args.host, port=args.port, print=None,
+                access_log_class=QuerylessAccessLogger)
     return 0
 
 

@@ -28,6 +28,7 @@ from urllib.parse import parse_qsl, urlparse
 
 import yaml
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
@@ -559,6 +560,19 @@ async def style(request: web.Request) -> web.Response:
 
 
 # Application ----------------------------------------------------------------------------------
+
+class QuerylessAccessLogger(AbstractAccessLogger):
+    """Log each request as method, path, status and time, never the query string or client IP.
+
+    aiohttp's default access log writes the whole request line, and the activation link carries
+    its code in the query, so a runner serving these pages must use this class
+    (`web.AppRunner(app, access_log_class=QuerylessAccessLogger)`).
+    """
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info("%s %s %s %.1fms", request.method, request.path, response.status,
+                         time * 1000)
+
 
 def create_app(config: ActivationConfig) -> web.Application:
     """Build the backend as an aiohttp app with relative routes (mountable or standalone)."""
