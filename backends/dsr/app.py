@@ -31,7 +31,6 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from .deadline import due_date, extended_due_date
 from .store import CaseNotFound, DsrStore, IdempotencyConflict, upsert_staff_sync
 from .validation import (
-    MAX_NAME,
     REFERENCE_RE,
     RIGHTS,
     RequestError,
@@ -158,11 +157,33 @@ class StaffSession:
     expires: float
 
 
+class PasswordCheck:
+    """Verify staff passwords with argon2id, spending the same effort for unknown usernames so
+    the answer's timing does not reveal who has an account."""
+
+    def __init__(self) -> None:
+        self._hasher = PasswordHasher()
+        self._dummy: str | None = None
+
+    def verify(self, stored_hash: str | None, password: str) -> bool:
+        """Return True when `password` matches `stored_hash` (None: no such account)."""
+        known = stored_hash is not None
+        if not known:
+            if self._dummy is None:
+                self._dummy = self._hasher.hash(secrets.token_hex(16))
+            stored_hash = self._dummy
+        try:
+            matches = self._hasher.verify(stored_hash, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+        return known and matches
+
+
 CONFIG_KEY = web.AppKey("dsr_config", DsrConfig)
 STORE_KEY = web.AppKey("dsr_store", DsrStore)
 SESSIONS_KEY = web.AppKey("dsr_sessions", dict)
 FAILURES_KEY = web.AppKey("dsr_login_failures", dict)
-HASHER_KEY = web.AppKey("dsr_password_check", object)
+HASHER_KEY = web.AppKey("dsr_password_check", PasswordCheck)
 
 
 # --------------------------------------------------------------------------- texts
@@ -579,26 +600,6 @@ async def post_login(request: web.Request) -> web.Response:
                         samesite="Strict", secure=config.secure_cookies)
     redirect.del_cookie(LOGIN_COOKIE, path=_base_path(request))
     raise redirect
-
-
-class PasswordCheck:
-    """Verify staff passwords with argon2id, spending the same effort for unknown usernames so
-    the answer's timing does not reveal who has an account."""
-
-    def __init__(self) -> None:
-        self._hasher = PasswordHasher()
-        self._dummy: str | None = None
-
-    def verify(self, stored_hash: str | None, password: str) -> bool:
-        """Return True when `password` matches `stored_hash` (None: no such account)."""
-        if stored_hash is None:
-            if self._dummy is None:
-                self._dummy = self._hasher.hash(secrets.token_hex(16))
-            stored_hash, password = self._dummy, password + "\x00"
-        try:
-            return self._hasher.verify(stored_hash, password) and stored_hash is not self._dummy
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
-            return False
 
 
 @staff_page

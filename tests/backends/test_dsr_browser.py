@@ -1,7 +1,6 @@
 """The staff pages in a real browser (Debian chromium): 320 px reflow, keyboard focus, labels."""
 from __future__ import annotations
 
-import shutil
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
