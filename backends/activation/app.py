@@ -392,7 +392,9 @@ def authorized(request: web.Request, token: str) -> bool:
     scheme, _, supplied = header.partition(" ")
     if scheme.lower() != "bearer" or not supplied:
         return False
-    return hmac.compare_digest(supplied.strip().encode("utf-8"), token.encode("utf-8"))
+    # Header bytes that are not UTF-8 arrive surrogate-escaped; encode them back, never raise.
+    return hmac.compare_digest(supplied.strip().encode("utf-8", "surrogateescape"),
+                               token.encode("utf-8"))
 
 
 async def activation_requests(request: web.Request) -> web.Response:

@@ -151,6 +151,7 @@ class RateLimiter:
         self._clock = clock
         self._events: dict[str, deque[datetime]] = {}
         self._prune_at = prune_at
+        self._next_prune = prune_at
 
     def _recent(self, key: str, now: datetime) -> deque[datetime]:
         events = self._events.get(key)
@@ -179,9 +180,12 @@ class RateLimiter:
         if self.limit.count <= 0:
             return
         now = self._clock()
-        if len(self._events) >= self._prune_at:
+        if len(self._events) >= self._next_prune:
             for stale in list(self._events):
                 self._recent(stale, now)
+            # Prune again only after the table has grown as much again, so a table full of
+            # active keys does not cost a full sweep on every hit.
+            self._next_prune = max(self._prune_at, 2 * len(self._events))
         self._events.setdefault(key, deque()).append(now)
 
     def reset(self, key: str) -> None:

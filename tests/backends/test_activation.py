@@ -535,6 +535,18 @@ async def test_activation_request_without_the_right_token_is_401(backend, token)
     assert backend.smtp.count() == 0 and backend.count("codes") == 0
 
 
+async def test_undecodable_authorization_header_is_401_not_500(backend):
+    url = urlparse(backend.base)
+    reader, writer = await asyncio.open_connection(url.hostname, url.port)
+    writer.write(b"POST /activation/api/activation-requests HTTP/1.1\r\nHost: x\r\n"
+                 b"Authorization: Bearer \xff\xfe\r\nContent-Length: 2\r\n"
+                 b"Connection: close\r\n\r\n{}")
+    await writer.drain()
+    status_line = (await reader.readline()).decode()
+    writer.close()
+    assert status_line.split()[1] == "401"
+
+
 async def test_basic_auth_scheme_is_not_accepted(backend):
     async with backend.http.post(f"{backend.base}/api/activation-requests", json={"email": GUARDIAN},
                                  headers={"Authorization": f"Basic {TOKEN}"}) as resp:
