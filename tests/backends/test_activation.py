@@ -935,3 +935,61 @@ async def test_module_runs_alone_with_a_maildir_outbox(tmp_path):
     finally:
         proc.terminate()
         await proc.wait()
+
+
+# In a real browser ----------------------------------------------------------------------------
+
+AXE_JS = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+AXE_RULES = "{runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']}"
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not (Path("/usr/bin/chromium").exists() and AXE_JS.exists()),
+                    reason="needs Debian chromium and node_modules/axe-core")
+async def test_pages_in_chromium_at_320px_without_javascript_pass_axe(backend):
+    from playwright.async_api import async_playwright
+
+    await backend.request_activation(GUARDIAN)
+    link = link_in(await backend.wait_for_mail())
+    axe = AXE_JS.read_text()
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path="/usr/bin/chromium")
+        try:
+            # JavaScript off for the guardian's side: the forms must work without it. A second
+            # context with JavaScript runs axe on the same HTML.
+            nojs = await browser.new_context(java_script_enabled=False, locale="sv-SE",
+                                             viewport={"width": 320, "height": 640})
+            checker = await browser.new_context(bypass_csp=True, viewport={"width": 320, "height": 640})
+            page = await nojs.new_page()
+            audit = await checker.new_page()
+            seen = []
+
+            async def check() -> None:
+                html = await page.content()
+                await audit.set_content(html)
+                await audit.evaluate(axe)
+                result = await audit.evaluate(f"axe.run(document, {AXE_RULES})")
+                assert result["violations"] == [], [v["id"] for v in result["violations"]]
+                width = await audit.evaluate("document.documentElement.scrollWidth")
+                assert width <= 320  # reflows, no horizontal scrolling
+                seen.append(await page.title())
+
+            await page.goto(link)
+            await check()
+            await page.get_by_role("button", name="Nästa").click()
+            await page.get_by_label("Användarnamn").fill("ab")
+            await page.get_by_label("Lösenord", exact=True).fill("kort")
+            await page.get_by_label("Upprepa lösenordet").fill("annat")
+            await page.get_by_role("button", name="Skapa").click()
+            await check()
+            assert await page.get_by_label("Användarnamn").input_value() == "ab"
+            await page.get_by_label("Användarnamn").fill("webblasare")
+            await page.get_by_label("Lösenord", exact=True).fill(GOOD_PASSWORD)
+            await page.get_by_label("Upprepa lösenordet").fill(GOOD_PASSWORD)
+            await page.get_by_role("button", name="Skapa").click()
+            await check()
+            assert "/done" in page.url
+            assert len(seen) == 3
+        finally:
+            await browser.close()
+    assert (await backend.app_login("webblasare", GOOD_PASSWORD)).status == 200
