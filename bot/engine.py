@@ -19,7 +19,7 @@ from bot import privacy
 from bot.knowledge import LANGS, Entry, Knowledge
 from bot.messages import Button, Inbound, Outbound, Reply
 from bot.store.base import SessionStore
-from bot.understanding import Match, Understanding, normalize
+from bot.understanding import Match, Understanding, detect_language, normalize
 from flows.machine import (
     Answer, Escalate, Finish, Flow, FlowContext, FlowDefinitionError, Goto, NotAnAnswer, Stay,
     choice_payload,
@@ -197,6 +197,11 @@ class Engine:
 
     async def handle(self, inbound: Inbound) -> list[Reply]:
         """Handle one input and return the bot's replies, in order."""
+        replies, _ = await self.handle_turn(inbound)
+        return replies
+
+    async def handle_turn(self, inbound: Inbound) -> tuple[list[Reply], dict]:
+        """Handle one input; return the replies and the conversation's state after the turn."""
         async with self.lock(inbound.session):
             now = self.clock()
             conv = await self.store.load(inbound.session)
@@ -208,11 +213,13 @@ class Engine:
             if inbound.text is not None:
                 masked = privacy.mask(inbound.text)
                 text = masked.text
-                lang = self.source.understanding.language_of(inbound.text)
+                lang = detect_language(inbound.text)
+                if lang is None and conv is None and inbound.lang_hint in LANGS:
+                    lang = inbound.lang_hint
+                if lang is None:
+                    lang = self.source.understanding.language_of(inbound.text)
                 if lang:
                     state["lang"] = lang
-                elif conv is None and inbound.lang_hint in LANGS:
-                    state["lang"] = inbound.lang_hint
                 user_entry = {"from": "user", "text": text, "buttons": [], "at": now.isoformat()}
                 if masked.found:
                     replies.append(Reply(self.t("privacy.masked_warning", state["lang"])))
@@ -247,7 +254,7 @@ class Engine:
                 await hook(turn, replies)
             except Exception:
                 log.exception("turn hook failed")
-        return replies
+        return replies, state
 
     def _check_payload(self, state: dict, payload: str) -> None:
         kind, _, value = payload.partition(":")

@@ -248,6 +248,8 @@ class Understanding:
         lang = detect_language(text)
         if lang:
             return lang
+        if len(normalize(text).split()) < 3:
+            return None  # "japp", "ok": too little to switch the conversation's language
         best = self.score_all(text, limit=1)
         if best and best[0].score >= self.answer_threshold:
             return best[0].lang
