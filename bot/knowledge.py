@@ -206,8 +206,9 @@ class Knowledge:
         return self.facts.get(name, {}).get(lang, "")
 
     def render(self, template: str, lang: str, **fmt: Any) -> str:
-        """Format an answer written by staff with the contact facts."""
+        """Format an answer written by staff with the contact facts (and {retention_days})."""
         values = {name: by_lang.get(lang, "") for name, by_lang in self.facts.items()}
+        values["retention_days"] = (self.settings.get("privacy") or {}).get("retention_days", 90)
         values.update(fmt)
         return template.format_map(_Placeholders(values))
 

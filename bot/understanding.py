@@ -51,18 +51,21 @@ STOPWORDS = frozenset("""
 a an the i me my we our you your is are am be was do does did can could would should will to of in
 on at for with and or if how what when where which who why it this that there here have has had
 not no yes please hi hello hey thanks thank just so about from by get got want need would like as
-its im i'm dont cant
+its im dont cant whats thats theres ive id youre isnt doesnt didnt wont or also some any
+eller ocksa nagra alla ju val visst hos sig sin sitt sina dem deras hon han hennes hans blir bli
 och att det som en ett jag du vi ni de den har hur vad nar var vilka vilken vilket kan ska skulle
 vill maste for fran med om pa till av i ar mig dig oss er min mitt mina din ditt dina ert era
 hej hallo tack snalla inte ja nej nu sa da bara lite man nagon nagot finns gor gora fa far
 """.split())
 STOP_WEIGHT = 0.15
 TOKEN_CUTOFF = 80  # rapidfuzz ratio at which a typed word counts as a known word
+SHORT_TOKEN_CUTOFF = 88  # stricter for short words: "remove" must not become "move"
 
 
 def normalize(text: str) -> str:
     """Return `text` lower-cased, accents folded, punctuation dropped and spellings unified."""
     text = unicodedata.normalize("NFC", text).lower().translate(_FOLD)
+    text = re.sub(r"(\w)['’´`](\w)", r"\1\2", text)  # what's -> whats, don't -> dont
     text = unicodedata.normalize("NFKD", text)
     text = "".join(ch for ch in text if not unicodedata.combining(ch))
     text = _NON_WORD.sub(" ", text)
@@ -180,8 +183,9 @@ class Understanding:
         exact = self.vocab.get(word)
         if len(word) <= 3 or word.isdigit():
             return ((exact, 1.0),) if exact is not None else ()
+        cutoff = TOKEN_CUTOFF
         found = process.extract(word, self.vocab_words, scorer=fuzz.ratio,
-                                score_cutoff=TOKEN_CUTOFF, limit=5)
+                                score_cutoff=cutoff, limit=5)
         out = {self.vocab[w]: score / 100.0 for w, score, _ in found}
         if exact is not None:
             out[exact] = 1.0
@@ -197,9 +201,16 @@ class Understanding:
             return []
         query: list[tuple[float, tuple[tuple[int, float], ...]]] = []
         for w in dict.fromkeys(words):
+            if len(w) == 1 and not w.isdigit():
+                continue  # stray letters carry no meaning
             matches = self._word_matches(w)
-            if matches:
-                weight = max(self.weight[vid] for vid, _ in matches)
+            exact = self.vocab.get(w)
+            if exact is not None:
+                weight = self.weight[exact]  # a known word weighs what it weighs, not its look-alikes
+            elif w in STOPWORDS:
+                weight = STOP_WEIGHT
+            elif matches:
+                weight = self.weight[matches[0][0]]
             else:
                 weight = STOP_WEIGHT if w in STOPWORDS else self.unknown_weight
             query.append((weight, matches))
