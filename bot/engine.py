@@ -152,10 +152,10 @@ class Engine:
         """Add messages the guardian did not ask for (an agent's reply, a late reference) to a
         conversation and push them to its channel; returns the stored entries."""
         async with self.lock(session):
-            conv = await self.store.load(session)
-            if conv is None:
+            stored = await self.store.load_state(session)
+            if stored is None:
                 raise KeyError("no such conversation")
-            state = migrate_state(conv.state)
+            state = migrate_state(stored)
             now = self.clock()
             if state_update:
                 state_update(state)
@@ -204,8 +204,9 @@ class Engine:
         """Handle one input; return the replies and the conversation's state after the turn."""
         async with self.lock(inbound.session):
             now = self.clock()
-            conv = await self.store.load(inbound.session)
-            state = migrate_state(conv.state) if conv else new_state(inbound, now)
+            stored = await self.store.load_state(inbound.session)
+            is_new = stored is None
+            state = new_state(inbound, now) if is_new else migrate_state(stored)
             state["channel"] = inbound.channel
             text = None
             replies: list[Reply] = []
@@ -214,7 +215,7 @@ class Engine:
                 masked = privacy.mask(inbound.text)
                 text = masked.text
                 lang = detect_language(inbound.text)
-                if lang is None and conv is None and inbound.lang_hint in LANGS:
+                if lang is None and is_new and inbound.lang_hint in LANGS:
                     lang = inbound.lang_hint
                 if lang is None:
                     lang = self.source.understanding.language_of(inbound.text)

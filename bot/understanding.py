@@ -144,6 +144,8 @@ class Understanding:
         self._build([(e.id, lang, p) for e in knowledge.entries.values()
                      for lang in LANGS for p in e.phrasings.get(lang, [])])
         self._word_matches = lru_cache(maxsize=cache_size)(self._word_matches_uncached)
+        # Guardians ask the same questions in the same words all day: remember recent answers.
+        self._scored = lru_cache(maxsize=cache_size)(self._score_normalized)
 
     # Building -------------------------------------------------------------------------------
 
@@ -196,9 +198,12 @@ class Understanding:
 
     def score_all(self, text: str, limit: int = 3) -> list[Candidate]:
         """Return the best `limit` entries for `text`, best first."""
-        words = normalize(text).split()[:40]
+        return list(self._scored(normalize(text)[:600])[:limit])
+
+    def _score_normalized(self, norm: str) -> tuple[Candidate, ...]:
+        words = norm.split()[:40]
         if not words:
-            return []
+            return ()
         query: list[tuple[float, tuple[tuple[int, float], ...]]] = []
         for w in dict.fromkeys(words):
             if len(w) == 1 and not w.isdigit():
@@ -240,7 +245,7 @@ class Understanding:
             current = best.get(ph.entry_id)
             if current is None or score > current.score:
                 best[ph.entry_id] = Candidate(ph.entry_id, round(score, 1), ph.lang, ph.text)
-        return sorted(best.values(), key=lambda c: (-c.score, c.entry_id))[:limit]
+        return tuple(sorted(best.values(), key=lambda c: (-c.score, c.entry_id))[:5])
 
     def match(self, text: str) -> Match:
         """Decide between answer, clarify and fallback for `text`."""

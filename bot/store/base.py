@@ -25,6 +25,9 @@ class SessionStore(Protocol):
     async def load(self, session: str) -> Conversation | None:
         """Return the stored conversation, or None when there is none."""
 
+    async def load_state(self, session: str) -> dict | None:
+        """Return only the conversation's state (what a turn needs), or None when there is none."""
+
     async def commit(self, session: str, state: dict, new_entries: list[dict]) -> list[dict]:
         """Store `state` and append `new_entries` to the transcript in one atomic step.
 

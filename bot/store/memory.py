@@ -31,6 +31,12 @@ class MemoryStore:
             transcript=copy.deepcopy(self._transcripts[session]),
         )
 
+    async def load_state(self, session: str) -> dict | None:
+        """Return a copy of the conversation's state only, or None."""
+        validate_session(session)
+        state = self._states.get(session)
+        return copy.deepcopy(state) if state is not None else None
+
     async def commit(self, session: str, state: dict, new_entries: list[dict]) -> list[dict]:
         """Store a copy of `state` and append numbered copies of `new_entries` in one step.
 

@@ -134,6 +134,23 @@ class TinyDBStore:
         state, entries = parsed
         return Conversation(session=session, state=copy.deepcopy(state), transcript=copy.deepcopy(list(entries)))
 
+    async def load_state(self, session: str) -> dict | None:
+        """Return a copy of the conversation's state only (what a turn needs), or None.
+
+        A cached conversation is answered on the event loop without a thread hop: the cache
+        holds only what was written successfully, so it is as good as the file.
+        """
+        validate_session(session)
+        with self._cache_lock:
+            parsed = self._cache.get(session)
+            if parsed is not None:
+                self._cache.move_to_end(session)
+        if parsed is None:
+            parsed = await self._run(session, self._read, session)
+            if parsed is None:
+                return None
+        return copy.deepcopy(parsed[0])
+
     async def commit(self, session: str, state: dict, new_entries: list[dict]) -> list[dict]:
         """Store `state`, append `new_entries` with the next seqs, and write both in one replace."""
         validate_session(session)

@@ -147,3 +147,12 @@ async def test_state_json_cannot_hold_is_rejected_and_nothing_stored(store):
     conv = await store.load("s1")
     assert conv.state == {"v": 1}
     assert [e["text"] for e in conv.transcript] == ["a"]
+
+
+async def test_load_state_returns_a_copy_of_the_state_only(store):
+    assert await store.load_state("nobody") is None
+    await store.commit("ls", {"step": "a:b", "n": 1}, [{"from": "user", "text": "x"}])
+    state = await store.load_state("ls")
+    assert state == {"step": "a:b", "n": 1}
+    state["n"] = 2
+    assert (await store.load_state("ls"))["n"] == 1
