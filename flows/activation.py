@@ -66,6 +66,9 @@ DOMAIN_TYPOS = {
     "me.con": "me.com", "telia.con": "telia.com", "telia.co": "telia.com", "tela.com": "telia.com",
     "teila.com": "telia.com", "halmstad.con": "halmstad.se", "halmstad.com": "halmstad.se",
 }
+# Words after which a sentence's last word is taken as the address ("min mejl är a@b.se").
+_CUES = {"är", "ar", "is", "blir", "mejl", "mail", "e-post", "epost", "email", "e-mail", "adress",
+         "address", "adressen", "mejladress", "mailadress", "e-postadress", "e-postadressen"}
 _COM_TYPOS = ("con", "cmo", "ocm", "vom", "xom", "comm", "coom")
 
 
@@ -76,7 +79,8 @@ def parse_address(text: str) -> tuple[str | None, str | None]:
 
     `problem` names the text to say: "masked", "several", "too_long", "invalid", or "not_an_address"
     when the text does not try to be an address at all (so the engine may treat it as a question).
-    A sentence holding exactly one address ("min mejl är a@b.se") gives that address.
+    A sentence ending in its one address after a cue word ("min mejl är a@b.se") gives that
+    address; any other spaces are refused rather than guessed around.
     """
     if any(token in text for token in MASK_TOKENS):
         return None, "masked"
@@ -86,11 +90,14 @@ def parse_address(text: str) -> tuple[str | None, str | None]:
     if "@" not in raw:
         looks_like_try = bool(raw) and not any(ch.isspace() for ch in raw) and "." in raw.strip(".")
         return None, ("invalid" if looks_like_try else "not_an_address")
-    candidates = [w.strip(_STRIP).rstrip(".,;:!?").strip(_STRIP)
-                  for w in re.split(r"[\s,;]+", raw) if "@" in w]
-    if len(candidates) != 1 or candidates[0].count("@") > 1:
+    words = [w for w in re.split(r"[\s,;]+", raw) if w]
+    if sum("@" in w for w in words) != 1 or raw.count("@") > 1:
         return None, "several"
-    candidate = candidates[0]
+    if len(words) > 1 and not ("@" in words[-1] and words[-2].lower().rstrip(":") in _CUES):
+        # "an na@example.se" or "anna@exa mple.se": never guess which part was meant.
+        return None, "several"
+    candidate = words[-1] if len(words) > 1 else words[0]
+    candidate = candidate.strip(_STRIP).rstrip(".,;:!?").strip(_STRIP)
     if len(candidate) > MAX_ADDRESS_LENGTH:
         return None, "too_long"
     local, _, domain = candidate.partition("@")
