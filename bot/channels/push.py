@@ -1,0 +1,130 @@
+"""Live push of a conversation to the web widget: `GET /api/chat/{session}/ws` (WebSocket).
+
+Why: an agent's reply, a late data-rights reference or a queue update is written with
+`engine.post` while the guardian is not asking anything; the widget must show it without a
+reload. On connect the socket replays the transcript after `?after=N`; afterwards every
+`engine.post` for the session wakes the socket, which sends the entries it has not sent yet.
+Frames from the server are JSON:
+    {"type": "messages", "messages": [{"seq", "from", "text", "buttons", "at"}, ...]}
+    {"type": "ping"}   (every HEARTBEAT seconds, so the widget can tell a dead socket)
+The transcript is the one source of truth, so a missed wake-up costs nothing: the next one (or
+the widget's own polling of GET /api/chat/{session}/messages) catches up. Clients send nothing.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from bot.channels.web import SESSION_RE, format_entry, json_error
+from bot.channels.widget import origin_allowed
+from bot.messages import Outbound
+
+log = logging.getLogger("halmstad.push")
+HEARTBEAT = 25.0
+MAX_PER_SESSION = 3
+MAX_TOTAL = 2000
+HUB_KEY = web.AppKey("push_hub", object)
+
+
+@dataclass(eq=False)
+class Connection:
+    """One open socket: what it has sent so far and the event that wakes its sender."""
+
+    ws: web.WebSocketResponse
+    last: int
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class PushHub:
+    """Keeps the open sockets per session and wakes them when the engine posts a message."""
+
+    def __init__(self, store, *, max_per_session: int = MAX_PER_SESSION, max_total: int = MAX_TOTAL,
+                 heartbeat: float = HEARTBEAT) -> None:
+        self.store = store
+        self.max_per_session = max_per_session
+        self.max_total = max_total
+        self.heartbeat = heartbeat
+        self.sessions: dict[str, list[Connection]] = {}
+
+    @property
+    def total(self) -> int:
+        return sum(len(conns) for conns in self.sessions.values())
+
+    async def on_outbound(self, outbound: Outbound) -> None:
+        """Wake the sockets of the session the engine just posted to (an engine listener)."""
+        for conn in self.sessions.get(outbound.session, ()):
+            conn.wake.set()
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        session = request.match_info["session"]
+        if not SESSION_RE.match(session):
+            return json_error("the session id must be 1-64 characters of A-Z, a-z, 0-9, _ and -", 400)
+        raw_after = request.query.get("after", "0")
+        if not raw_after.isdigit() or len(raw_after) > 12:
+            return json_error("'after' must be a whole number of 0 or more", 400)
+        if not origin_allowed(request):
+            return json_error("this origin may not use the chat API", 403)
+        ws = web.WebSocketResponse(heartbeat=self.heartbeat * 2, max_msg_size=4096)
+        if not ws.can_prepare(request).ok:
+            return json_error("this address takes a WebSocket connection", 400)
+        conns = self.sessions.setdefault(session, [])
+        if self.total >= self.max_total and not conns:
+            return json_error("too many live connections; the widget will poll instead", 503)
+        while len(conns) >= self.max_per_session:
+            # A reconnecting widget replaces its stale socket rather than being refused.
+            oldest = conns.pop(0)
+            await oldest.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"replaced")
+        await ws.prepare(request)
+        conn = Connection(ws, int(raw_after))
+        conns.append(conn)
+        sender = asyncio.create_task(self._send_loop(session, conn))
+        try:
+            async for msg in ws:
+                if msg.type == WSMsgType.ERROR:
+                    break
+                # Anything a client sends is ignored: the socket only pushes.
+        finally:
+            sender.cancel()
+            try:
+                await sender
+            except (asyncio.CancelledError, Exception):
+                pass
+            remaining = self.sessions.get(session, [])
+            if conn in remaining:
+                remaining.remove(conn)
+            if not remaining:
+                self.sessions.pop(session, None)
+        return ws
+
+    async def _send_loop(self, session: str, conn: Connection) -> None:
+        """Send the transcript after `conn.last` now and after every wake-up; ping when idle."""
+        conn.wake.set()
+        while not conn.ws.closed:
+            try:
+                await asyncio.wait_for(conn.wake.wait(), timeout=self.heartbeat)
+            except asyncio.TimeoutError:
+                await conn.ws.send_json({"type": "ping"})
+                continue
+            conn.wake.clear()
+            entries = await self.store.transcript(session, conn.last)
+            if entries:
+                await conn.ws.send_json({"type": "messages", "messages": [format_entry(e) for e in entries]})
+                conn.last = entries[-1]["seq"]
+
+    async def close_all(self, _app: web.Application | None = None) -> None:
+        """Close every socket (at shutdown), so the server stops at once and widgets reconnect."""
+        for conns in list(self.sessions.values()):
+            for conn in list(conns):
+                await conn.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+
+
+def setup(app: web.Application, runtime) -> None:
+    """Add the push WebSocket and register it as a listener of the engine."""
+    hub = PushHub(runtime.store)
+    app[HUB_KEY] = hub
+    runtime.engine.listeners.append(hub.on_outbound)
+    app.on_shutdown.append(hub.close_all)
+    app.router.add_get("/api/chat/{session}/ws", hub.handle)
