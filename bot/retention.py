@@ -1,0 +1,78 @@
+"""Dispose of (gallra) chat transcripts under the disposal decision named in settings.yaml.
+
+Transcripts are public records (allmänna handlingar), so they are removed only by this scheduled
+sweep under the configured decision (`privacy.retention_days`, default 90, and
+`privacy.retention_decision`), never ad hoc. A conversation is due when its last activity
+(`updated_at`) is older than the retention period. Closed data-rights outbox items follow the same
+period (the backend keeps the case itself). Logs carry counts only.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+
+from bot.privacy import RetentionPolicy
+
+log = logging.getLogger("halmstad.retention")
+
+SWEEP_INTERVAL = 3600.0  # seconds between sweeps; the first runs at start
+
+
+def _last_activity(state: dict) -> datetime | None:
+    for key in ("updated_at", "created_at"):
+        value = state.get(key)
+        if isinstance(value, str):
+            try:
+                moment = datetime.fromisoformat(value)
+            except ValueError:
+                continue
+            if moment.tzinfo is not None:
+                return moment
+    return None
+
+
+async def sweep(store, policy: RetentionPolicy, now: datetime, *, pending=None) -> int:
+    """Delete the conversations last active before the retention cutoff; return how many.
+
+    A conversation whose time cannot be read is kept (and counted in the log), because deleting
+    a public record needs a reason the decision covers.
+    """
+    removed = undated = 0
+    for session in await store.sessions():
+        conv = await store.load(session)
+        if conv is None:
+            continue
+        last = _last_activity(conv.state or {})
+        if last is None:
+            undated += 1
+            continue
+        if policy.expired(last, now):
+            await store.delete(session)
+            removed += 1
+    pruned = await pending.prune(policy.cutoff(now)) if pending is not None else 0
+    log.info("retention sweep removed=%d undated=%d outbox_pruned=%d days=%d", removed, undated, pruned,
+             policy.days)
+    return removed
+
+
+def setup(app, runtime) -> None:
+    """Start the sweep with the app: once at start, then every SWEEP_INTERVAL seconds."""
+
+    async def loop() -> None:
+        while True:
+            try:
+                knowledge = runtime.engine.knowledge
+                policy = RetentionPolicy.from_settings(knowledge.settings)
+                await sweep(runtime.store, policy, runtime.clock(),
+                            pending=getattr(runtime.engine.services, "pending", None))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("retention sweep failed")
+            await asyncio.sleep(SWEEP_INTERVAL)
+
+    async def start(_app) -> None:
+        runtime.background.append(asyncio.create_task(loop(), name="retention-sweep"))
+
+    app.on_startup.append(start)
