@@ -67,7 +67,7 @@ DOMAIN_TYPOS = {
     "teila.com": "telia.com", "halmstad.con": "halmstad.se", "halmstad.com": "halmstad.se",
 }
 # Words after which a sentence's last word is taken as the address ("min mejl är a@b.se").
-_CUES = {"är", "ar", "is", "blir", "mejl", "mail", "e-post", "epost", "email", "e-mail", "adress",
+_CUES = {"är", "ar", "is", "blir", "vara", "be", "till", "to", "mejl", "mail", "e-post", "epost", "email", "e-mail", "adress",
          "address", "adressen", "mejladress", "mailadress", "e-postadress", "e-postadressen"}
 _COM_TYPOS = ("con", "cmo", "ocm", "vom", "xom", "comm", "coom")
 
@@ -257,12 +257,34 @@ async def _send(ctx: FlowContext):
     return Finish()
 
 
+_NEGATION = re.compile(r"\b(inte|inget|ingen|aldrig|not|never|nothing|didn'?t|hasn'?t|haven'?t)\b")
+_MAIL_WORD = re.compile(r"(mejl|mail|e-post|epost|kommit|arrived|came|received|fått|fatt|got)")
+
+
+def says_no_email(text: str | None) -> bool:
+    """Tell whether a typed sentence says the e-mail did not come ("jag har inte fått något mejl").
+
+    The button and its words cover the usual answers; this catches the whole sentences people
+    type instead, which would otherwise be answered as a new question and leave the step waiting.
+    """
+    lowered = (text or "").lower()
+    return bool(_NEGATION.search(lowered) and _MAIL_WORD.search(lowered))
+
+
+async def _other_answer(ctx: FlowContext, answer: Answer):
+    """Take a corrected address typed at a later step; otherwise the input is no answer."""
+    if "@" not in (answer.text or ""):
+        return NotAnAnswer()
+    transition = await _take_address(ctx, answer.text)
+    return transition if transition is not None else NotAnAnswer()
+
+
 async def _after_sent(ctx: FlowContext, answer: Answer):
-    if answer.choice == "no_email":
+    if answer.choice == "no_email" or (answer.choice is None and says_no_email(answer.text)):
         return Goto("activation:no_email_wait")
     if answer.choice == "done":
         return Goto("activation:done")
-    return NotAnAnswer()
+    return await _other_answer(ctx, answer)
 
 
 async def _no_email_wait(ctx: FlowContext, answer: Answer):
@@ -270,7 +292,7 @@ async def _no_email_wait(ctx: FlowContext, answer: Answer):
         return Goto("activation:resend")
     if answer.choice == "found":
         return Goto("activation:done")
-    return NotAnAnswer()
+    return await _other_answer(ctx, answer)
 
 
 async def _resend(ctx: FlowContext):
@@ -290,11 +312,11 @@ async def _resend(ctx: FlowContext):
 
 
 async def _after_resend(ctx: FlowContext, answer: Answer):
-    if answer.choice == "still_nothing":
+    if answer.choice == "still_nothing" or (answer.choice is None and says_no_email(answer.text)):
         return Goto("activation:check_address")
     if answer.choice == "found":
         return Goto("activation:done")
-    return NotAnAnswer()
+    return await _other_answer(ctx, answer)
 
 
 async def _check_address(ctx: FlowContext, answer: Answer):
@@ -305,8 +327,7 @@ async def _check_address(ctx: FlowContext, answer: Answer):
     if answer.choice == "later":
         ctx.say("activation.change_first")
         return Finish(menu=True)
-    transition = await _take_address(ctx, answer.text)
-    return transition if transition is not None else NotAnAnswer()
+    return await _other_answer(ctx, answer)
 
 
 async def _done(ctx: FlowContext):
@@ -340,19 +361,22 @@ FLOW = Flow(
              help="activation.help_confirm"),
         Step("activation:send", _never, ("activation:after_sent", "activation:ask_email", END),
              on_enter=_send),
-        Step("activation:after_sent", _after_sent, ("activation:no_email_wait", "activation:done"),
+        Step("activation:after_sent", _after_sent,
+             ("activation:no_email_wait", "activation:done", "activation:suggest", "activation:confirm"),
              prompt="activation.ask_arrived",
              choices=(Choice("no_email", "activation.choice_no_email", "activation.no_email_words"),
                       Choice("done", "activation.choice_done", "activation.done_words")),
              help="activation.help_after_sent"),
-        Step("activation:no_email_wait", _no_email_wait, ("activation:resend", "activation:done"),
+        Step("activation:no_email_wait", _no_email_wait,
+             ("activation:resend", "activation:done", "activation:suggest", "activation:confirm"),
              prompt="activation.no_email_wait",
              choices=(Choice("resend", "activation.choice_resend", "activation.resend_words"), FOUND),
              help="activation.help_no_email"),
         Step("activation:resend", _never,
              ("activation:after_resend", "activation:check_address", "activation:ask_email", END),
              on_enter=_resend),
-        Step("activation:after_resend", _after_resend, ("activation:check_address", "activation:done"),
+        Step("activation:after_resend", _after_resend,
+             ("activation:check_address", "activation:done", "activation:suggest", "activation:confirm"),
              prompt="activation.ask_arrived_again",
              choices=(Choice("still_nothing", "activation.choice_still_nothing",
                              "activation.still_nothing_words"), FOUND),

@@ -409,6 +409,24 @@ async def test_no_email_path_with_the_real_handoff(make_talk, fake):
     assert (await talk.state())["flow"] is None
 
 
+async def test_no_email_typed_as_a_sentence(atalk, fake):
+    await sent(atalk)
+    await atalk("jag har inte fått något mejl")
+    assert await step_of(atalk) == "activation:no_email_wait"
+    await atalk.press("Skicka ett nytt mejl")
+    await atalk("det har inte kommit nu heller")
+    assert await step_of(atalk) == "activation:check_address"
+
+
+async def test_a_corrected_address_after_sending_is_confirmed_and_sent(atalk, fake):
+    await sent(atalk, "anna@exampel.se")
+    await atalk("oj, det ska vara anna@example.se")
+    assert await step_of(atalk) == "activation:confirm"
+    assert "anna@example.se" in atalk.last.text
+    await atalk.press("Ja, skicka")
+    assert fake.addresses == ["anna@exampel.se", "anna@example.se"]
+
+
 async def test_no_email_then_it_arrived(atalk, fake):
     await sent(atalk)
     await atalk("inget mejl")
