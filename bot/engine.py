@@ -106,12 +106,19 @@ def new_state(inbound: Inbound, now: datetime) -> dict:
     }
 
 
+_DEFAULTS = {"lang": "sv", "channel": "web", "flow": None, "step": None, "offered": [], "misses": 0,
+             "topic": None, "handoff": None, "last_outcome": None}
+
+
 def migrate_state(state: dict) -> dict:
-    """Bring a stored state to the current schema version."""
-    if state.get("v") != STATE_VERSION:
-        state.setdefault("handoff", None)
-        state.setdefault("last_outcome", None)
-        state["v"] = STATE_VERSION
+    """Bring a stored state to the current schema version, filling what an older one lacks."""
+    for key, default in _DEFAULTS.items():
+        state.setdefault(key, list(default) if isinstance(default, list) else default)
+    if not isinstance(state.get("data"), dict):
+        state["data"] = {}
+    if state["lang"] not in LANGS:
+        state["lang"] = "sv"
+    state["v"] = STATE_VERSION
     return state
 
 
