@@ -1,0 +1,217 @@
+"""Agent logins, their console sessions and their presence (available, last heartbeat).
+
+Passwords are hashed with argon2id and kept in `DATA_DIR/agents.json` (TinyDB, atomic writes).
+A console session is a random token in an HttpOnly, SameSite=Strict cookie; the server keeps only
+its SHA-256, in memory (after a restart agents log in again). Presence is in memory too: an agent
+who has not been heard from within the heartbeat timeout no longer counts as available.
+"""
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from tinydb import Query, TinyDB
+
+from bot.store.atomic import AtomicJSONStorage
+
+AGENTS_FILE = "agents.json"
+USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789._-")
+MIN_PASSWORD = 8
+MAX_PASSWORD = 256
+MAX_DISPLAY_NAME = 60
+SESSION_SECONDS = 12 * 3600
+_FILE_LOCK = threading.Lock()
+
+
+def _validate(username: str, password: str, display_name: str | None) -> None:
+    if not isinstance(username, str) or not 2 <= len(username) <= 64:
+        raise ValueError("the username must be 2-64 characters long")
+    if not set(username) <= USERNAME_CHARS:
+        raise ValueError("the username may contain only lower-case letters a-z, digits, '.', '_' and '-'")
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD:
+        raise ValueError(f"the password must be at least {MIN_PASSWORD} characters long")
+    if len(password) > MAX_PASSWORD:
+        raise ValueError(f"the password must be at most {MAX_PASSWORD} characters long")
+    if password.strip() != password or "\n" in password or "\r" in password:
+        raise ValueError("the password must not start or end with spaces or contain line breaks")
+    if display_name is not None:
+        if not isinstance(display_name, str) or not display_name.strip():
+            raise ValueError("the display name must not be empty")
+        if len(display_name) > MAX_DISPLAY_NAME or any(ch < " " for ch in display_name):
+            raise ValueError(f"the display name must be one line of at most {MAX_DISPLAY_NAME} characters")
+
+
+def add_agent(data_dir: str | Path, username: str, password: str, display_name: str | None = None) -> None:
+    """Create an agent login, or replace an existing one's password (and display name).
+
+    Used by `halmstad-bot agents add` and `serve --demo`; raises ValueError with a sentence for
+    the operator when the username, password or display name is unusable, and stores nothing then.
+    """
+    _validate(username, password, display_name)
+    record = {
+        "username": username,
+        "display_name": (display_name or username).strip(),
+        "password_hash": PasswordHasher().hash(password),
+        "updated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    path = Path(data_dir)
+    path.mkdir(parents=True, exist_ok=True)
+    with _FILE_LOCK:
+        db = TinyDB(path / AGENTS_FILE, storage=AtomicJSONStorage)
+        try:
+            db.upsert(record, Query().username == username)
+        finally:
+            db.close()
+
+
+@dataclass(frozen=True)
+class Agent:
+    """A verified agent: who they are and the name guardians see."""
+
+    username: str
+    display_name: str
+
+    @property
+    def first_name(self) -> str:
+        """Return the name a guardian is told ("Du pratar nu med Alex")."""
+        return self.display_name.split()[0] if self.display_name.split() else self.username
+
+
+class AgentDirectory:
+    """Reads the agent logins and checks passwords, spending the same effort for unknown
+    usernames so the answer's timing does not reveal who has a login."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = Path(data_dir) / AGENTS_FILE
+        self._hasher = PasswordHasher()
+        self._dummy = self._hasher.hash(secrets.token_hex(16))
+
+    def _record(self, username: str) -> dict | None:
+        if not self.path.exists():
+            return None
+        with _FILE_LOCK:
+            db = TinyDB(self.path, storage=AtomicJSONStorage)
+            try:
+                found = db.get(Query().username == username)
+            finally:
+                db.close()
+        return dict(found) if found else None
+
+    def verify(self, username: str, password: str) -> Agent | None:
+        """Return the agent when the password matches, else None (blocking: run in a thread)."""
+        record = self._record(username) if isinstance(username, str) and len(username) <= 64 else None
+        stored = record.get("password_hash") if record else None
+        try:
+            ok = self._hasher.verify(stored or self._dummy, password if stored else password + "\x00")
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            ok = False
+        if not ok or record is None:
+            return None
+        return Agent(record["username"], record.get("display_name") or record["username"])
+
+
+@dataclass
+class AgentSession:
+    """One logged-in console (server side; the cookie holds only the random token)."""
+
+    agent: Agent
+    started: float
+
+
+class Sessions:
+    """Keeps console sessions by the SHA-256 of their token, for SESSION_SECONDS."""
+
+    def __init__(self, lifetime: float = SESSION_SECONDS) -> None:
+        self.lifetime = lifetime
+        self._by_hash: dict[str, AgentSession] = {}
+
+    @staticmethod
+    def _hash(token: str) -> str:
+        return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+    def start(self, agent: Agent) -> str:
+        """Start a session and return its token (for the cookie)."""
+        token = secrets.token_urlsafe(32)
+        self._by_hash[self._hash(token)] = AgentSession(agent, time.monotonic())
+        return token
+
+    def get(self, token: str | None) -> AgentSession | None:
+        """Return the live session of `token`, or None (unknown or expired)."""
+        if not token or len(token) > 200:
+            return None
+        key = self._hash(token)
+        session = self._by_hash.get(key)
+        if session is None:
+            return None
+        if time.monotonic() - session.started > self.lifetime:
+            del self._by_hash[key]
+            return None
+        return session
+
+    def end(self, token: str | None) -> AgentSession | None:
+        """End a session; return it so the caller knows who logged out."""
+        if not token:
+            return None
+        return self._by_hash.pop(self._hash(token), None)
+
+    def logged_in(self, username: str) -> bool:
+        """Say whether `username` has any live console session."""
+        now = time.monotonic()
+        return any(s.agent.username == username and now - s.started <= self.lifetime
+                   for s in self._by_hash.values())
+
+
+@dataclass
+class PresenceEntry:
+    agent: Agent
+    available: bool = False
+    last_seen: float = field(default_factory=time.monotonic)
+
+
+class Presence:
+    """Who is at the console and available; fed by every console request and WebSocket ping."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, PresenceEntry] = {}
+
+    def touch(self, agent: Agent) -> None:
+        """Record a heartbeat from `agent`'s console."""
+        entry = self._entries.get(agent.username)
+        if entry is None:
+            self._entries[agent.username] = PresenceEntry(agent)
+        else:
+            entry.last_seen = time.monotonic()
+
+    def expect(self, username: str) -> None:
+        """Start the heartbeat clock for an agent who holds conversations but has no console yet
+        (after a restart), so their conversations go back to the queue if they do not return."""
+        if username not in self._entries:
+            self._entries[username] = PresenceEntry(Agent(username, username))
+
+    def set_available(self, agent: Agent, available: bool) -> None:
+        self.touch(agent)
+        self._entries[agent.username].available = available
+
+    def is_available(self, username: str) -> bool:
+        entry = self._entries.get(username)
+        return bool(entry and entry.available)
+
+    def forget(self, username: str) -> None:
+        self._entries.pop(username, None)
+
+    def available(self, timeout: float) -> list[Agent]:
+        """Return the agents available and heard from within `timeout` seconds."""
+        now = time.monotonic()
+        return [e.agent for e in self._entries.values() if e.available and now - e.last_seen <= timeout]
+
+    def expired(self, timeout: float) -> list[str]:
+        """Return the agents not heard from within `timeout` seconds."""
+        now = time.monotonic()
+        return [name for name, e in self._entries.items() if now - e.last_seen > timeout]

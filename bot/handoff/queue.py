@@ -1,0 +1,346 @@
+"""The handoff queue: conversations waiting for or talking with an agent, and left messages.
+
+Every item is written to `DATA_DIR/handoff.json` (TinyDB, atomic replace) before the change is
+confirmed to anyone; the in-memory copy changes only after the write succeeded, so a failed write
+leaves nothing half done. Changes are serialised by one asyncio lock, which makes "accept"
+atomic: of two agents accepting at once, exactly one gets the conversation.
+
+Item kinds and statuses:
+  conversation: waiting -> assigned -> closed; waiting -> abandoned (the guardian left the queue);
+                assigned -> waiting (the agent vanished: back to the queue); `guardian_left` marks
+                an assigned conversation the guardian has left (the agent still closes it).
+  message:      open -> done (a left message / callback request).
+
+Every agent action is appended to `DATA_DIR/handoff_audit.jsonl` (who, what, which item, when;
+never message text).
+"""
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import os
+import secrets
+import statistics
+import threading
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Callable
+
+from tinydb import Query, TinyDB
+
+from bot.store.atomic import AtomicJSONStorage
+
+QUEUE_FILE = "handoff.json"
+AUDIT_FILE = "handoff_audit.jsonl"
+OUTCOMES = ("resolved", "callback", "referred", "no_response", "other")
+OPEN_CONVERSATION = ("waiting", "assigned")
+
+
+class QueueError(Exception):
+    """A refused queue operation; `status` is the HTTP status the agent API answers with."""
+
+    def __init__(self, message: str, status: int = 409) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class HandoffQueue:
+    """Keeps the handoff items durably and changes them one at a time."""
+
+    def __init__(self, data_dir: Path, clock: Callable[[], datetime]) -> None:
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.clock = clock
+        self._db = TinyDB(self.data_dir / QUEUE_FILE, storage=AtomicJSONStorage)
+        self._items_table = self._db.table("items")
+        self._counters_table = self._db.table("counters")
+        self._db_lock = threading.Lock()
+        self._audit_path = self.data_dir / AUDIT_FILE
+        self.lock = asyncio.Lock()
+        self.items: dict[str, dict] = {doc["id"]: dict(doc) for doc in self._items_table.all()}
+        stored = self._counters_table.get(Query().name == "totals")
+        self.counters: dict = dict(stored) if stored else {"name": "totals", "conversations": 0}
+        self._counters_dirty = False
+
+    # Persistence ------------------------------------------------------------------------------
+
+    def _write_sync(self, item: dict) -> None:
+        with self._db_lock:
+            self._items_table.upsert(item, Query().id == item["id"])
+
+    def _remove_sync(self, ids: list[str]) -> None:
+        with self._db_lock:
+            self._items_table.remove(Query().id.one_of(ids))
+
+    async def _save(self, item: dict) -> dict:
+        """Write `item`, then make it the in-memory truth; return it."""
+        await asyncio.to_thread(self._write_sync, item)
+        self.items[item["id"]] = item
+        return item
+
+    def _audit_sync(self, line: str) -> None:
+        with self._db_lock:
+            with open(self._audit_path, "a", encoding="utf-8") as fh:
+                fh.write(line + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+
+    async def audit(self, actor: str, action: str, item_id: str | None = None, **extra: str) -> None:
+        """Append one agent action to the audit log (never message text or personal data)."""
+        record = {"at": self.clock().isoformat(timespec="seconds"), "actor": actor, "action": action}
+        if item_id:
+            record["item"] = item_id
+        record.update({k: v for k, v in extra.items() if v is not None})
+        await asyncio.to_thread(self._audit_sync, json.dumps(record, ensure_ascii=False))
+
+    def audit_log(self) -> list[dict]:
+        """Return the audit records (for staff views and tests)."""
+        if not self._audit_path.exists():
+            return []
+        with self._db_lock:
+            lines = self._audit_path.read_text(encoding="utf-8").splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
+
+    def count_conversation(self) -> None:
+        """Count one new guardian conversation (the denominator of containment)."""
+        self.counters["conversations"] = self.counters.get("conversations", 0) + 1
+        self._counters_dirty = True
+
+    async def flush_counters(self) -> None:
+        """Write the counters if they changed (called by the sweeper and at shutdown)."""
+        if not self._counters_dirty:
+            return
+        self._counters_dirty = False
+        snapshot = dict(self.counters)
+
+        def write() -> None:
+            with self._db_lock:
+                self._counters_table.upsert(snapshot, Query().name == "totals")
+        await asyncio.to_thread(write)
+
+    def shutdown(self) -> None:
+        """Close the database file (at server cleanup)."""
+        with self._db_lock:
+            self._db.close()
+
+    # Reading ----------------------------------------------------------------------------------
+
+    def _new_id(self, prefix: str) -> str:
+        while True:
+            item_id = f"{prefix}-{secrets.token_hex(5)}"
+            if item_id not in self.items:
+                return item_id
+
+    def get(self, item_id: str) -> dict | None:
+        item = self.items.get(item_id)
+        return copy.deepcopy(item) if item else None
+
+    def waiting(self) -> list[dict]:
+        """Return the waiting conversations, first in line first."""
+        return sorted((i for i in self.items.values() if i["kind"] == "conversation" and i["status"] == "waiting"),
+                      key=lambda i: (i.get("queued_at") or i["created_at"], i["id"]))
+
+    def position(self, item_id: str) -> int | None:
+        """Return the 1-based place of a waiting conversation, or None."""
+        for n, item in enumerate(self.waiting(), 1):
+            if item["id"] == item_id:
+                return n
+        return None
+
+    def assigned(self, username: str | None = None) -> list[dict]:
+        return sorted((i for i in self.items.values() if i["kind"] == "conversation" and i["status"] == "assigned"
+                       and (username is None or i.get("agent") == username)), key=lambda i: i["created_at"])
+
+    def open_messages(self) -> list[dict]:
+        return sorted((i for i in self.items.values() if i["kind"] == "message" and i["status"] == "open"),
+                      key=lambda i: i["created_at"])
+
+    def open_for_session(self, session: str) -> dict | None:
+        """Return the guardian's waiting or connected conversation (not one they have left)."""
+        for item in self.items.values():
+            if (item["kind"] == "conversation" and item["session"] == session
+                    and item["status"] in OPEN_CONVERSATION and not item.get("guardian_left")):
+                return item
+        return None
+
+    # Changing ---------------------------------------------------------------------------------
+
+    async def join(self, session: str, *, lang: str, channel: str, reason: str | None,
+                   context: dict) -> tuple[dict, bool]:
+        """Put a conversation in the queue (or return the one already there); (item, is_new)."""
+        async with self.lock:
+            existing = self.open_for_session(session)
+            if existing:
+                return copy.deepcopy(existing), False
+            now = self.clock().isoformat()
+            item = {
+                "id": self._new_id("c"), "kind": "conversation", "session": session, "status": "waiting",
+                "created_at": now, "queued_at": now, "accepted_at": None, "closed_at": None,
+                "agent": None, "agent_name": None, "lang": lang, "channel": channel,
+                "reason": reason, "topic": context.get("topic"), "flow": context.get("flow"),
+                "step": context.get("step"), "outcome": None, "guardian_left": False, "csat": None,
+            }
+            await self._save(item)
+            return copy.deepcopy(item), True
+
+    async def add_message(self, session: str, *, name: str, contact: str, contact_kind: str, text: str,
+                          lang: str, channel: str, reason: str | None, context: dict) -> dict:
+        """Store a left message (callback request) durably; return it."""
+        async with self.lock:
+            item = {
+                "id": self._new_id("m"), "kind": "message", "session": session, "status": "open",
+                "created_at": self.clock().isoformat(), "done_at": None, "done_by": None,
+                "name": name, "contact": contact, "contact_kind": contact_kind, "text": text,
+                "lang": lang, "channel": channel, "reason": reason, "topic": context.get("topic"),
+                "flow": context.get("flow"), "step": context.get("step"),
+            }
+            await self._save(item)
+            return copy.deepcopy(item)
+
+    def _require(self, item_id: str, kind: str | None = None) -> dict:
+        item = self.items.get(item_id)
+        if item is None or (kind and item["kind"] != kind):
+            raise QueueError("there is no such conversation or message", 404)
+        return copy.deepcopy(item)
+
+    async def accept(self, item_id: str, username: str, display_name: str) -> dict:
+        """Give a waiting conversation to an agent; QueueError(409) if someone else was first."""
+        async with self.lock:
+            item = self._require(item_id, "conversation")
+            if item["status"] != "waiting":
+                raise QueueError("this conversation is no longer waiting (another agent took it or the guardian left)")
+            item.update(status="assigned", agent=username, agent_name=display_name,
+                        accepted_at=self.clock().isoformat())
+            item.setdefault("waits", [])
+            item["waits"].append(_seconds_between(item.get("queued_at") or item["created_at"], item["accepted_at"]))
+            return copy.deepcopy(await self._save(item))
+
+    def require_assigned(self, item_id: str, username: str) -> dict:
+        """Return the conversation if `username` holds it and the guardian is still there."""
+        item = self._require(item_id, "conversation")
+        if item["status"] != "assigned" or item.get("agent") != username:
+            raise QueueError("you are not talking with this guardian; accept the conversation first")
+        if item.get("guardian_left"):
+            raise QueueError("the guardian has left the conversation")
+        return item
+
+    async def close(self, item_id: str, username: str, outcome: str) -> dict:
+        """End an agent's conversation with an outcome."""
+        async with self.lock:
+            item = self._require(item_id, "conversation")
+            if item["status"] != "assigned" or item.get("agent") != username:
+                raise QueueError("only the agent talking with the guardian can close the conversation")
+            item.update(status="closed", outcome=outcome, closed_at=self.clock().isoformat())
+            return copy.deepcopy(await self._save(item))
+
+    async def mark_done(self, item_id: str, username: str) -> dict:
+        """Mark a left message as handled."""
+        async with self.lock:
+            item = self._require(item_id, "message")
+            if item["status"] == "done":
+                raise QueueError("this message is already marked done")
+            item.update(status="done", done_by=username, done_at=self.clock().isoformat())
+            return copy.deepcopy(await self._save(item))
+
+    async def guardian_leaves(self, session: str) -> dict | None:
+        """Record that the guardian left the queue or the conversation; return the item."""
+        async with self.lock:
+            found = self.open_for_session(session)
+            if found is None:
+                return None
+            item = copy.deepcopy(found)
+            now = self.clock().isoformat()
+            if item["status"] == "waiting":
+                item.update(status="abandoned", closed_at=now)
+            else:
+                item.update(guardian_left=True, guardian_left_at=now)
+            return copy.deepcopy(await self._save(item))
+
+    async def requeue(self, username: str) -> list[dict]:
+        """Put an agent's conversations back in the queue (the agent vanished); return them."""
+        async with self.lock:
+            out = []
+            for found in self.assigned(username):
+                item = copy.deepcopy(found)
+                if item.get("guardian_left"):
+                    item.update(status="closed", outcome="no_response", closed_at=self.clock().isoformat())
+                else:
+                    # Keep the original place in line: they were already waiting before.
+                    item.update(status="waiting", agent=None, agent_name=None, accepted_at=None,
+                                queued_at=item["created_at"], requeued=item.get("requeued", 0) + 1)
+                out.append(copy.deepcopy(await self._save(item)))
+            return out
+
+    async def record_csat(self, item_id: str, rating: int) -> dict | None:
+        """Store the guardian's satisfaction (1-5) with a closed conversation, once."""
+        async with self.lock:
+            item = self.items.get(item_id)
+            if item is None or item["kind"] != "conversation" or item.get("csat") is not None:
+                return None
+            item = copy.deepcopy(item)
+            item["csat"] = rating
+            return copy.deepcopy(await self._save(item))
+
+    async def purge(self, before: datetime) -> int:
+        """Remove finished items older than `before` (the retention period); return how many."""
+        async with self.lock:
+            cutoff = before.isoformat()
+            old = [i["id"] for i in self.items.values()
+                   if i["status"] in ("closed", "abandoned", "done")
+                   and (i.get("closed_at") or i.get("done_at") or i["created_at"]) < cutoff]
+            if old:
+                await asyncio.to_thread(self._remove_sync, old)
+                for item_id in old:
+                    self.items.pop(item_id, None)
+            return len(old)
+
+    # Numbers ----------------------------------------------------------------------------------
+
+    def handle_minutes(self, default: float) -> float:
+        """Return the median minutes an agent spends on a conversation (recent ones)."""
+        done = sorted((i for i in self.items.values() if i["kind"] == "conversation" and i["status"] == "closed"
+                       and i.get("accepted_at") and i.get("closed_at")), key=lambda i: i["closed_at"])[-50:]
+        if len(done) < 3:
+            return default
+        return max(1.0, statistics.median(_seconds_between(i["accepted_at"], i["closed_at"]) for i in done) / 60)
+
+    def stats(self) -> dict:
+        """Return containment, handoff rate, median wait and CSAT over the stored items."""
+        conversations = [i for i in self.items.values() if i["kind"] == "conversation"]
+        messages = [i for i in self.items.values() if i["kind"] == "message"]
+        asked = {i["session"] for i in conversations} | {i["session"] for i in messages}
+        reached = {i["session"] for i in conversations if i.get("accepted_at") or i["status"] == "closed"}
+        reached |= {i["session"] for i in messages}
+        total = max(self.counters.get("conversations", 0), len(asked))
+        waits = [w for i in conversations for w in i.get("waits", [])]
+        ratings = [i["csat"] for i in conversations if i.get("csat") is not None]
+        outcomes: dict[str, int] = {}
+        for i in conversations:
+            if i["status"] == "closed" and i.get("outcome"):
+                outcomes[i["outcome"]] = outcomes.get(i["outcome"], 0) + 1
+        return {
+            "conversations": total,
+            "handoff_requests": len(asked),
+            "handed_to_person": len(reached),
+            "containment": (1 - len(reached) / total) if total else None,
+            "handoff_rate": (len(asked) / total) if total else None,
+            "median_wait_seconds": statistics.median(waits) if waits else None,
+            "csat_average": (sum(ratings) / len(ratings)) if ratings else None,
+            "csat_responses": len(ratings),
+            "csat_counts": {str(n): ratings.count(n) for n in range(1, 6)},
+            "waiting": len(self.waiting()),
+            "assigned": len(self.assigned()),
+            "open_messages": len(self.open_messages()),
+            "abandoned": sum(1 for i in conversations if i["status"] == "abandoned"),
+            "outcomes": outcomes,
+        }
+
+
+def _seconds_between(start: str, end: str) -> float:
+    return max(0.0, (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds())
+
+
+def retention_cutoff(now: datetime, days: int) -> datetime:
+    """Return the instant before which finished items are disposed of."""
+    return now - timedelta(days=days)

@@ -1,0 +1,384 @@
+"""The handoff joined to the engine: who is staffed, the queue's messages to guardians, routing.
+
+The handoff flow (flows/handoff.py) asks this service whether a person can take the chat now and
+puts the conversation in the queue or stores a left message. From then on the service speaks to
+the guardian on its own, through `engine.post` (which also reaches the guardian's channel): the
+place in the queue as it changes, "Du pratar nu med Alex", the agent's messages, the end of the
+conversation and the satisfaction question. While an agent is connected an engine interceptor
+routes everything the guardian writes to the agent instead of the bot.
+
+Calls into `engine.post` that follow a change in the queue run as their own tasks, never inside a
+guardian's turn, so two conversations' locks are never waited for in opposite orders.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bot.engine import COMMANDS, Turn
+from bot.messages import Button, Reply
+from bot.understanding import normalize
+from bot.handoff.agents import Agent, Presence
+from bot.handoff.queue import HandoffQueue, QueueError, retention_cutoff
+
+log = logging.getLogger("halmstad.handoff")
+CSAT_PREFIX = "handoff:csat:"
+SYSTEM = "system"
+_CANCEL_WORDS = COMMANDS["cancel"]
+_MAX_CONTEXTS = 20_000
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Whether a person can take the chat now, and if not, why and when Halmstad direkt opens."""
+
+    staffed: bool
+    reason: str | None  # None when staffed; "closed" | "nobody" | "wait"
+    open_now: bool
+    next_open: datetime | None
+    minutes: int  # the estimated wait of a newcomer
+
+
+class Hub:
+    """The agent consoles' WebSockets: pushes queue changes and new guardian messages."""
+
+    def __init__(self) -> None:
+        self.sockets: set[Any] = set()
+
+    async def publish(self, event: dict) -> None:
+        for ws in list(self.sockets):
+            try:
+                await ws.send_json(event)
+            except Exception:  # a closed console must not stop the others
+                self.sockets.discard(ws)
+
+    async def close(self) -> None:
+        for ws in list(self.sockets):
+            try:
+                await ws.close()
+            except Exception:
+                pass
+        self.sockets.clear()
+
+
+class HandoffService:
+    """Decides staffed or not, keeps guardians told, and routes the chat while an agent talks."""
+
+    def __init__(self, engine, queue: HandoffQueue, presence: Presence, hub: Hub, *,
+                 heartbeat_timeout: float = 60.0, default_handle_minutes: float = 4.0) -> None:
+        self.engine = engine
+        self.queue = queue
+        self.presence = presence
+        self.hub = hub
+        self.heartbeat_timeout = heartbeat_timeout
+        self.default_handle_minutes = default_handle_minutes
+        self._announced: dict[str, int] = {}
+        self._contexts: OrderedDict[str, dict] = OrderedDict()
+        self._tasks: set[asyncio.Task] = set()
+        self._last_purge = 0.0
+
+    # Small helpers ----------------------------------------------------------------------------
+
+    def t(self, key: str, lang: str, **fmt: Any) -> str:
+        return self.engine.t(key, lang, **fmt)
+
+    def spawn(self, coro) -> None:
+        """Run `coro` on its own (outside any conversation's lock), keeping a reference."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("handoff task failed: %r", type(task.exception()).__name__)
+
+    async def drain(self) -> None:
+        """Wait for the pending pushes (tests and shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def _lang(self, session: str, fallback: str = "sv") -> str:
+        conv = await self.engine.store.load(session)
+        return (conv.state.get("lang") if conv else None) or fallback
+
+    def max_wait_minutes(self, knowledge) -> float:
+        value = (knowledge.settings.get("handoff") or {}).get("max_wait_minutes", 20)
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 20.0
+
+    def available_agents(self) -> list[Agent]:
+        return self.presence.available(self.heartbeat_timeout)
+
+    def estimate_minutes(self, position: int) -> int:
+        """Estimate the wait of the guardian at `position` from recent handling times."""
+        agents = max(1, len(self.available_agents()))
+        per = self.queue.handle_minutes(self.default_handle_minutes)
+        return int(math.ceil((position - 1) * per / agents)) + 1
+
+    def context_of(self, session: str) -> dict:
+        """Return where the conversation was when this turn began (flow, step, topic)."""
+        return dict(self._contexts.get(session) or {})
+
+    # What the handoff flow calls -----------------------------------------------------------------
+
+    def availability(self, now: datetime, knowledge) -> Availability:
+        """Say whether a person can take the chat: staffed hours, an available agent, a short wait."""
+        from flows.contact_hours import calendar_for
+
+        status = calendar_for(knowledge).status("staffed", now)
+        minutes = self.estimate_minutes(len(self.queue.waiting()) + 1)
+        if not status.is_open:
+            return Availability(False, "closed", False, status.next_open, minutes)
+        if not self.available_agents():
+            return Availability(False, "nobody", True, status.next_open, minutes)
+        if minutes > self.max_wait_minutes(knowledge):
+            return Availability(False, "wait", True, status.next_open, minutes)
+        return Availability(True, None, True, status.next_open, minutes)
+
+    async def join(self, session: str, *, lang: str, channel: str, reason: str | None,
+                   from_flow: str | None) -> tuple[dict, int, int, bool]:
+        """Put the conversation in the queue; return (item, position, minutes, is_new)."""
+        context = self.context_of(session)
+        if from_flow and context.get("flow") != from_flow:
+            context = {"flow": from_flow, "step": None, "topic": context.get("topic")}
+        item, is_new = await self.queue.join(session, lang=lang, channel=channel, reason=reason,
+                                             context=context)
+        position = self.queue.position(item["id"]) or 0
+        if is_new:
+            self._announced[item["id"]] = position
+            log.info("handoff queued position=%d", position)
+            self.spawn(self.hub.publish({"type": "queue"}))
+        return item, position, self.estimate_minutes(max(position, 1)), is_new
+
+    async def leave_message(self, session: str, *, name: str, contact: str, contact_kind: str, text: str,
+                            lang: str, channel: str, reason: str | None) -> dict:
+        """Store a left message durably (before the guardian is told it is saved)."""
+        item = await self.queue.add_message(session, name=name, contact=contact, contact_kind=contact_kind,
+                                            text=text, lang=lang, channel=channel, reason=reason,
+                                            context=self.context_of(session))
+        log.info("handoff message left")
+        self.spawn(self.hub.publish({"type": "queue"}))
+        return item
+
+    # The engine's interceptor and turn hook -----------------------------------------------------
+
+    async def intercept(self, turn: Turn) -> list[Reply] | None:
+        """Route the guardian's input to the agent while connected; handle leaving and CSAT."""
+        state, inbound = turn.state, turn.inbound
+        session = inbound.session
+        if state.get("flow") and state["flow"] != "handoff":
+            self._remember(session, {"flow": state["flow"], "step": state.get("step"), "topic": state.get("topic")})
+        elif session not in self._contexts:
+            self._remember(session, {"flow": None, "step": None, "topic": state.get("topic")})
+        if inbound.button and inbound.button.startswith(CSAT_PREFIX):
+            return await self._csat(turn, inbound.button[len(CSAT_PREFIX):])
+        item = self.queue.open_for_session(session)
+        if item is None:
+            if (state.get("handoff") or {}).get("active") or (state.get("handoff") or {}).get("waiting"):
+                state["handoff"] = None
+            return None
+        connected = item["status"] == "assigned"
+        if self._wants_to_leave(turn, connected):
+            return await self._guardian_leaves(turn, item)
+        if connected:
+            state["handoff"] = {"active": True, "id": item["id"], "agent": item.get("agent_name")}
+            state["last_outcome"] = "handoff:message"
+            return []
+        state["handoff"] = {"active": False, "waiting": True, "id": item["id"]}
+        return None
+
+    def _remember(self, session: str, context: dict) -> None:
+        self._contexts[session] = context
+        self._contexts.move_to_end(session)
+        while len(self._contexts) > _MAX_CONTEXTS:
+            self._contexts.popitem(last=False)
+
+    def _wants_to_leave(self, turn: Turn, connected: bool) -> bool:
+        lang_words = set()
+        for lang in ("sv", "en"):
+            lang_words.update(normalize(w) for w in self.t("handoff.leave_words", lang).split("|") if w.strip())
+        if turn.inbound.button is not None:
+            return turn.inbound.button == "cmd:cancel" and (connected or not turn.state.get("flow"))
+        norm = normalize(turn.text or "")
+        if norm in lang_words:
+            return True
+        # "avbryt" cancels a flow the guardian runs while waiting; otherwise it leaves the queue.
+        return norm in _CANCEL_WORDS and (connected or not turn.state.get("flow"))
+
+    async def _guardian_leaves(self, turn: Turn, item: dict) -> list[Reply]:
+        state = turn.state
+        lang = state["lang"]
+        left = await self.queue.guardian_leaves(turn.inbound.session)
+        state["handoff"] = None
+        state["flow"], state["step"], state["data"] = None, None, {}
+        state["last_outcome"] = "handoff:left"
+        self._announced.pop(item["id"], None)
+        log.info("handoff guardian left status=%s", item["status"])
+        self.spawn(self.hub.publish({"type": "queue"}))
+        if left and left["status"] == "assigned":
+            self.spawn(self.hub.publish({"type": "left", "id": left["id"]}))
+            text = self.t("handoff.left_conversation", lang, agent=left.get("agent_name") or "")
+        else:
+            text = self.t("handoff.left_queue", lang)
+            self.spawn(self.announce_positions())
+        return [Reply(text, self.engine.menu_buttons(lang))]
+
+    async def _csat(self, turn: Turn, value: str) -> list[Reply]:
+        state = turn.state
+        lang = state["lang"]
+        pending = (state.get("handoff") or {}).get("csat_for")
+        rating = int(value) if value.isdigit() and 1 <= int(value) <= 5 else None
+        state["handoff"] = None
+        state["last_outcome"] = "handoff:csat"
+        if pending and rating is not None:
+            await self.queue.record_csat(pending, rating)
+            log.info("handoff csat recorded")
+        return [Reply(self.t("handoff.csat_thanks", lang), self.engine.menu_buttons(lang))]
+
+    async def after_turn(self, turn: Turn, replies: list[Reply]) -> None:
+        """Count new conversations and tell the agent console about the guardian's new message."""
+        if turn.state.get("created_at") == turn.now.isoformat():
+            self.queue.count_conversation()
+        if turn.state.get("last_outcome") == "handoff:message":
+            item = self.queue.open_for_session(turn.inbound.session)
+            if item is not None:
+                await self.hub.publish({"type": "message", "id": item["id"]})
+
+    # What the agent console calls ---------------------------------------------------------------
+
+    async def accept(self, item_id: str, agent: Agent) -> dict:
+        """Give the conversation to `agent` (409 if taken) and tell the guardian who answers."""
+        item = await self.queue.accept(item_id, agent.username, agent.display_name)
+        await self.queue.audit(agent.username, "accept", item_id)
+        self._announced.pop(item_id, None)
+        session = item["session"]
+        lang = await self._lang(session, item["lang"])
+
+        def connected(state: dict) -> None:
+            state["handoff"] = {"active": True, "id": item_id, "agent": agent.first_name}
+            state["flow"], state["step"], state["data"] = None, None, {}
+            state["last_outcome"] = "handoff:connected"
+
+        await self.engine.post(session, [Reply(self.t("handoff.connected", lang, agent=agent.first_name))],
+                               sender=SYSTEM, state_update=connected)
+        log.info("handoff accepted")
+        self.spawn(self.announce_positions())
+        self.spawn(self.hub.publish({"type": "queue"}))
+        return item
+
+    async def send(self, item_id: str, agent: Agent, text: str) -> list[dict]:
+        """Deliver an agent's message to the guardian's channel; return the stored entries."""
+        item = self.queue.require_assigned(item_id, agent.username)
+        stored = await self.engine.post(item["session"], [Reply(text)], sender="agent")
+        await self.queue.audit(agent.username, "message", item_id)
+        self.spawn(self.hub.publish({"type": "message", "id": item_id}))
+        return stored
+
+    async def close(self, item_id: str, agent: Agent, outcome: str) -> dict:
+        """End the conversation (or mark a left message done); the guardian is back with the bot."""
+        current = self.queue.get(item_id)
+        if current is None:
+            raise QueueError("there is no such conversation or message", 404)
+        if current["kind"] == "message":
+            item = await self.queue.mark_done(item_id, agent.username)
+            await self.queue.audit(agent.username, "message_done", item_id)
+            self.spawn(self.hub.publish({"type": "queue"}))
+            return item
+        item = await self.queue.close(item_id, agent.username, outcome)
+        await self.queue.audit(agent.username, "close", item_id, outcome=outcome)
+        if not item.get("guardian_left"):
+            session = item["session"]
+            lang = await self._lang(session, item["lang"])
+            buttons = tuple(Button(self.t("handoff.csat_label", lang, n=str(n)), f"{CSAT_PREFIX}{n}")
+                            for n in range(1, 6))
+
+            def back_with_bot(state: dict) -> None:
+                state["handoff"] = {"active": False, "csat_for": item_id}
+                state["flow"], state["step"], state["data"] = None, None, {}
+                state["offered"] = [b.payload for b in buttons]
+                state["offered_buttons"] = [b.to_json() for b in buttons]
+                state["last_outcome"] = "handoff:closed"
+
+            await self.engine.post(session, [
+                Reply(self.t("handoff.closed", lang, agent=agent.first_name)),
+                Reply(self.t("handoff.csat_question", lang), buttons),
+            ], sender=SYSTEM, state_update=back_with_bot)
+        log.info("handoff closed outcome=%s", outcome)
+        self.spawn(self.hub.publish({"type": "queue"}))
+        return item
+
+    async def mark_done(self, item_id: str, agent: Agent) -> dict:
+        current = self.queue.get(item_id)
+        if current is None or current["kind"] != "message":
+            raise QueueError("there is no such left message", 404)
+        return await self.close(item_id, agent, "resolved")
+
+    # Keeping guardians told --------------------------------------------------------------------
+
+    async def announce_positions(self) -> None:
+        """Tell every waiting guardian whose place in the queue changed their new place and wait."""
+        for position, item in enumerate(self.queue.waiting(), 1):
+            if self._announced.get(item["id"]) == position:
+                continue
+            self._announced[item["id"]] = position
+            lang = await self._lang(item["session"], item["lang"])
+            text = self.t("handoff.queue_update", lang, position=str(position),
+                          minutes=str(self.estimate_minutes(position)))
+            try:
+                await self.engine.post(item["session"], [Reply(text)], sender=SYSTEM)
+            except KeyError:
+                continue
+
+    async def sweep_once(self) -> None:
+        """Return the conversations of agents who stopped answering to the queue, and tidy up."""
+        for username in self.presence.expired(self.heartbeat_timeout):
+            self.presence.forget(username)
+            items = await self.queue.requeue(username)
+            if not items:
+                continue
+            log.info("handoff agent heartbeat lost requeued=%d", len(items))
+            for item in items:
+                await self.queue.audit("system", "requeue_after_timeout", item["id"], agent=username)
+                if item["status"] != "waiting":
+                    continue
+                position = self.queue.position(item["id"]) or 1
+                self._announced[item["id"]] = position
+                lang = await self._lang(item["session"], item["lang"])
+
+                def back_in_queue(state: dict, item_id: str = item["id"]) -> None:
+                    state["handoff"] = {"active": False, "waiting": True, "id": item_id}
+                    state["last_outcome"] = "handoff:requeued"
+
+                try:
+                    await self.engine.post(item["session"], [Reply(self.t(
+                        "handoff.agent_lost", lang, position=str(position),
+                        minutes=str(self.estimate_minutes(position)))),
+                    ], sender=SYSTEM, state_update=back_in_queue)
+                except KeyError:
+                    pass
+            await self.announce_positions()
+            await self.hub.publish({"type": "queue"})
+        await self.queue.flush_counters()
+        if time.monotonic() - self._last_purge > 3600:
+            self._last_purge = time.monotonic()
+            privacy = self.engine.knowledge.settings.get("privacy") or {}
+            days = privacy.get("retention_days", 90)
+            if isinstance(days, int) and days > 0:
+                await self.queue.purge(retention_cutoff(self.engine.clock(), days))
+
+    async def run_sweeper(self) -> None:
+        """Sweep for as long as the server runs (cancelled at cleanup)."""
+        while True:
+            await asyncio.sleep(max(0.05, min(5.0, self.heartbeat_timeout / 4)))
+            try:
+                await self.sweep_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("handoff sweep failed")
