@@ -10,6 +10,8 @@ against real loopback servers.
 from __future__ import annotations
 
 import asyncio
+import json
+import signal
 import email
 import email.policy
 import mailbox
@@ -177,6 +179,18 @@ async def wait_for(predicate, timeout: float = 10.0):
     raise AssertionError("timed out waiting")
 
 
+def maildir_messages(outbox: Path) -> list[EmailMessage] | None:
+    """Return the messages in the Maildir outbox (None while it does not exist yet)."""
+    if not (outbox / "new").exists():
+        return None
+    box = mailbox.Maildir(str(outbox), factory=None, create=False)
+    try:
+        return [email.message_from_bytes(box.get_bytes(key), policy=email.policy.default)
+                for key in box.keys()]
+    finally:
+        box.close()
+
+
 def link_in(msg: EmailMessage) -> str:
     body = msg.get_body(preferencelist=("plain",)).get_content()
     links = set(re.findall(r"https?://\S+/activate\?code=[A-Za-z0-9_-]+", body))
@@ -313,19 +327,7 @@ async def test_demo_path_maildir_outbox(tmp_path, serve):
     reply = await activate_by_chat(served, "e2e-demo", "demo@example.com")
     assert "skräpposten" in said(reply)
 
-    outbox = config.data_dir / "outbox"
-
-    def mails():
-        if not (outbox / "new").exists():
-            return None
-        box = mailbox.Maildir(str(outbox), factory=None, create=False)
-        try:
-            return [email.message_from_bytes(box.get_bytes(key), policy=email.policy.default)
-                    for key in box.keys()]
-        finally:
-            box.close()
-
-    (msg,) = await wait_for(mails)
+    (msg,) = await wait_for(lambda: maildir_messages(config.data_dir / "outbox"))
     assert msg["To"] == "demo@example.com"
     status, _ = await create_credentials(link_in(msg), "demouser")
     assert status == 200
@@ -478,3 +480,34 @@ async def test_client_reuses_one_session_and_closes_it(fake_backend):
     await client.close()
     assert session.closed
     await client.close()  # closing twice is harmless
+
+
+# `serve --demo` as a real process ----------------------------------------------------------------
+
+async def test_serve_demo_process_chat_to_app_login(tmp_path):
+    """The acceptance as an operator runs it: `halmstad-bot serve --demo`, then the chat API."""
+    from tests.serving import Server
+
+    data_dir = tmp_path / "var"
+    server = Server(data_dir, "--demo", "--now", "2026-12-01T10:00",
+                    "--rate-limit-per-address", "0", "--rate-limit-per-session", "0")
+    await asyncio.to_thread(server.start)
+    try:
+        for text in ("jag vill aktivera appen", "demo@example.com"):
+            status, answer = await asyncio.to_thread(server.chat, "demo-proc", text)
+            assert status == 200, answer
+        status, answer = await asyncio.to_thread(server.chat, "demo-proc", button="ans:send")
+        assert status == 200 and "skräpposten" in Server.texts(answer)
+
+        (msg,) = await wait_for(lambda: maildir_messages(data_dir / "outbox"))
+        assert msg["To"] == "demo@example.com"
+        status, _ = await create_credentials(link_in(msg), "demoproc")
+        assert status == 200
+        for password, expected in ((PASSWORD, 200), ("Fel-losenord-123", 401)):
+            status, _ = await asyncio.to_thread(
+                server.request, "POST", "/activation/api/app-login",
+                json.dumps({"username": "demoproc", "password": password}).encode(),
+                {"Content-Type": "application/json"})
+            assert status == expected
+    finally:
+        await asyncio.to_thread(server.kill, signal.SIGTERM)
