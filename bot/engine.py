@@ -253,6 +253,9 @@ class Engine:
                 state["offered"] = [b.payload for b in offered]
                 state["offered_buttons"] = [b.to_json() for b in offered]
             state["updated_at"] = now.isoformat()
+            # What the turn led to (answer, clarify, fallback, flow:..., cmd:...), per message, so
+            # `halmstad-bot knowledge gaps` can list the questions nobody has answered yet.
+            user_entry["outcome"] = state.get("last_outcome")
             entries = turn.entries + [self._entry("bot", r, now) for r in replies]
             await self.store.commit(inbound.session, state, entries)
             log.info("turn channel=%s flow=%s step=%s outcome=%s", inbound.channel, state.get("flow"),

@@ -1,0 +1,132 @@
+"""Live reload for `serve`: staff edits to the knowledge files are served within seconds.
+
+A background task looks at the knowledge folder's YAML files (name, size, modification time)
+every second. When something changed and has stopped changing, the whole folder is checked
+exactly as `halmstad-bot knowledge check` does (including phrasing collisions), off the event
+loop. A valid edit is swapped in through `KnowledgeHolder.reload()`; the engine reads the holder
+on every turn, so the next message gets the new answers. An invalid edit is refused: its errors
+are logged (they are staff's own file content, not personal data) and kept in
+`holder.last_error` for /healthz, and the last valid knowledge keeps serving.
+
+Polling needs no extra dependency and works on every file system (also network shares and
+editors that replace files instead of writing them).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from aiohttp import web
+
+log = logging.getLogger("halmstad.reload")
+
+POLL_SECONDS = 1.0
+SETTLE_SECONDS = 0.2  # an editor or `cp -r` may write several files; wait until they are all there
+MAX_SETTLE_ROUNDS = 10
+
+Snapshot = dict[str, tuple[int, int]]
+
+
+def snapshot(root: Path) -> Snapshot:
+    """Return each YAML file under `root` with its size and modification time."""
+    found: Snapshot = {}
+    root = Path(root)
+    if not root.is_dir():
+        return found
+    for path in root.rglob("*.yaml"):
+        try:
+            stat = path.stat()
+        except OSError:
+            continue  # removed while we looked
+        if path.is_file():
+            found[str(path.relative_to(root))] = (stat.st_size, stat.st_mtime_ns)
+    return found
+
+
+def validate(root: Path, flows) -> list:
+    """Return the errors `knowledge check` would report for `root` (blocking; run in a thread)."""
+    from bot.knowledge import check_knowledge
+    from bot.staff_tools import extra_checks
+
+    _, problems = check_knowledge(root, extra_checks=extra_checks(flows))
+    return [p for p in problems if p.severity == "error"]
+
+
+class Reloader:
+    """Watches one holder's knowledge folder and reloads it when the files change."""
+
+    def __init__(self, holder, *, interval: float = POLL_SECONDS, settle: float = SETTLE_SECONDS) -> None:
+        self.holder = holder
+        self.root = Path(holder.root)
+        self.interval = interval
+        self.settle = settle
+        self.reloads = 0
+        self.refusals = 0
+
+    async def run(self) -> None:
+        """Poll forever (until cancelled); a failure in one round never stops the watching."""
+        last = await asyncio.to_thread(snapshot, self.root)
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                current = await asyncio.to_thread(snapshot, self.root)
+                if current == last:
+                    continue
+                current = await self._settled(current)
+                last = current
+                await self.reload_now()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("knowledge watch round failed")
+
+    async def _settled(self, current: Snapshot) -> Snapshot:
+        for _ in range(MAX_SETTLE_ROUNDS):
+            await asyncio.sleep(self.settle)
+            again = await asyncio.to_thread(snapshot, self.root)
+            if again == current:
+                break
+            current = again
+        return current
+
+    async def reload_now(self) -> bool:
+        """Check the folder and swap the knowledge in when it is valid; return whether it was."""
+        errors = await asyncio.to_thread(validate, self.root, self.holder.flows)
+        if errors:
+            self.refusals += 1
+            self.holder.last_error = "\n".join(str(p) for p in errors)
+            log.warning("knowledge reload refused errors=%d; still serving version=%s",
+                        len(errors), self.holder.version)
+            for problem in errors:
+                log.warning("knowledge error: %s", problem)
+            return False
+        ok = await asyncio.to_thread(self.holder.reload)
+        if ok:
+            self.reloads += 1
+        return ok
+
+
+RELOADER_KEY = web.AppKey("knowledge_reloader", Reloader)
+
+
+def setup(app: web.Application, runtime) -> None:
+    """Start watching the knowledge folder when the server starts; stop at cleanup."""
+    reloader = Reloader(runtime.holder)
+    app[RELOADER_KEY] = reloader
+
+    async def start(_app: web.Application) -> None:
+        task = asyncio.get_running_loop().create_task(reloader.run(), name="knowledge-reload")
+        runtime.background.append(task)
+
+        async def stop() -> None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+
+        runtime.closers.append(stop)
+        log.info("watching the knowledge files for changes every %.0f s", reloader.interval)
+
+    app.on_startup.append(start)

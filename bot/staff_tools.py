@@ -1,0 +1,465 @@
+"""The staff's tools for the knowledge files: check, try, eval and gaps.
+
+Staff who do not program keep the answers right, so every tool prints whole sentences in Swedish
+or English (`--lang`), names the file and line to change, and says how. The sentences live in
+`knowledge/texts/staff.yaml`; `bot.knowledge_messages` turns the loader's English problems into
+Swedish.
+
+- `check`: every problem at once, plus phrasings that clash (`collision_problems`).
+- `try`: what the bot would do with one question: the best three entries, the decision, the reply.
+- `eval`: the labelled phrasings in knowledge/tests/ -> accuracy per language, misses, confusions.
+- `gaps`: what guardians asked that got the fallback or a clarification, masked and grouped.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from rapidfuzz import fuzz
+
+from bot.knowledge import LANGS, Entry, Knowledge, Problem, check_knowledge, default_knowledge_dir
+from bot.knowledge_messages import catalog
+from bot.understanding import STOPWORDS, Understanding, normalize
+
+GAP_OUTCOMES = ("fallback", "clarify")
+GROUP_SIMILARITY = 80  # rapidfuzz token_set_ratio of the meaningful words, 0-100
+MAX_VARIANTS = 3
+TRY_SESSION = "staff-try"
+
+
+# Wiring into the CLI ---------------------------------------------------------------------------
+
+
+def _default_lang() -> str:
+    lang = os.environ.get("HALMSTAD_STAFF_LANG", "en")
+    return lang if lang in LANGS else "en"
+
+
+def add_commands(knowledge_subparsers) -> None:
+    """Add `knowledge try|eval|gaps` to the CLI (`check` is defined in bot/cli.py)."""
+    tr = knowledge_subparsers.add_parser("try", help="what the bot would answer to one question")
+    tr.add_argument("question")
+    tr.add_argument("--lang", choices=LANGS, default=None,
+                    help="the question's language (default: recognised from the words, else sv)")
+    tr.add_argument("--now", help="the Stockholm time to answer at, e.g. 2026-12-24T10:00")
+    tr.add_argument("--dir", type=Path, default=default_knowledge_dir())
+
+    ev = knowledge_subparsers.add_parser("eval", help="accuracy on the labelled phrasings in knowledge/tests/")
+    ev.add_argument("--dir", type=Path, default=default_knowledge_dir())
+    ev.add_argument("--lang", choices=LANGS, default=_default_lang(), help="language of the report")
+
+    gaps = knowledge_subparsers.add_parser("gaps", help="questions that got the fallback or a clarification")
+    gaps.add_argument("--days", type=int, default=None,
+                      help="how many days back (default: the retention period in settings.yaml)")
+    gaps.add_argument("--data-dir", type=Path, default=Path("./var"), help="the server's --data-dir")
+    gaps.add_argument("--dir", type=Path, default=default_knowledge_dir())
+    gaps.add_argument("--now", help="count back from this Stockholm time instead of now")
+    gaps.add_argument("--lang", choices=LANGS, default=_default_lang(), help="language of the report")
+
+
+def run_command(args) -> int:
+    """Run `knowledge try|eval|gaps` (bot/cli.py routes here)."""
+    command = getattr(args, "knowledge_command", None)
+    if command == "check":
+        return cmd_check(args)
+    if command == "try":
+        return cmd_try(args)
+    if command == "eval":
+        return cmd_eval(args)
+    if command == "gaps":
+        return cmd_gaps(args)
+    print(f"error: unknown knowledge command {command!r}", file=sys.stderr)
+    return 2
+
+
+def _flows():
+    from flows.registry import all_flows
+
+    return all_flows()
+
+
+def extra_checks(flows) -> list:
+    from bot.app import knowledge_checks
+
+    return knowledge_checks(flows) + [collision_problems]
+
+
+# check -----------------------------------------------------------------------------------------
+
+
+def collision_problems(knowledge: Knowledge) -> list[Problem]:
+    """Return an error for each phrasing in two entries, and for each phrasing the matcher would
+    answer with another entry (both places named), so an edit cannot quietly steal a question."""
+    cat = catalog(knowledge.root)
+    problems: list[Problem] = []
+    first_seen: dict[str, tuple[Entry, str, int]] = {}
+    clashing: set[tuple[str, str]] = set()
+    for entry in knowledge.entries.values():
+        for lang in LANGS:
+            for text, line in zip(entry.phrasings.get(lang, []), entry.phrasing_lines.get(lang, [])):
+                norm = normalize(text)
+                if not norm:
+                    continue
+                first = first_seen.get(norm)
+                if first is None:
+                    first_seen[norm] = (entry, text, line)
+                    continue
+                other, other_text, other_line = first
+                if other.id == entry.id:
+                    continue
+                clashing.update({(entry.id, text), (other.id, other_text)})
+                problems.append(cat.local_problem(
+                    entry.path, line, "staff.problem.phrasing_twice", "staff.fix.phrasing_twice",
+                    phrasing=text, other=other.id, place=f"{other.path}:{other_line}"))
+    understanding = Understanding(knowledge)
+    for entry in knowledge.entries.values():
+        for lang in LANGS:
+            for text, line in zip(entry.phrasings.get(lang, []), entry.phrasing_lines.get(lang, [])):
+                if (entry.id, text) in clashing:
+                    continue
+                match = understanding.match(text)
+                best = match.best
+                if match.outcome != "answer" or best is None or best.entry_id == entry.id:
+                    continue
+                other = knowledge.entries[best.entry_id]
+                problems.append(cat.local_problem(
+                    entry.path, line, "staff.problem.phrasing_collision", "staff.fix.phrasing_collision",
+                    phrasing=text, other=other.id, score=f"{best.score:g}", other_phrasing=best.phrasing,
+                    place=phrasing_place(other, best.lang, best.phrasing)))
+    return problems
+
+
+def phrasing_place(entry: Entry, lang: str, text: str) -> str:
+    """Return `path:line` of one of an entry's phrasings (the entry's line if not found)."""
+    phrasings = entry.phrasings.get(lang, [])
+    lines = entry.phrasing_lines.get(lang, [])
+    if text in phrasings and phrasings.index(text) < len(lines):
+        return f"{entry.path}:{lines[phrasings.index(text)]}"
+    return f"{entry.path}:{entry.line}"
+
+
+def check_lines(root: Path, lang: str, flows=None) -> tuple[list[str], list[Problem], Knowledge | None]:
+    """Check `root` and return the printed lines (errors first), the problems and the knowledge."""
+    cat = catalog(root)
+    flows = flows if flows is not None else _flows()
+    knowledge, problems = check_knowledge(root, extra_checks=extra_checks(flows))
+    problems = [p for p in problems if p.severity == "error"] + [p for p in problems if p.severity != "error"]
+    return [cat.problem(p, lang) for p in problems], problems, knowledge
+
+
+def cmd_check(args) -> int:
+    """`knowledge check`: print every problem; exit 1 when any is an error (warnings exit 0)."""
+    lang = getattr(args, "lang", None) or "en"
+    cat = catalog(args.dir)
+    lines, problems, knowledge = check_lines(args.dir, lang)
+    for line in lines:
+        print(line)
+    errors = [p for p in problems if p.severity == "error"]
+    if errors or knowledge is None:
+        print(cat.text("staff.check.errors", lang, count=len(errors)), file=sys.stderr)
+        return 1
+    warnings = len(problems) - len(errors)
+    key = "staff.check.ok_warnings" if warnings else "staff.check.ok"
+    print(cat.text(key, lang, entries=len(knowledge.entries), texts=len(knowledge.texts), warnings=warnings),
+          file=sys.stderr)
+    return 0
+
+
+def _load_or_report(root: Path, lang: str):
+    """Return a KnowledgeHolder for `root`, or print why not and return None."""
+    from bot.app import KnowledgeHolder
+    from bot.knowledge import KnowledgeError
+
+    cat = catalog(root)
+    try:
+        return KnowledgeHolder(root, _flows())
+    except KnowledgeError as exc:
+        for problem in exc.problems:
+            print(cat.problem(problem, lang), file=sys.stderr)
+        print(cat.text("staff.common.invalid", lang), file=sys.stderr)
+        return None
+
+
+# try -------------------------------------------------------------------------------------------
+
+
+async def _one_turn(holder, text: str, lang: str, now: str | None):
+    """Run one real turn of the engine (memory store, no backends) and return replies and state."""
+    from bot.app import make_clock
+    from bot.engine import Engine, Services
+    from bot.messages import Inbound
+    from bot.store.memory import MemoryStore
+
+    engine = Engine(source=holder, store=MemoryStore(), flows=holder.flows, clock=make_clock(now),
+                    services=Services())
+    return await engine.handle_turn(Inbound(session=TRY_SESSION, text=text, channel="web", lang_hint=lang))
+
+
+def try_report(holder, question: str, lang: str | None = None, now: str | None = None) -> list[str]:
+    """Return the lines `knowledge try` prints for `question`."""
+    from bot.understanding import detect_language
+
+    knowledge, understanding = holder.knowledge, holder.understanding
+    lang = lang or detect_language(question) or "sv"
+    cat = catalog(knowledge.root)
+    out = [cat.text("staff.try.question", lang, text=question, lang=cat.text(f"staff.try.lang_{lang}", lang))]
+    match = understanding.match(question)
+    out.append(cat.text("staff.try.candidates", lang))
+    scored = understanding.score_all(question, limit=3)
+    if not scored:
+        out.append("  " + cat.text("staff.try.no_candidates", lang))
+    for n, cand in enumerate(scored, 1):
+        entry = knowledge.entries[cand.entry_id]
+        out.append("  " + cat.text("staff.try.candidate", lang, n=n, id=cand.entry_id, score=f"{cand.score:.1f}",
+                                   phrasing=cand.phrasing, place=phrasing_place(entry, cand.lang, cand.phrasing)))
+    replies, state = asyncio.run(_one_turn(holder, question, lang, now))
+    outcome = state.get("last_outcome") or match.outcome
+    reply_lang = state.get("lang", lang)
+    thresholds = {"answer": f"{understanding.answer_threshold:g}", "clarify": f"{understanding.clarify_threshold:g}"}
+    if outcome.startswith("cmd:"):
+        out.append(cat.text("staff.try.outcome_command", lang, command=outcome[4:]))
+    elif outcome in ("clarify", "fallback"):
+        out.append(cat.text(f"staff.try.outcome_{outcome}", lang, **thresholds))
+    else:
+        out.append(cat.text("staff.try.outcome_answer", lang, **thresholds))
+        if outcome.startswith("flow:"):
+            out.append(cat.text("staff.try.flow", lang, flow=outcome[5:]))
+    out.append(cat.text("staff.try.reply", lang))
+    n = 0
+    for reply in replies:
+        for text_line in reply.text.splitlines() or [""]:
+            out.append("  " + text_line)
+        for button in reply.buttons:
+            n += 1
+            out.append("    " + cat.text("staff.try.button", reply_lang, n=n, label=button.label))
+    return out
+
+
+def cmd_try(args) -> int:
+    """`knowledge try "question"`: print the candidates, the decision and the reply."""
+    lang_out = args.lang or "sv"
+    if args.now:
+        from bot.app import parse_now
+
+        try:
+            parse_now(args.now)
+        except ValueError:
+            print(catalog(args.dir).text("staff.common.bad_now", lang_out, value=args.now), file=sys.stderr)
+            return 2
+    holder = _load_or_report(args.dir, lang_out)
+    if holder is None:
+        return 1
+    for line in try_report(holder, args.question, args.lang, args.now):
+        print(line)
+    return 0
+
+
+# eval ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class EvalResult:
+    """How the matcher does on the labelled phrasings."""
+
+    threshold: float
+    total: Counter = field(default_factory=Counter)
+    correct: Counter = field(default_factory=Counter)
+    misses: list[dict] = field(default_factory=list)
+
+    def accuracy(self, lang: str) -> float:
+        return self.correct[lang] / self.total[lang] if self.total[lang] else 1.0
+
+    @property
+    def failing(self) -> list[str]:
+        return [lang for lang in LANGS if self.total[lang] and self.accuracy(lang) < self.threshold]
+
+    def confused(self, limit: int = 5) -> list[tuple[tuple[str, str], int]]:
+        pairs = Counter((m["expect"], m["got"]) for m in self.misses)
+        return sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+
+
+def evaluate(knowledge: Knowledge, understanding: Understanding) -> EvalResult:
+    """Match every labelled phrasing; the answer is the entry id, else "clarify" or "fallback"."""
+    result = EvalResult(threshold=knowledge.eval_threshold)
+    for case in knowledge.labelled:
+        match = understanding.match(case["text"])
+        got = match.best.entry_id if match.outcome == "answer" else match.outcome
+        result.total[case["lang"]] += 1
+        if got == case["expect"]:
+            result.correct[case["lang"]] += 1
+        else:
+            result.misses.append({**case, "got": got, "best": match.best})
+    return result
+
+
+def eval_report(knowledge: Knowledge, understanding: Understanding, lang: str) -> tuple[list[str], EvalResult]:
+    """Return the lines `knowledge eval` prints and the result."""
+    cat = catalog(knowledge.root)
+    result = evaluate(knowledge, understanding)
+    if not knowledge.labelled:
+        return [cat.text("staff.eval.no_cases", lang)], result
+    out = []
+    for case_lang in LANGS:
+        if not result.total[case_lang]:
+            continue
+        out.append(cat.text("staff.eval.accuracy", lang, lang=case_lang, correct=result.correct[case_lang],
+                            total=result.total[case_lang], percent=f"{100 * result.accuracy(case_lang):.1f}",
+                            threshold=f"{100 * result.threshold:g}"))
+    if result.misses:
+        out.append(cat.text("staff.eval.misses", lang))
+        for miss in result.misses:
+            best = miss["best"]
+            shown = (cat.text("staff.eval.best", lang, id=best.entry_id, score=f"{best.score:.1f}")
+                     if best is not None and miss["got"] != best.entry_id else "")
+            out.append("  " + cat.text("staff.eval.miss", lang, place=f"{miss['path']}:{miss['line']}",
+                                       text=miss["text"], lang=miss["lang"], expect=miss["expect"],
+                                       got=miss["got"], best=shown).rstrip())
+        out.append(cat.text("staff.eval.confused", lang))
+        for (expect, got), count in result.confused():
+            out.append("  " + cat.text("staff.eval.pair", lang, count=count, expect=expect, got=got))
+    if result.failing:
+        out.append(cat.text("staff.eval.below", lang, langs=", ".join(result.failing)))
+    else:
+        out.append(cat.text("staff.eval.ok", lang))
+    return out, result
+
+
+def cmd_eval(args) -> int:
+    """`knowledge eval`: print accuracy, misses and confusions; exit 1 below the threshold."""
+    holder = _load_or_report(args.dir, args.lang)
+    if holder is None:
+        return 1
+    lines, result = eval_report(holder.knowledge, holder.understanding, args.lang)
+    for line in lines:
+        print(line)
+    return 1 if result.failing else 0
+
+
+# gaps ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class GapGroup:
+    """Similar questions that got the fallback or a clarification."""
+
+    key: str  # the meaningful words of the first (most frequent) question
+    texts: Counter = field(default_factory=Counter)
+    outcomes: Counter = field(default_factory=Counter)
+
+    @property
+    def count(self) -> int:
+        return sum(self.texts.values())
+
+
+def read_gap_questions(data_dir: Path, since: datetime) -> list[tuple[str, str]]:
+    """Return (text, outcome) of every guardian message since `since` that got the fallback or a
+    clarification, read straight from the conversation files (read-only: safe while `serve`
+    runs, unlike opening the store, which tidies the folder)."""
+    root = Path(data_dir) / "sessions"
+    found: list[tuple[str, str]] = []
+    if not root.is_dir():
+        return found
+    for shard in sorted(root.iterdir()):
+        if not shard.is_dir() or len(shard.name) != 2:
+            continue
+        for path in sorted(shard.glob("*.json")):
+            try:
+                doc = json.loads(path.read_text(encoding="utf-8"))
+                entries = (doc.get("transcript") or {}).values()
+            except (OSError, ValueError, AttributeError):
+                continue  # a file being replaced or damaged: the store deals with it
+            for entry in entries:
+                if not isinstance(entry, dict) or entry.get("from") != "user" or entry.get("button"):
+                    continue
+                if entry.get("outcome") not in GAP_OUTCOMES or not isinstance(entry.get("text"), str):
+                    continue
+                try:
+                    at = datetime.fromisoformat(entry.get("at", ""))
+                except (TypeError, ValueError):
+                    continue
+                if at.tzinfo is None or at < since:
+                    continue
+                found.append((entry["text"], entry["outcome"]))
+    return found
+
+
+def _meaningful(text: str) -> str:
+    words = normalize(text).split()
+    content = [w for w in words if w not in STOPWORDS]
+    return " ".join(content or words)
+
+
+def group_gaps(questions: list[tuple[str, str]]) -> list[GapGroup]:
+    """Mask and group similar questions, most frequent first."""
+    from bot.privacy import mask_contact
+
+    masked = [(mask_contact(text).strip(), outcome) for text, outcome in questions]
+    by_key: dict[str, GapGroup] = {}
+    for text, outcome in masked:
+        if not text:
+            continue
+        key = _meaningful(text)
+        group = by_key.setdefault(key, GapGroup(key))
+        group.texts[text] += 1
+        group.outcomes[outcome] += 1
+    groups: list[GapGroup] = []
+    for group in sorted(by_key.values(), key=lambda g: (-g.count, g.key)):
+        home = next((g for g in groups if fuzz.token_set_ratio(g.key, group.key) >= GROUP_SIMILARITY), None)
+        if home is None:
+            groups.append(group)
+        else:
+            home.texts.update(group.texts)
+            home.outcomes.update(group.outcomes)
+    return sorted(groups, key=lambda g: (-g.count, g.key))
+
+
+def gaps_report(groups: list[GapGroup], days: int, lang: str, root: Path | None = None) -> list[str]:
+    """Return the lines `knowledge gaps` prints."""
+    cat = catalog(root)
+    if not groups:
+        return [cat.text("staff.gaps.none", lang, days=days)]
+    out = [cat.text("staff.gaps.header", lang, days=days, count=sum(g.count for g in groups), groups=len(groups))]
+    for group in groups:
+        texts = [t for t, _ in sorted(group.texts.items(), key=lambda kv: (-kv[1], kv[0]))]
+        out.append("")
+        out.append(cat.text("staff.gaps.group", lang, count=group.count, text=texts[0],
+                            fallback=group.outcomes["fallback"], clarify=group.outcomes["clarify"]))
+        for text in texts[1:1 + MAX_VARIANTS]:
+            out.append("    " + cat.text("staff.gaps.variant", lang, text=text))
+        if len(texts) > 1 + MAX_VARIANTS:
+            out.append("    " + cat.text("staff.gaps.more", lang, count=len(texts) - 1 - MAX_VARIANTS))
+    out.append("")
+    out.append(cat.text("staff.gaps.hint", lang))
+    return out
+
+
+def cmd_gaps(args) -> int:
+    """`knowledge gaps`: the unanswered questions of the retention window, masked and grouped."""
+    from bot.app import make_clock, parse_now
+
+    cat = catalog(args.dir)
+    if args.now:
+        try:
+            parse_now(args.now)
+        except ValueError:
+            print(cat.text("staff.common.bad_now", args.lang, value=args.now), file=sys.stderr)
+            return 2
+    days = args.days
+    if days is None:
+        knowledge, _ = check_knowledge(args.dir)
+        settings = knowledge.settings if knowledge else {}
+        days = int((settings.get("privacy") or {}).get("retention_days", 90))
+    if days < 1:
+        print(cat.text("staff.gaps.bad_days", args.lang), file=sys.stderr)
+        return 2
+    now = make_clock(args.now)()
+    questions = read_gap_questions(args.data_dir, now - timedelta(days=days))
+    for line in gaps_report(group_gaps(questions), days, args.lang, args.dir):
+        print(line)
+    return 0
