@@ -541,6 +541,7 @@ class TelegramChannel:
             while len(self._pressed) > 10_000:
                 self._pressed.popitem(last=False)
             if isinstance(message, Message):  # not an InaccessibleMessage (too old to edit)
+                # Without reply_markup, Telegram removes the message's inline keyboard.
                 await self._call(lambda: query.edit_message_reply_markup(reply_markup=None), quiet=True)
         state = await self._state(session)
         payload = resolve_callback_data(query.data or "", self._candidates(state))
