@@ -67,8 +67,9 @@ DOMAIN_TYPOS = {
     "teila.com": "telia.com", "halmstad.con": "halmstad.se", "halmstad.com": "halmstad.se",
 }
 # Words after which a sentence's last word is taken as the address ("min mejl är a@b.se").
-_CUES = {"är", "ar", "is", "blir", "vara", "be", "till", "to", "mejl", "mail", "e-post", "epost", "email", "e-mail", "adress",
-         "address", "adressen", "mejladress", "mailadress", "e-postadress", "e-postadressen"}
+_CUES = {"är", "ar", "is", "blir", "vara", "be", "till", "to", "mejl", "mail", "e-post", "epost",
+         "email", "e-mail", "adress", "address", "adressen", "mejladress", "mailadress",
+         "e-postadress", "e-postadressen"}
 _COM_TYPOS = ("con", "cmo", "ocm", "vom", "xom", "comm", "coom")
 
 
@@ -130,12 +131,6 @@ def suggest_address(address: str) -> str | None:
                                            "msn", "aol", "me", "telia", "protonmail"}:
             fixed = f"{name}.com"
     return f"{local}@{fixed}" if fixed and fixed != domain else None
-
-
-def masked_address(address: str) -> str:
-    """Return the address with most of its name hidden (d***@example.com), for logs-free display."""
-    local, _, domain = address.rpartition("@")
-    return f"{local[:1]}***@{domain}"
 
 
 def client_key(session: str) -> str:
