@@ -503,10 +503,12 @@ FLOW = DataRightsFlow(
              help="data_rights.help_name"),
         Step(SCHOOL, _school, FORWARD, prompt="data_rights.ask_school", choices=(SKIP,), free_text=True,
              help="data_rights.help"),
-        Step(DESCRIPTION, _description, FORWARD, prompt="data_rights.ask_description", free_text=True,
+        # Not `free_text`: a description such as "varför sparar ni allt om mitt barn?" is the
+        # description itself, not a question to interrupt the flow with.
+        Step(DESCRIPTION, _description, FORWARD, prompt="data_rights.ask_description",
              help="data_rights.help_description"),
         Step(DESCRIPTION_OPTIONAL, _description, FORWARD, prompt="data_rights.ask_description_access",
-             choices=(Choice("skip", "data_rights.nothing_to_add", "data_rights.skip_words"),), free_text=True,
+             choices=(Choice("skip", "data_rights.nothing_to_add", "data_rights.skip_words"),),
              help="data_rights.help_description"),
         Step(SUMMARY, _summary, (FILE, CHANGE_SELF, CHANGE_CHILD, END), prompt="data_rights.summary",
              on_enter=_summary_enter,

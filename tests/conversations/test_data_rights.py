@@ -222,11 +222,13 @@ async def test_objection_never_promises_the_outcome(chat, backend):
     await chat("Anna Andersson")
     await chat("anna@example.com")
     assert "varför du invänder" in chat.text
-    await chat("Min familj har skyddade personuppgifter och jag vill inte att uppgifterna används.")
+    question = "Varför sparar ni frånvaron?"
+    await chat(question)  # a description that asks something is still the description
+    assert "Beskrivning: " + question in chat.text
     await finish_filing(chat)
     assert_filed_sv(chat)
     [case] = backend.cases()
-    assert case["right"] == "objection"
+    assert case["right"] == "objection" and case["description"] == question
 
 
 # Details --------------------------------------------------------------------------------------
