@@ -394,3 +394,27 @@ async def test_what_do_you_keep_about_this_chat(talk):
     await talk("vad sparar ni om den här chatten?")
     assert "allmänna handlingar" in talk.text and "Personnummer maskeras" in talk.text
     assert "90 dagar" in talk.text and "{" not in talk.text
+
+
+@pytest.mark.parametrize("question, facts", [
+    ("vem är personuppgiftsansvarig?", ["Utbildnings- och arbetsmarknadsnämnden"]),
+    ("vilken rättslig grund har ni?", ["artikel 6.1 e", "samtycke"]),
+    ("hur länge sparas uppgifterna?", ["tre år", "fem år", "CSN"]),
+    ("delar ni mina uppgifter med andra?", ["tredje part", "lag"]),
+    ("hur når jag ert dataskyddsombud?", ["dataskyddsombud", "035-13 70 00"]),
+    ("who is the data controller?", ["Education and Labour Market Committee"]),
+])
+async def test_questions_about_the_processing_are_answered_from_knowledge(talk, question, facts):
+    await talk(question)
+    for fact in facts:
+        assert fact in talk.text, (question, talk.text)
+
+
+async def test_a_question_in_the_middle_is_answered_and_the_flow_resumes(chat, backend):
+    await chat("registerutdrag")
+    await chat.press("Mig själv")
+    await chat("vem är personuppgiftsansvarig?")
+    assert "Utbildnings- och arbetsmarknadsnämnden" in chat.text
+    assert chat.last.text.startswith("Vad heter du?")
+    await chat("Anna Andersson")
+    assert "Hur når vi dig?" in chat.text
