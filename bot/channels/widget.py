@@ -85,7 +85,7 @@ def rich(text: str) -> str:
     for block in re.split(r"\n\s*\n", text.strip()):
         lines = [line.strip() for line in block.splitlines() if line.strip()]
         group: list[str] = []
-        for i, line in enumerate(lines + [""]):
+        for line in lines + [""]:
             is_item = line.startswith("- ")
             if group and (not line or is_item != group[0].startswith("- ")):
                 if group[0].startswith("- "):
@@ -179,8 +179,8 @@ def render_page(runtime, request: web.Request, *, title: str, main: str, path: s
     q = "?lang=en" if lang == "en" else ""
     script = ""
     if widget:
-        script = (f'<script src="/widget.js" data-api="{html.escape(api_base(request, runtime))}" '
-                  f'data-lang="{lang}" defer></script>')
+        # No data-lang: the widget starts in the browser's language (the guardian's, not the page's).
+        script = f'<script src="/widget.js" data-api="{html.escape(api_base(request, runtime))}" defer></script>'
     template = Template((STATIC / "page.html").read_text("utf-8"))
     return template.substitute(
         lang=lang, other=other, title=html.escape(title), site=html.escape(t("widget.site_name")),
