@@ -350,7 +350,6 @@ class TelegramChannel:
                        else settings.webhook_secret)
         self._pressed: OrderedDict[tuple[int, int], None] = OrderedDict()
         self._deliveries: set[asyncio.Task] = set()
-        self._started = False
 
         builder = (Application.builder().token(settings.token)
                    .concurrent_updates(ChatOrderedProcessor(max_concurrent_updates, self.locks)))
@@ -397,17 +396,16 @@ class TelegramChannel:
         await app.initialize()
         await self.register_commands()
         if self.settings.webhook_url:
+            if not app.running:  # running first, so updates are taken as soon as Telegram sends them
+                await app.start()
             await app.bot.set_webhook(self.settings.webhook_url, secret_token=self.secret or None,
                                       allowed_updates=ALLOWED_UPDATES)
-            if not app.running:
-                await app.start()
         else:
             if not app.running:
                 await app.start()
             if not app.updater.running:
                 await app.updater.start_polling(allowed_updates=ALLOWED_UPDATES,
                                                 error_callback=self._polling_error)
-        self._started = True
         self.ready.set()
         log.info("telegram started mode=%s", "webhook" if self.settings.webhook_url else "polling")
 
@@ -463,7 +461,7 @@ class TelegramChannel:
             given = request.headers.get(SECRET_HEADER, "")
             if not hmac.compare_digest(given.encode(), self.secret.encode()):
                 return json_error("wrong or missing secret token", 403)
-        if not self.ready.is_set():
+        if not self.application.running:
             return json_error("the Telegram channel is starting; try again", 503, **{"Retry-After": "5"})
         data = await read_json(request, max_body=1024 * 1024)
         if not isinstance(data.get("update_id"), int):

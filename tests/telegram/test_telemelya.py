@@ -327,3 +327,62 @@ async def test_serve_process_answers_through_the_emulator(tmp_path, emulator):
     log = server.log.read_text()
     assert re.search(r"telegram:\s+on", log)
     assert "när har ni öppet" not in log and "Vad vill du" not in log, "no message text in the log"
+
+
+async def test_agent_reply_through_the_agent_api_reaches_telegram(tmp_path, monkeypatch, emulator):
+    """Handoff: the guardian asks for a person in Telegram; an agent accepts in the console API and
+    writes; the message arrives in the chat, and the guardian's answer reaches the agent."""
+    from bot.handoff.agents import add_agent
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("TELEGRAM_API_BASE_URL", f"{emulator.base}/bot")
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_URL", f"{base}/telegram/webhook")
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", "")
+    data_dir = tmp_path / "data"
+    add_agent(data_dir, "alex", "agent-password-123", display_name="Alex")
+    app = build_app(ServeConfig(port=port, data_dir=data_dir, now="2026-12-01T10:00",
+                                rate_limit_per_address=0, rate_limit_per_session=0))
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        await asyncio.wait_for(app[tg.TELEGRAM_KEY].ready.wait(), 15)
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as agent, \
+                aiohttp.ClientSession() as http:
+            async with agent.post(f"{base}/agent/api/login",
+                                  json={"username": "alex", "password": "agent-password-123"}) as resp:
+                assert resp.status == 200, await resp.text()
+            async with agent.post(f"{base}/agent/api/availability", json={"available": True}) as resp:
+                assert resp.status == 200, await resp.text()
+
+            user = TelegramUser(http, emulator, TOKEN, chat_id=9_000_001)
+            await user.say("/start")
+            menu = await user.expect(lambda m: any(buttons(x) for x in m))
+            await user.press("Prata med en person", menu)
+            await user.expect(lambda m: len(m) >= 1)  # queued: position and expected wait
+
+            async with agent.get(f"{base}/agent/api/queue") as resp:
+                queue = await resp.json()
+            assert len(queue["waiting"]) == 1, queue
+            item_id = queue["waiting"][0]["id"]
+            async with agent.post(f"{base}/agent/api/conversations/{item_id}/accept", json={}) as resp:
+                assert resp.status == 200, await resp.text()
+            await user.expect(lambda m: True)  # e.g. "Alex is here"
+            async with agent.post(f"{base}/agent/api/conversations/{item_id}/messages",
+                                  json={"text": "Hej, det är Alex. Vad gäller det?"}) as resp:
+                assert resp.status == 200, await resp.text()
+            msgs = await user.expect_text("Vad gäller det?")
+            assert msgs[-1]["chat_id"] == user.chat_id
+
+            await user.say("Min son kommer inte in i appen")
+            for _ in range(100):
+                async with agent.get(f"{base}/agent/api/conversations/{item_id}") as resp:
+                    conversation = await resp.text()
+                if "kommer inte in i appen" in conversation:
+                    break
+                await asyncio.sleep(0.05)
+            assert "kommer inte in i appen" in conversation, "the guardian's answer reaches the agent"
+    finally:
+        await runner.cleanup()
