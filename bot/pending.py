@@ -245,11 +245,12 @@ class DeliveryWorker:
     """Delivers the open items in the background and has the guardian told the outcome."""
 
     def __init__(self, queue: PendingQueue, client, *, announce: Announcer | None = None,
-                 idle: float = 5.0) -> None:
+                 idle: float = 5.0, start_delay: float = 0.5) -> None:
         self.queue = queue
         self.client = client
         self.announce = announce
         self.idle = idle
+        self.start_delay = start_delay  # let the server start listening (the mounted backend)
 
     async def run_once(self) -> float:
         """Attempt every item that is due; return how long to wait before the next round."""
@@ -279,6 +280,7 @@ class DeliveryWorker:
 
     async def run(self) -> None:
         """Deliver until cancelled; wakes early when the queue changes."""
+        await asyncio.sleep(self.start_delay)
         while True:
             try:
                 wait = await self.run_once()

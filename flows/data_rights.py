@@ -16,6 +16,7 @@ so "change" only has to forget one field and the same path fills it in again.
 """
 from __future__ import annotations
 
+import logging
 import re
 from datetime import date
 
@@ -27,6 +28,8 @@ from bot.understanding import normalize
 from flows.machine import (
     END, HANDOFF, Answer, Choice, Escalate, Finish, Flow, FlowContext, Goto, NotAnAnswer, Stay, Step,
 )
+
+log = logging.getLogger("halmstad.flows.data_rights")
 
 RIGHTS = ("access", "rectification", "erasure", "restriction", "portability", "objection")
 LIMITED = {"erasure": "data_rights:erasure_limits", "portability": "data_rights:portability_limits",
@@ -398,7 +401,11 @@ async def _file(ctx: FlowContext):
         ctx.say("data_rights.unavailable")
         return Escalate("data_rights_unavailable")
     item = await queue.enqueue(session=ctx.session, channel=_channel(ctx), body=build_body(ctx))
-    result = await queue.deliver(item["id"], client, announced=True)
+    try:
+        result = await queue.deliver(item["id"], client, announced=True)
+    except Exception:  # stored already: the worker delivers it, the guardian hears it is saved
+        log.exception("dsr inline delivery failed id=%s", item["id"])
+        result = None
     outcome = result.outcome if result else "unavailable"
     if outcome == "delivered":
         _say_filed(ctx, result.item)
