@@ -32,6 +32,7 @@ _REWRITES = [
     (re.compile(r"\bskol(a)? ?24\b"), "skola24"),
     (re.compile(r"\bs24\b"), "skola24"),
     (re.compile(r"\bskola 24\b"), "skola24"),
+    (re.compile(r"\b(?:e ?post|e ?mail|email|mejl|mail)(?: ?adress(?:en)?|address)\b"), "epost adress"),
     (re.compile(r"\be ?post\b|\be ?mail\b|\bemail\b|\bmejl\b|\bmail\b"), "epost"),
     (re.compile(r"\be ?legitimation\b|\be ?leg\b|\bbank ?id\b"), "bankid"),
     (re.compile(r"\bi ?morgon\b|\bimorn\b|\bimon\b"), "imorgon"),
