@@ -69,7 +69,7 @@ async def _start(ctx: FlowContext):
     availability = service.availability(ctx.now, ctx.knowledge)
     if availability.staffed:
         _, position, minutes, _ = await service.join(
-            ctx.session, lang=ctx.lang, channel=ctx.channel, reason=args.get("reason"),
+            ctx.session, lang=ctx.lang, channel=ctx.channel, reason=args.get("reason") or "asked",
             from_flow=args.get("from"))
         ctx.say("handoff.queued", position=str(position), minutes=str(minutes),
                 buttons=[ctx.button("handoff.leave_queue", "cmd:cancel")])
