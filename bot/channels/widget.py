@@ -282,7 +282,7 @@ def setup_cors(app: web.Application) -> None:
     async def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
         origin = request.headers.get("Origin")
         if origin and request.path.startswith("/api/chat") and origin_allowed(request):
-            if "Access-Control-Allow-Origin" not in response.headers and not response.prepared:
+            if "Access-Control-Allow-Origin" not in response.headers:
                 response.headers["Access-Control-Allow-Origin"] = origin
                 response.headers["Vary"] = "Origin"
 

@@ -150,24 +150,65 @@ async def test_reload_restores_the_conversation_and_the_flow_continues(server, p
 
 
 async def test_an_agent_message_appears_live_over_the_websocket(server, page):
-    from bot.channels.push import HUB_KEY
+    """The guardian asks for a person in the widget; an agent accepts and writes through the agent
+    API; the reply shows up in the open widget without a reload."""
+    import aiohttp
 
+    from bot.channels.push import HUB_KEY
+    from bot.handoff.agents import add_agent
+
+    add_agent(server.config.data_dir, "agent", "agent password 123", display_name="Alex Andersson")
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as agent:
+        api = server.base + "/agent/api"
+        async with agent.post(api + "/login", json={"username": "agent", "password": "agent password 123"}) as r:
+            assert r.status == 200
+        async with agent.post(api + "/availability", json={"available": True}) as r:
+            assert r.status == 200
+
+        await open_by_keyboard(page, server.base)
+        await say(page, "jag vill prata med en människa")
+        session = await session_of(page)
+        hub = server.app[HUB_KEY]
+        for _ in range(50):
+            if hub.sessions.get(session):
+                break
+            await asyncio.sleep(0.1)
+        assert hub.sessions.get(session), "the widget should hold a WebSocket for its session"
+
+        async with agent.get(api + "/queue") as r:
+            queue = await r.json()
+        [item] = [i for i in queue["waiting"] if i.get("kind") == "conversation"]
+        async with agent.post(api + f"/conversations/{item['id']}/accept", json={}) as r:
+            assert r.status == 200
+        async with agent.post(api + f"/conversations/{item['id']}/messages",
+                              json={"text": "Hej, jag heter Alex. Vad kan jag hjälpa dig med?"}) as r:
+            assert r.status == 200
+
+    agent_line = page.locator(f"{LOG} .hsw-agent")
+    # The WebSocket is up, so the widget is not polling: only a push brings the message this fast.
+    await agent_line.wait_for(timeout=3000)
+    assert "Vad kan jag hjälpa dig med?" in await agent_line.inner_text()
+    assert "Handläggare" in await agent_line.inner_text()  # who wrote it, for screen readers
+    # The guardian answers in the widget; the text reaches the agent, not the bot.
+    await page.keyboard.type("Jag kommer inte in i appen")
+    await page.keyboard.press("Enter")
+    await page.wait_for_function("() => document.querySelector('#hsw-input').value === ''")
+    entries = await server.runtime.store.transcript(session)
+    assert entries[-1]["from"] == "user" and entries[-1]["text"] == "Jag kommer inte in i appen"
+    assert "Jag kommer inte in i appen" in await log_text(page)
+
+
+async def test_a_message_posted_by_the_system_reaches_a_closed_widget(server, page):
+    """A late message (e.g. a data-rights reference) arrives while the chat is closed: the
+    launcher says so, and opening the chat shows it."""
     await open_by_keyboard(page, server.base)
     await say(page, "hej")
-    session = await session_of(page)
-    hub = server.app[HUB_KEY]
-    for _ in range(50):
-        if hub.sessions.get(session):
-            break
-        await asyncio.sleep(0.1)
-    assert hub.sessions.get(session), "the widget should hold a WebSocket for its session"
-    await server.runtime.engine.post(session, [Reply("Hej, jag heter Anna och jobbar på Halmstad direkt.")],
-                                     sender="agent")
-    agent = page.locator(f"{LOG} .hsw-agent")
-    # The WebSocket is up, so the widget is not polling: only a push brings the message this fast.
-    await agent.wait_for(timeout=3000)
-    assert "Anna" in await agent.inner_text()
-    assert "Handläggare" in await agent.inner_text()  # who wrote it, for screen readers
+    await page.keyboard.press("Escape")
+    await server.runtime.engine.post(await session_of(page), [Reply("Ditt ärende har nummer DSR-2026-00001.")],
+                                     sender="system")
+    await page.wait_for_function("() => document.querySelector('.hsw-launcher').textContent.includes('1')")
+    await page.keyboard.press("Enter")
+    assert "DSR-2026-00001" in await page.locator(f"{LOG} .hsw-system").inner_text()
 
 
 async def test_without_websocket_the_widget_falls_back_to_polling(server, browser):
