@@ -185,6 +185,10 @@ async def test_every_agent_api_route_needs_a_login(tuesday, people):
             assert resp.status in (302, 303) and resp.headers["Location"].startswith("/agent/login")
         async with http.get(tuesday.base + "/agent/login") as resp:
             assert resp.status == 200 and "<form" in await resp.text()
+            assert "Logga in som handläggare" in await resp.text()
+        async with http.get(tuesday.base + "/agent/login?lang=en") as resp:
+            page = await resp.text()
+            assert '<html lang="en">' in page and "Log in as an agent" in page
 
 
 async def test_login_cookie_is_httponly_strict_and_wrong_passwords_get_401(tuesday, people):
