@@ -218,7 +218,9 @@ class Knowledge:
     def render(self, template: str, lang: str, **fmt: Any) -> str:
         """Format an answer written by staff with the contact facts (and {retention_days})."""
         values = {name: by_lang.get(lang, "") for name, by_lang in self.facts.items()}
-        values["retention_days"] = (self.settings.get("privacy") or {}).get("retention_days", 90)
+        privacy = self.settings.get("privacy") or {}
+        values["retention_days"] = privacy.get("retention_days", 90)
+        values["retention_decision"] = (privacy.get("retention_decision") or {}).get(lang, "")
         values.update(fmt)
         return template.format_map(_Placeholders(values))
 

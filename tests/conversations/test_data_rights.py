@@ -388,8 +388,6 @@ async def test_privacy_notice_by_command_and_button(talk):
     assert "90 dagar" in replies[0].text
 
 
-@pytest.mark.xfail(reason="engine.render_entry does not pass retention_days to FAQ answers yet "
-                          "(privacy-chat shows '{retention_days}'); reported to the integrator", strict=False)
 async def test_what_do_you_keep_about_this_chat(talk):
     await talk("vad sparar ni om den här chatten?")
     assert "allmänna handlingar" in talk.text and "Personnummer maskeras" in talk.text
