@@ -1,0 +1,126 @@
+"""`knowledge try` shows what the bot would do with one question; `knowledge eval` measures it."""
+from __future__ import annotations
+
+import re
+
+from tests.staff.staffkit import cli, line_of
+
+TWO_STAFF_DAYS = """\
+entries:
+  - id: studiedag-host
+    phrasings:
+      sv: ["studiedag hösten", "studiedagar hösten", "höstens studiedagar", "studiedag i oktober", "studiedag höst"]
+      en: ["autumn staff day", "staff days in autumn", "autumn inset day", "staff day october", "autumn staff days"]
+    answer: {sv: "Höstens studiedagar står i skolans kalender.", en: "The autumn staff days are in the school's calendar."}
+    owner: "Utbildningsförvaltningen"
+    review_by: 2027-06-30
+  - id: studiedag-var
+    phrasings:
+      sv: ["studiedag våren", "studiedagar våren", "vårens studiedagar", "studiedag i april", "studiedag vår"]
+      en: ["spring staff day", "staff days in spring", "spring inset day", "staff day april", "spring staff days"]
+    answer: {sv: "Vårens studiedagar står i skolans kalender.", en: "The spring staff days are in the school's calendar."}
+    owner: "Utbildningsförvaltningen"
+    review_by: 2027-06-30
+"""
+
+
+def _candidates(stdout: str) -> list[tuple[str, float]]:
+    return [(m.group(1), float(m.group(2))) for m in re.finditer(r"^  \d\. (\S+)  ([\d.]+)  ", stdout, re.M)]
+
+
+def test_try_an_answered_question(kdir):
+    run = cli("knowledge", "try", "när har ni öppet?", "--now", "2026-12-01T10:00", "--dir", str(kdir))
+    assert run.returncode == 0, run.stderr
+    out = run.stdout.splitlines()
+    assert out[0] == 'Fråga: "när har ni öppet?" (svenska)'
+    assert out[1] == "Bästa träffar (poäng 0–100):"
+    candidates = _candidates(run.stdout)
+    assert len(candidates) == 3
+    assert candidates[0][0] == "hours-overview"
+    assert candidates == sorted(candidates, key=lambda c: -c[1])
+    faq = kdir / "faq" / "contact.yaml"
+    place = f"knowledge/faq/contact.yaml:{line_of(faq, chr(34) + 'när har ni öppet?' + chr(34))}"
+    assert f'formuleringen "när har ni öppet?" på {place}' in out[2]
+    assert "Beslut: svar — bästa poängen når 72" in run.stdout
+    reply = run.stdout.split("Boten svarar:\n", 1)[1]
+    assert "07.00" in reply and "17.00" in reply  # the hours the contact_hours flow says on 1 December
+
+
+def test_try_a_question_out_of_scope_shows_the_fallback_with_numbered_buttons(kdir):
+    run = cli("knowledge", "try", "hur ansöker jag om bygglov?", "--dir", str(kdir))
+    assert run.returncode == 0, run.stderr
+    assert "Beslut: reservsvar — ingen poäng når 62" in run.stdout
+    reply = run.stdout.split("Boten svarar:\n", 1)[1].splitlines()
+    buttons = [l.strip() for l in reply if re.match(r"^    \[\d+\] ", l)]
+    assert buttons[0] == "[1] Ansöka om konto" and len(buttons) >= 3
+    assert [int(b[1:b.index("]")]) for b in buttons] == list(range(1, len(buttons) + 1))
+
+
+def test_try_a_question_between_two_entries_shows_the_clarification(kdir):
+    (kdir / "faq" / "skola.yaml").write_text(TWO_STAFF_DAYS, encoding="utf-8")
+    run = cli("knowledge", "try", "studiedag hösten våren", "--dir", str(kdir))
+    assert run.returncode == 0, run.stderr
+    candidates = _candidates(run.stdout)
+    assert {c[0] for c in candidates[:2]} == {"studiedag-host", "studiedag-var"}
+    assert "Beslut: förtydligande" in run.stdout
+    reply = run.stdout.split("Boten svarar:\n", 1)[1]
+    assert "[1] Studiedag" in reply and "[2] Studiedag" in reply and "[3] Inget av dem" in reply
+
+
+def test_try_in_english(kdir):
+    run = cli("knowledge", "try", "what are your opening hours?", "--lang", "en", "--now", "2026-12-01T10:00",
+              "--dir", str(kdir))
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith('Question: "what are your opening hours?" (English)\nBest matches (score 0-100):\n')
+    assert "Outcome: answer" in run.stdout
+    assert "The bot replies:" in run.stdout and "Monday" in run.stdout
+
+
+def test_try_refuses_broken_knowledge_and_a_bad_time(kdir):
+    (kdir / "faq" / "broken.yaml").write_text("entries: [1]\n", encoding="utf-8")
+    run = cli("knowledge", "try", "hej", "--dir", str(kdir))
+    assert run.returncode == 1
+    assert "knowledge/faq/broken.yaml:1:" in run.stderr and "knowledge check" in run.stderr
+    bad = cli("knowledge", "try", "hej", "--now", "igår")
+    assert bad.returncode == 2 and "--now igår" in bad.stderr
+
+
+def test_the_shipped_labelled_phrasings_pass_eval():
+    run = cli("knowledge", "eval")
+    assert run.returncode == 0, run.stdout
+    assert re.search(r"^sv: \d+ of \d+ correct \([\d.]+ %\), threshold 95 %$", run.stdout, re.M), run.stdout
+    assert re.search(r"^en: \d+ of \d+ correct", run.stdout, re.M)
+    assert run.stdout.rstrip().endswith("ok: every language reaches the threshold")
+
+
+LABELLED = """\
+threshold: 0.9
+cases:
+  - {text: "öppettider", lang: sv, expect: hours-overview}
+  - {text: "opening hours", lang: en, expect: hours-overview}
+  - {text: "era öppettider", lang: sv, expect: account-apply}
+  - {text: "vilka öppettider har ni", lang: sv, expect: account-apply}
+  - {text: "hur söker jag bygglov", lang: sv, expect: fallback}
+"""
+
+
+def test_eval_below_the_threshold_lists_misses_and_confusions_and_exits_1(kdir):
+    for path in (kdir / "tests").glob("*.yaml"):
+        path.unlink()
+    (kdir / "tests" / "labelled.yaml").write_text(LABELLED, encoding="utf-8")
+    run = cli("knowledge", "eval", "--dir", str(kdir))
+    assert run.returncode == 1, run.stdout
+    out = run.stdout.splitlines()
+    assert out[0] == "sv: 2 of 4 correct (50.0 %), threshold 90 %"
+    assert out[1] == "en: 1 of 1 correct (100.0 %), threshold 90 %"
+    assert out[2] == "Misses:"
+    assert out[3] == '  knowledge/tests/labelled.yaml:5: "era öppettider" (sv) expected account-apply, got hours-overview'
+    assert out[4].startswith('  knowledge/tests/labelled.yaml:6: "vilka öppettider har ni" (sv) expected account-apply, got ')
+    assert out[5] == "Most confused (expected → got):"
+    assert "  2 × account-apply → hours-overview" in out or "  1 × account-apply → hours-overview" in out
+    assert out[-1].startswith("below the threshold in: sv")
+    sv = cli("knowledge", "eval", "--dir", str(kdir), "--lang", "sv")
+    assert sv.returncode == 1
+    assert sv.stdout.splitlines()[0] == "sv: 2 av 4 rätt (50.0 %), gräns 90 %"
+    assert '  knowledge/tests/labelled.yaml:5: "era öppettider" (sv) väntat account-apply, fick hours-overview' in sv.stdout
+    assert "Oftast förväxlade (väntat → fick):" in sv.stdout
