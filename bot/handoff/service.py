@@ -82,6 +82,7 @@ class HandoffService:
         self._contexts: OrderedDict[str, dict] = OrderedDict()
         self._tasks: set[asyncio.Task] = set()
         self._last_purge = 0.0
+        self._stranded: set[str] = set()
 
     # Small helpers ----------------------------------------------------------------------------
 
@@ -364,6 +365,7 @@ class HandoffService:
                     pass
             await self.announce_positions()
             await self.hub.publish({"type": "queue"})
+        await self._tell_stranded()
         await self.queue.flush_counters()
         if time.monotonic() - self._last_purge > 3600:
             self._last_purge = time.monotonic()
@@ -371,6 +373,22 @@ class HandoffService:
             days = privacy.get("retention_days", 90)
             if isinstance(days, int) and days > 0:
                 await self.queue.purge(retention_cutoff(self.engine.clock(), days))
+
+    async def _tell_stranded(self) -> None:
+        """Tell each waiting guardian, once, when no agent is available any more, and how to
+        leave a message instead of waiting for nobody."""
+        if self.available_agents():
+            return
+        for item in self.queue.waiting():
+            if item["id"] in self._stranded:
+                continue
+            self._stranded.add(item["id"])
+            lang = await self._lang(item["session"], item["lang"])
+            try:
+                await self.engine.post(item["session"], [Reply(self.t("handoff.queue_unstaffed", lang))],
+                                       sender=SYSTEM)
+            except KeyError:
+                continue
 
     async def run_sweeper(self) -> None:
         """Sweep for as long as the server runs (cancelled at cleanup)."""

@@ -281,6 +281,10 @@ async def test_an_agent_without_heartbeat_loses_the_conversation_to_the_queue(tm
         await srv.service.drain()
         texts = [m["text"] for m in await guardian.messages()]
         assert any("tappade kontakten" in t and "nummer 1" in t for t in texts)
+
+        async def told_nobody_is_free():
+            return any("ingen ledig handläggare" in m["text"] for m in await guardian.messages())
+        await wait_for(told_nobody_is_free)  # nobody else is available: told how to leave a message
         assert any(r["action"] == "requeue_after_timeout" for r in srv.service.queue.audit_log())
         reply = await guardian.say("är ni kvar?")
         assert reply["handoff"] is False and reply["messages"]  # the bot answers while they wait again
