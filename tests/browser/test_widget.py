@@ -351,7 +351,7 @@ async def test_reflow_at_320_px_and_text_at_200_percent(server, browser, shot, a
         for path in ("/tillganglighet", "/integritet"):
             await page.goto(server.base + path)
             assert await no_sideways_scroll(page), path
-        await shot(page, "page-tillganglighet-320")
+            await shot(page, f"page{path.replace('/', '-')}-320")
 
         # 200 % text: every control of the open chat is still on screen and usable.
         await page.goto(server.base + "/")

@@ -128,12 +128,15 @@
     return request("GET", "/api/chat/" + session + "/messages?after=" + (full ? 0 : lastSeq)).then(function (r) {
       if (!r.ok || !r.data) throw new Error("sync " + r.status);
       if (full) {
+        /* Restoring the history is not news: keep screen readers from reading it all out. */
+        log.setAttribute("aria-live", "off");
         while (log.lastChild !== welcome) log.removeChild(log.lastChild);
         lastSeq = 0;
         needFull = false;
         menuBtn.disabled = false;
       }
       take(r.data.messages);
+      if (full) setTimeout(function () { log.setAttribute("aria-live", "polite"); }, 500);
     });
   }
 
