@@ -402,3 +402,18 @@ def _contrast(a: str, b: str) -> float:
         return 0.2126 * chans[0] + 0.7152 * chans[1] + 0.0722 * chans[2]
     la, lb = sorted((lum(a), lum(b)), reverse=True)
     return (la + 0.05) / (lb + 0.05)
+
+
+async def test_what_people_type_stays_text(server, page):
+    """Text from the guardian (and from agents) is shown as text, never run as markup."""
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: dialogs.append(d.message))
+    await open_by_keyboard(page, server.base)
+    await say(page, "<b>fet</b> <img src=x onerror=alert(1)>")
+    await server.runtime.engine.post(await session_of(page), [Reply("<i>kursiv</i> https://www.halmstad.se/")],
+                                     sender="agent")
+    await page.locator(f"{LOG} .hsw-agent").wait_for()
+    assert await page.locator(f"{LOG} b, {LOG} img, {LOG} i").count() == 0
+    assert "<b>fet</b>" in await log_text(page)
+    assert await page.locator(f"{LOG} .hsw-agent a[href='https://www.halmstad.se/']").count() == 1
+    assert dialogs == []
