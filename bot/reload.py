@@ -1,10 +1,10 @@
 """Live reload for `serve`: staff edits to the knowledge files are served within seconds.
 
 A background task looks at the knowledge folder's YAML files (name, size, modification time)
-every second. When something changed and has stopped changing, the whole folder is checked
+twice a second. When something changed and has stopped changing, the whole folder is checked
 exactly as `halmstad-bot knowledge check` does (including phrasing collisions), off the event
-loop. A valid edit is swapped in through `KnowledgeHolder.reload()`; the engine reads the holder
-on every turn, so the next message gets the new answers. An invalid edit is refused: its errors
+loop. A valid edit is swapped into the `KnowledgeHolder` (the same swap as its `reload()`); the
+engine reads the holder on every turn, so the next message gets the new answers. An invalid edit is refused: its errors
 are logged (they are staff's own file content, not personal data) and kept in
 `holder.last_error` for /healthz, and the last valid knowledge keeps serving.
 
@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
 log = logging.getLogger("halmstad.reload")
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
 
-POLL_SECONDS = 1.0
+POLL_SECONDS = 0.5
 SETTLE_SECONDS = 0.2  # an editor or `cp -r` may write several files; wait until they are all there
 MAX_SETTLE_ROUNDS = 10
 
@@ -44,13 +47,27 @@ def snapshot(root: Path) -> Snapshot:
     return found
 
 
-def validate(root: Path, flows) -> list:
-    """Return the errors `knowledge check` would report for `root` (blocking; run in a thread)."""
-    from bot.knowledge import check_knowledge
-    from bot.staff_tools import extra_checks
+def prepare(root: Path, flows):
+    """Load and check `root` exactly as `knowledge check` does, and build its understanding.
 
-    _, problems = check_knowledge(root, extra_checks=extra_checks(flows))
-    return [p for p in problems if p.severity == "error"]
+    Returns (knowledge, understanding, errors); knowledge and understanding are None when there
+    are errors. Blocking: run it in a thread. The folder is read once, and the understanding the
+    collision check builds is the one that then serves (its word cache already warm).
+    """
+    from bot.app import knowledge_checks
+    from bot.knowledge import check_knowledge
+    from bot.staff_tools import collision_problems
+    from bot.understanding import Understanding
+
+    knowledge, problems = check_knowledge(root, extra_checks=knowledge_checks(flows))
+    errors = [p for p in problems if p.severity == "error"]
+    if knowledge is None or errors:
+        return None, None, errors
+    understanding = Understanding(knowledge)
+    errors = [p for p in collision_problems(knowledge, understanding) if p.severity == "error"]
+    if errors:
+        return None, None, errors
+    return knowledge, understanding, []
 
 
 class Reloader:
@@ -64,9 +81,13 @@ class Reloader:
         self.reloads = 0
         self.refusals = 0
 
-    async def run(self) -> None:
-        """Poll forever (until cancelled); a failure in one round never stops the watching."""
-        last = await asyncio.to_thread(snapshot, self.root)
+    async def run(self, initial: Snapshot | None = None) -> None:
+        """Poll forever (until cancelled); a failure in one round never stops the watching.
+
+        `initial` is the folder as it was when the server started, taken before it listens, so an
+        edit made right after start is never mistaken for the starting state.
+        """
+        last = initial if initial is not None else await asyncio.to_thread(snapshot, self.root)
         while True:
             await asyncio.sleep(self.interval)
             try:
@@ -92,7 +113,7 @@ class Reloader:
 
     async def reload_now(self) -> bool:
         """Check the folder and swap the knowledge in when it is valid; return whether it was."""
-        errors = await asyncio.to_thread(validate, self.root, self.holder.flows)
+        knowledge, understanding, errors = await asyncio.to_thread(prepare, self.root, self.holder.flows)
         if errors:
             self.refusals += 1
             self.holder.last_error = "\n".join(str(p) for p in errors)
@@ -101,10 +122,22 @@ class Reloader:
             for problem in errors:
                 log.warning("knowledge error: %s", problem)
             return False
-        ok = await asyncio.to_thread(self.holder.reload)
-        if ok:
-            self.reloads += 1
-        return ok
+        install(self.holder, knowledge, understanding)
+        self.reloads += 1
+        return True
+
+
+def install(holder, knowledge, understanding) -> None:
+    """Swap a checked knowledge and its understanding into the holder, on the event loop, so no
+    turn sees one without the other.
+
+    This is what `KnowledgeHolder.reload()` does after its own load; doing it here saves loading
+    the folder a second time (the check above already did, with the collision check on top).
+    """
+    holder.knowledge, holder.understanding = knowledge, understanding
+    holder.last_error = None
+    holder.loaded_at = datetime.now(STOCKHOLM)
+    log.info("knowledge reloaded version=%s", knowledge.version)
 
 
 RELOADER_KEY = web.AppKey("knowledge_reloader", Reloader)
@@ -116,7 +149,8 @@ def setup(app: web.Application, runtime) -> None:
     app[RELOADER_KEY] = reloader
 
     async def start(_app: web.Application) -> None:
-        task = asyncio.get_running_loop().create_task(reloader.run(), name="knowledge-reload")
+        initial = await asyncio.to_thread(snapshot, reloader.root)
+        task = asyncio.get_running_loop().create_task(reloader.run(initial), name="knowledge-reload")
         runtime.background.append(task)
 
         async def stop() -> None:
@@ -127,6 +161,6 @@ def setup(app: web.Application, runtime) -> None:
                 pass
 
         runtime.closers.append(stop)
-        log.info("watching the knowledge files for changes every %.0f s", reloader.interval)
+        log.info("watching the knowledge files for changes every %.1f s", reloader.interval)
 
     app.on_startup.append(start)

@@ -93,9 +93,12 @@ def extra_checks(flows) -> list:
 # check -----------------------------------------------------------------------------------------
 
 
-def collision_problems(knowledge: Knowledge) -> list[Problem]:
+def collision_problems(knowledge: Knowledge, understanding: Understanding | None = None) -> list[Problem]:
     """Return an error for each phrasing in two entries, and for each phrasing the matcher would
-    answer with another entry (both places named), so an edit cannot quietly steal a question."""
+    answer with another entry (both places named), so an edit cannot quietly steal a question.
+
+    Pass the `understanding` built for `knowledge` when there is one (live reload serves it next).
+    """
     cat = catalog(knowledge.root)
     problems: list[Problem] = []
     first_seen: dict[str, tuple[Entry, str, int]] = {}
@@ -117,7 +120,7 @@ def collision_problems(knowledge: Knowledge) -> list[Problem]:
                 problems.append(cat.local_problem(
                     entry.path, line, "staff.problem.phrasing_twice", "staff.fix.phrasing_twice",
                     phrasing=text, other=other.id, place=f"{other.path}:{other_line}"))
-    understanding = Understanding(knowledge)
+    understanding = understanding or Understanding(knowledge)
     for entry in knowledge.entries.values():
         for lang in LANGS:
             for text, line in zip(entry.phrasings.get(lang, []), entry.phrasing_lines.get(lang, [])):
