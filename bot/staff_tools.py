@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -36,11 +35,6 @@ TRY_SESSION = "staff-try"
 # Wiring into the CLI ---------------------------------------------------------------------------
 
 
-def _default_lang() -> str:
-    lang = os.environ.get("HALMSTAD_STAFF_LANG", "en")
-    return lang if lang in LANGS else "en"
-
-
 def add_commands(knowledge_subparsers) -> None:
     """Add `knowledge try|eval|gaps` to the CLI (`check` is defined in bot/cli.py)."""
     tr = knowledge_subparsers.add_parser("try", help="what the bot would answer to one question")
@@ -52,7 +46,7 @@ def add_commands(knowledge_subparsers) -> None:
 
     ev = knowledge_subparsers.add_parser("eval", help="accuracy on the labelled phrasings in knowledge/tests/")
     ev.add_argument("--dir", type=Path, default=default_knowledge_dir())
-    ev.add_argument("--lang", choices=LANGS, default=_default_lang(), help="language of the report")
+    ev.add_argument("--lang", choices=LANGS, default="en", help="language of the report")
 
     gaps = knowledge_subparsers.add_parser("gaps", help="questions that got the fallback or a clarification")
     gaps.add_argument("--days", type=int, default=None,
@@ -60,7 +54,7 @@ def add_commands(knowledge_subparsers) -> None:
     gaps.add_argument("--data-dir", type=Path, default=Path("./var"), help="the server's --data-dir")
     gaps.add_argument("--dir", type=Path, default=default_knowledge_dir())
     gaps.add_argument("--now", help="count back from this Stockholm time instead of now")
-    gaps.add_argument("--lang", choices=LANGS, default=_default_lang(), help="language of the report")
+    gaps.add_argument("--lang", choices=LANGS, default="en", help="language of the report")
 
 
 def run_command(args) -> int:

@@ -1,7 +1,6 @@
 """Helpers for the staff tool tests: the CLI as a process, lines in files."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,9 +10,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     """Run `halmstad-bot ARGS` as staff would, from the project folder."""
-    env = {**os.environ, "HALMSTAD_STAFF_LANG": "en"}
     return subprocess.run([sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT, env=env)
+                          timeout=timeout, cwd=ROOT)
 
 
 def line_of(path: Path, needle: str, start: int = 1) -> int:

@@ -7,7 +7,6 @@ import itertools
 import re
 import signal
 import time
-from pathlib import Path
 
 import pytest
 
