@@ -36,9 +36,11 @@ class Mailer:
         The blocking file work runs in a thread so a slow disk never stalls the event loop.
         """
         directory = Path(path)
+        # Make the whole Maildir (tmp/, new/, cur/) now, so a reader never meets half of one.
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        mailbox.Maildir(str(directory), create=True).close()
 
         def deliver(msg: EmailMessage) -> None:
-            directory.parent.mkdir(parents=True, exist_ok=True)
             box = mailbox.Maildir(str(directory), create=True)
             try:
                 box.add(msg)

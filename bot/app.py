@@ -1,7 +1,6 @@
 """The composition root: the one place that picks implementations and wires them together."""
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import secrets
@@ -75,13 +74,30 @@ class KnowledgeHolder:
         self.last_error: str | None = None
         self.loaded_at: datetime | None = None
         self.knowledge, self.understanding = self._load()
+        self.loaded_at = datetime.now(STOCKHOLM)
 
     def _load(self) -> tuple[Knowledge, Understanding]:
+        """Load and check the folder, including phrasings the matcher would give to another entry."""
         knowledge, problems = check_knowledge(self.root, extra_checks=knowledge_checks(self.flows))
         if knowledge is None:
             raise KnowledgeError([p for p in problems if p.severity == "error"])
+        understanding = Understanding(knowledge)
+        try:
+            from bot.staff_tools import collision_problems
+        except ImportError:
+            collision_problems = None
+        if collision_problems is not None:
+            collisions = [p for p in collision_problems(knowledge, understanding) if p.severity == "error"]
+            if collisions:
+                raise KnowledgeError(collisions)
+        return knowledge, understanding
+
+    def install(self, knowledge: Knowledge, understanding: Understanding) -> None:
+        """Swap in a checked knowledge and its understanding together."""
+        self.knowledge, self.understanding = knowledge, understanding
+        self.last_error = None
         self.loaded_at = datetime.now(STOCKHOLM)
-        return knowledge, Understanding(knowledge)
+        log.info("knowledge reloaded version=%s", knowledge.version)
 
     def reload(self) -> bool:
         """Load the files again; keep serving the old knowledge if the new one has errors."""
@@ -91,9 +107,7 @@ class KnowledgeHolder:
             self.last_error = "\n".join(str(p) for p in exc.problems)
             log.warning("knowledge reload refused errors=%d", len(exc.problems))
             return False
-        self.knowledge, self.understanding = knowledge, understanding
-        self.last_error = None
-        log.info("knowledge reloaded version=%s", knowledge.version)
+        self.install(knowledge, understanding)
         return True
 
     @property

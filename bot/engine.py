@@ -408,13 +408,11 @@ class Engine:
     async def answer_entry(self, turn: Turn, entry: Entry, text: str | None, *, resume: bool = False) -> list[Reply]:
         """Say an FAQ entry's answer (and start its flow, if it has one and no flow is active)."""
         state = turn.state
-        lang = state["lang"]
-        knowledge = self.source.knowledge
         state["topic"] = entry.id
         state["last_outcome"] = "answer"
         if entry.flow and not resume:
             return await self.start_flow(turn, entry.flow, entry.flow_args, text, say_answer=entry)
-        return [self.render_entry(entry, lang)] if entry.answer else []
+        return [self.render_entry(entry, state["lang"])] if entry.answer else []
 
     def render_entry(self, entry: Entry, lang: str) -> Reply:
         """Render an entry's answer with its links and follow-up buttons."""

@@ -15,14 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
 log = logging.getLogger("halmstad.reload")
-STOCKHOLM = ZoneInfo("Europe/Stockholm")
 
 POLL_SECONDS = 0.5
 SETTLE_SECONDS = 0.2  # an editor or `cp -r` may write several files; wait until they are all there
@@ -134,10 +131,7 @@ def install(holder, knowledge, understanding) -> None:
     This is what `KnowledgeHolder.reload()` does after its own load; doing it here saves loading
     the folder a second time (the check above already did, with the collision check on top).
     """
-    holder.knowledge, holder.understanding = knowledge, understanding
-    holder.last_error = None
-    holder.loaded_at = datetime.now(STOCKHOLM)
-    log.info("knowledge reloaded version=%s", knowledge.version)
+    holder.install(knowledge, understanding)
 
 
 RELOADER_KEY = web.AppKey("knowledge_reloader", Reloader)

@@ -1,7 +1,6 @@
 """Shared test fixtures: the project's knowledge, an engine, a conversation driver, a server."""
 from __future__ import annotations
 
-import asyncio
 import socket
 from datetime import datetime
 from pathlib import Path

@@ -2,7 +2,7 @@
 import pytest
 
 from flows.diagrams import DOCS, render_all
-from flows.machine import (END, Answer, Choice, Finish, Flow, FlowDefinitionError, Goto, NotAnAnswer,
+from flows.machine import (END, Choice, Finish, Flow, FlowDefinitionError, Goto, NotAnAnswer,
                            Step)
 from flows.registry import all_flows
 

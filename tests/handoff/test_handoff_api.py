@@ -9,7 +9,6 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.handoff.agents import add_agent
-from bot.handoff.setup import HANDOFF_KEY
 from tests.handoff.conftest import SUNDAY, TUESDAY, Agent, Guardian, running
 
 
