@@ -9,6 +9,7 @@ schema version, stored through the `SessionStore` port after every turn, one loc
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import weakref
 from dataclasses import dataclass, field
@@ -45,6 +46,11 @@ COMMANDS = {
 _COMMAND_OF = {word: cmd for cmd, words in COMMANDS.items() for word in words}
 _QUESTION_WORDS = {"nar", "vad", "hur", "var", "vem", "vilka", "vilken", "varfor", "kan", "ar", "har",
                    "when", "what", "how", "where", "who", "which", "why", "can", "are", "is", "do", "does"}
+
+
+# The knowledge and understanding one turn uses, fixed at its start, so that a live reload in the
+# middle of a turn never mixes two versions (a context variable: each turn's task sees its own).
+_TURN_SOURCE: contextvars.ContextVar[tuple] = contextvars.ContextVar("turn_source")
 
 
 class UnknownButton(ValueError):
@@ -183,13 +189,20 @@ class Engine:
 
     @property
     def knowledge(self) -> Knowledge:
-        return self.source.knowledge
+        """The knowledge of the turn in progress (or the current one outside a turn)."""
+        snapshot = _TURN_SOURCE.get(None)
+        return snapshot[0] if snapshot else self.source.knowledge
+
+    @property
+    def understanding(self) -> Understanding:
+        snapshot = _TURN_SOURCE.get(None)
+        return snapshot[1] if snapshot else self.source.understanding
 
     def t(self, key: str, lang: str, **fmt: Any) -> str:
-        return self.source.knowledge.text(key, lang, **fmt)
+        return self.knowledge.text(key, lang, **fmt)
 
     def menu_buttons(self, lang: str) -> tuple[Button, ...]:
-        k = self.source.knowledge
+        k = self.knowledge
         return tuple(Button(k.text(f"menu.{name}", lang), payload) for name, payload in (
             ("account", "flow:account"), ("activation", "flow:activation"), ("hours", "faq:hours-overview"),
             ("data_rights", "flow:data_rights"), ("human", "cmd:human"),
@@ -209,6 +222,14 @@ class Engine:
 
     async def handle_turn(self, inbound: Inbound) -> tuple[list[Reply], dict]:
         """Handle one input; return the replies and the conversation's state after the turn."""
+        understanding = self.source.understanding
+        token = _TURN_SOURCE.set((understanding.knowledge, understanding))
+        try:
+            return await self._handle_turn(inbound)
+        finally:
+            _TURN_SOURCE.reset(token)
+
+    async def _handle_turn(self, inbound: Inbound) -> tuple[list[Reply], dict]:
         async with self.lock(inbound.session):
             now = self.clock()
             stored = await self.store.load_state(inbound.session)
@@ -225,7 +246,7 @@ class Engine:
                 if lang is None and is_new and inbound.lang_hint in LANGS:
                     lang = inbound.lang_hint
                 if lang is None:
-                    lang = self.source.understanding.language_of(inbound.text)
+                    lang = self.understanding.language_of(inbound.text)
                 if lang:
                     state["lang"] = lang
                 user_entry = {"from": "user", "text": text, "buttons": [], "at": now.isoformat()}
@@ -273,7 +294,7 @@ class Engine:
             (kind == "cmd" and value in {"menu", "help", "cancel", "human", "privacy", "language",
                                          "lang:sv", "lang:en"})
             or (kind == "flow" and value in self.flows)
-            or (kind == "faq" and value in self.source.knowledge.entries)
+            or (kind == "faq" and value in self.knowledge.entries)
             or payload in state.get("offered", [])
         )
         if not known:
@@ -288,7 +309,7 @@ class Engine:
             if kind == "flow":
                 return await self.start_flow(turn, value, {}, None)
             if kind == "faq":
-                return await self.answer_entry(turn, self.source.knowledge.entries[value], None)
+                return await self.answer_entry(turn, self.knowledge.entries[value], None)
             if kind == "ans" and state.get("flow"):
                 return await self.run_step(turn, Answer(choice=value))
             raise UnknownButton("this button is not offered in the conversation")
@@ -297,7 +318,7 @@ class Engine:
         command = _COMMAND_OF.get(norm) or _COMMAND_OF.get(text.strip().lower())
         if command:
             return await self.command(turn, command)
-        match = self.source.understanding.match(text)
+        match = self.understanding.match(text)
         if state.get("flow"):
             return await self._in_flow(turn, text, match)
         return await self.understood(turn, text, match)
@@ -310,7 +331,7 @@ class Engine:
             state["flow"], state["step"], state["data"] = None, None, {}
             return await self.understood(turn, text, match)
         best = match.best
-        entry = self.source.knowledge.entries.get(best.entry_id) if best else None
+        entry = self.knowledge.entries.get(best.entry_id) if best else None
         if match.outcome == "answer" and entry and entry.flow == "handoff" and flow.name != "handoff":
             return await self.start_flow(turn, "handoff", {"reason": "asked"}, text)
         chosen = self._choice_from_text(turn, step, text)
@@ -379,7 +400,7 @@ class Engine:
         """Act on the understanding's decision when no flow is waiting for an answer."""
         state = turn.state
         lang = state["lang"]
-        knowledge = self.source.knowledge
+        knowledge = self.knowledge
         state["last_outcome"] = match.outcome
         if match.outcome == "answer":
             state["misses"] = 0
@@ -416,7 +437,7 @@ class Engine:
 
     def render_entry(self, entry: Entry, lang: str) -> Reply:
         """Render an entry's answer with its links and follow-up buttons."""
-        knowledge = self.source.knowledge
+        knowledge = self.knowledge
         body = knowledge.render(entry.answer[lang], lang) if entry.answer else ""
         if entry.links:
             body += "\n" + "\n".join(f"{link['label'][lang]}: {link['url']}" for link in entry.links)
@@ -459,7 +480,7 @@ class Engine:
                 out[0] = Reply(out[0].text, self.menu_buttons(new))
             return out
         if command == "privacy":
-            knowledge = self.source.knowledge
+            knowledge = self.knowledge
             privacy_settings = knowledge.settings.get("privacy", {})
             decision = privacy_settings.get("retention_decision", {}).get(lang, "")
             out = [Reply(self.t("privacy.notice", lang, retention_days=privacy_settings.get("retention_days", 90),
@@ -479,7 +500,7 @@ class Engine:
         return FlowContext(
             session=turn.inbound.session, channel=turn.inbound.channel, lang=state["lang"],
             data=state["data"], now=turn.now, texts=self.t, services=self.services,
-            knowledge=self.source.knowledge,
+            knowledge=self.knowledge,
         )
 
     async def start_flow(self, turn: Turn, name: str, args: dict, text: str | None, *,

@@ -155,3 +155,35 @@ async def test_transcript_has_both_sides_in_order(talk):
 async def test_privacy_command(talk):
     await talk("/integritet")
     assert "allmän handling" in talk.text
+
+
+async def test_a_turn_uses_one_knowledge_version_even_if_it_is_swapped_mid_turn(make_engine, holder):
+    """A live reload during a turn must not mix texts of two versions in one reply."""
+    import copy
+
+    from bot.understanding import Understanding
+
+    engine = make_engine()
+    other = copy.copy(holder.knowledge)
+    other.texts = {k: {"sv": "NY " + v["sv"], "en": "NEW " + v["en"]} for k, v in holder.knowledge.texts.items()}
+
+    class Swapping:
+        def __init__(self):
+            self.knowledge, self.understanding = holder.knowledge, holder.understanding
+
+    source = Swapping()
+    engine.source = source
+    original_match = holder.understanding.match
+
+    def match_and_swap(text):
+        source.knowledge, source.understanding = other, Understanding(other)
+        return original_match(text)
+
+    holder.understanding.match = match_and_swap
+    try:
+        replies = await engine.handle(Inbound(session="swap", text="hur söker jag bygglov?"))
+    finally:
+        del holder.understanding.match
+    assert not replies[0].text.startswith("NY "), "the turn kept the version it started with"
+    replies = await engine.handle(Inbound(session="swap2", text="blablabla qwerty"))
+    assert replies[0].text.startswith("NY "), "the next turn uses the new version"
