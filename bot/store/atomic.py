@@ -20,8 +20,11 @@ TMP_PREFIX = ".tmp-"
 
 def write_atomic(path: Path, data: bytes, *, fsync_dir: bool = False) -> None:
     """Replace `path` with `data` so that a crash leaves either the old or the new content."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
+    except FileNotFoundError:  # first write into this directory; not checked on every write
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

@@ -15,7 +15,8 @@ sizes small (about 400 files each at 100k conversations).
 The file is the truth. A bounded LRU cache of recently used conversations saves re-reading the
 file on the next message, and is filled only after a successful read or write, so a SIGKILL can
 never leave the cache ahead of the disk. Operations on one conversation are serialised with an
-asyncio lock per session id (dropped when idle); file I/O runs in worker threads.
+asyncio lock per session id (dropped when idle); file I/O runs in the store's own worker threads,
+so a slow write elsewhere in the process (a backend rewriting its file) never queues a turn.
 
 One process owns a root: the locks are in-process, so two servers must not share a directory.
 Session ids are used as file names; on a case-insensitive file system (macOS default) ids that
@@ -35,6 +36,7 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
@@ -102,7 +104,8 @@ def _parse_document(doc: Any) -> _Parsed:
 class TinyDBStore:
     """Keeps each conversation in its own atomically replaced TinyDB file under `root`."""
 
-    def __init__(self, root: Path | str, *, cache_size: int = 256, fsync_dir: bool = False) -> None:
+    def __init__(self, root: Path | str, *, cache_size: int = 256, fsync_dir: bool = False,
+                 workers: int = 8) -> None:
         """Prepare `root` and remove temp files a crash left behind mid-write.
 
         `fsync_dir=True` also fsyncs the directory after each replace, so even a power cut (not
@@ -122,6 +125,8 @@ class TinyDBStore:
         self._idle = asyncio.Event()
         self._idle.set()
         self._closed = False
+        # Threads are started on demand; more than a few do not help (fsyncs queue in the disk).
+        self._executor = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="session-store")
 
     # -- the port -------------------------------------------------------------------------------
 
@@ -184,6 +189,7 @@ class TinyDBStore:
         self._closed = True
         if self._inflight:
             await self._idle.wait()
+        self._executor.shutdown(wait=False)
         with self._cache_lock:
             self._cache.clear()
 
@@ -202,7 +208,7 @@ class TinyDBStore:
                 self._locks[session] = lock
             async with lock:
                 loop = asyncio.get_running_loop()
-                future = loop.run_in_executor(None, functools.partial(fn, *args))
+                future = loop.run_in_executor(self._executor, functools.partial(fn, *args))
                 return await _await_even_if_cancelled(future)
         finally:
             self._inflight -= 1
