@@ -238,7 +238,10 @@ async def read_body(request: web.Request, cap: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:
-        chunk = await request.content.read(16 * 1024)
+        try:
+            chunk = await request.content.read(16 * 1024)
+        except (web.RequestPayloadError, ConnectionResetError):  # bad compression, a cut-off body
+            raise BadInput("the request body could not be read") from None
         if not chunk:
             break
         size += len(chunk)
@@ -254,7 +257,7 @@ async def read_json_object(request: web.Request) -> dict:
     raw = await read_body(request, svc.config.max_body_bytes)
     try:
         data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise BadInput("body must be JSON") from None
     if not isinstance(data, dict):
         raise BadInput("body must be a JSON object")

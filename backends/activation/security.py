@@ -240,4 +240,6 @@ class CsrfGuard:
         age = self._clock().timestamp() - stamp
         if age < -60 or age > self._max_age.total_seconds():
             return False
-        return hmac.compare_digest(mac, self._mac(cookie, purpose, stamp))
+        # Bytes, not str: compare_digest raises TypeError on non-ASCII text a client may send.
+        return hmac.compare_digest(mac.encode("utf-8", "surrogateescape"),
+                                   self._mac(cookie, purpose, stamp).encode("ascii"))

@@ -262,7 +262,7 @@ def _check_bearer(request: web.Request) -> web.Response | None:
     header = request.headers.get("Authorization", "")
     scheme, _, given = header.partition(" ")
     if scheme.lower() != "bearer" or not given or not token or not hmac.compare_digest(
-        given.strip().encode("utf-8"), token.encode("utf-8")
+        given.strip().encode("utf-8", "surrogateescape"), token.encode("utf-8")
     ):
         resp = _json_error(401, "missing or wrong bearer token")
         resp.headers["WWW-Authenticate"] = 'Bearer realm="dsr"'
@@ -360,6 +360,8 @@ async def post_request(request: web.Request) -> web.Response:
         raw = await _read_capped(request, MAX_BODY_BYTES)
     except _TooLarge:
         return _json_error(413, f"the body is too large (at most {MAX_BODY_BYTES // 1024} KB)")
+    except (web.RequestPayloadError, ConnectionResetError):  # bad compression, a cut-off body
+        return _json_error(400, "the body could not be read")
     try:
         body = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError, RecursionError):
@@ -449,6 +451,22 @@ def _session_of(request: web.Request) -> StaffSession | None:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+async def _read_form(request: web.Request):
+    """Return the posted form; a body that cannot be read as a form is a 400, never a 500."""
+    try:
+        return await request.post()
+    except (ValueError, UnicodeDecodeError, AssertionError, web.RequestPayloadError):
+        raise web.HTTPBadRequest(text="the form could not be read") from None
+    except ConnectionResetError:  # the client went away mid-body; nobody to answer
+        raise web.HTTPBadRequest(text="the request body was cut off") from None
+
+
+def _same(given: str, expected: str) -> bool:
+    """Compare secrets in constant time; bytes, since compare_digest refuses non-ASCII text."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogateescape"),
+                               expected.encode("utf-8", "surrogateescape"))
+
+
 def staff_page(handler: Callable[[web.Request, StaffSession], Awaitable[web.StreamResponse]]) -> Handler:
     """Wrap a staff page: no login → 303 to the login page; a POST needs the form's CSRF token."""
 
@@ -458,9 +476,9 @@ def staff_page(handler: Callable[[web.Request, StaffSession], Awaitable[web.Stre
         if session is None:
             raise web.HTTPSeeOther(_url(request, "login", lang))
         if request.method == "POST":
-            form = await request.post()
+            form = await _read_form(request)
             given = form.get("csrf")
-            if not isinstance(given, str) or not hmac.compare_digest(given, session.csrf):
+            if not isinstance(given, str) or not _same(given, session.csrf):
                 t = Texts(request.app[CONFIG_KEY].texts, lang)
                 body = f'<h1>{t("error_heading")}</h1><p class="error" role="alert">{t("form_expired")}</p>'
                 return _page(request, t, t("error_heading"), body, session, status=403)
@@ -566,11 +584,11 @@ async def post_login(request: web.Request) -> web.Response:
     """Check the staff member's password (argon2id) and start a session."""
     config = request.app[CONFIG_KEY]
     t = Texts(config.texts, _lang_of(request))
-    form = await request.post()
+    form = await _read_form(request)
     given_csrf = form.get("csrf")
     cookie_csrf = request.cookies.get(LOGIN_COOKIE, "")
     if (not isinstance(given_csrf, str) or not cookie_csrf
-            or not hmac.compare_digest(given_csrf, cookie_csrf)):
+            or not _same(given_csrf, cookie_csrf)):
         return _login_page(request, t, error=t("form_expired"), status=400)
     username = form.get("username")
     password = form.get("password")
@@ -854,7 +872,7 @@ def _form_text(form, name: str) -> str:
 async def post_status(request: web.Request, session: StaffSession) -> web.Response:
     """Move a case to its next status (a refusal needs a reason) and log who and when."""
     t = Texts(request.app[CONFIG_KEY].texts, _lang_of(request))
-    form = await request.post()
+    form = await _read_form(request)
     new = _form_text(form, "status")
     reason = _form_text(form, "reason")
 
@@ -887,7 +905,7 @@ async def post_extend(request: web.Request, session: StaffSession) -> web.Respon
     was told (which must be within the first month)."""
     config = request.app[CONFIG_KEY]
     t = Texts(config.texts, _lang_of(request))
-    form = await request.post()
+    form = await _read_form(request)
     reason = _form_text(form, "reason")
     told_on_raw = _form_text(form, "told_on")
     today = _today(config)

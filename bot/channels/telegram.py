@@ -459,7 +459,7 @@ class TelegramChannel:
         """Take one update from Telegram: check the secret, queue it, answer 200 at once."""
         if self.secret:
             given = request.headers.get(SECRET_HEADER, "")
-            if not hmac.compare_digest(given.encode(), self.secret.encode()):
+            if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), self.secret.encode()):
                 return json_error("wrong or missing secret token", 403)
         if not self.application.running:
             return json_error("the Telegram channel is starting; try again", 503, **{"Retry-After": "5"})

@@ -13,7 +13,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
+from aiohttp import web, web_urldispatcher
 
 from bot.engine import Engine, UnknownButton
 from bot.messages import Inbound
@@ -25,6 +25,25 @@ MAX_TEXT = 2000
 MAX_BODY = 64 * 1024
 ENGINE_KEY = web.AppKey("engine", Engine)
 CHAT_CONFIG_KEY = web.AppKey("chat_config", object)
+
+
+_aiohttp_expect_handler = web_urldispatcher._default_expect_handler
+
+
+async def _expect_handler(request: web.Request) -> None:
+    """Answer an `Expect:` header as aiohttp does, but 417 (not 500) for one that is not UTF-8.
+
+    aiohttp puts the header into its 417 text, and encoding that text fails on the
+    surrogate-escaped bytes a client may send; this runs before any middleware can catch it.
+    """
+    try:
+        await _aiohttp_expect_handler(request)
+    except UnicodeEncodeError:
+        raise web.HTTPExpectationFailed(text="Unknown Expect header") from None
+
+
+# Routes made after this import (every route of `serve`) use it; see _expect_handler.
+web_urldispatcher._default_expect_handler = _expect_handler
 
 
 class BadRequest(Exception):
@@ -116,7 +135,7 @@ async def read_json(request: web.Request, max_body: int = MAX_BODY) -> dict:
         raise BadRequest("the request body is not UTF-8 text")
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
         raise BadRequest("the request body is not valid JSON")
     if not isinstance(data, dict):
         raise BadRequest("the request body must be a JSON object")

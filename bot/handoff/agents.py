@@ -134,7 +134,8 @@ class Sessions:
 
     @staticmethod
     def _hash(token: str) -> str:
-        return hashlib.sha256(token.encode("utf-8")).hexdigest()
+        # A forged cookie may hold bytes that are not UTF-8 (surrogate-escaped by aiohttp).
+        return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
 
     def start(self, agent: Agent) -> str:
         """Start a session and return its token (for the cookie)."""
