@@ -1,7 +1,11 @@
 """An access log without personal data: no client address, no query string, no session ids."""
 from __future__ import annotations
 
+import logging
+
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 
 class PrivateAccessLogger(AbstractAccessLogger):
@@ -16,3 +20,32 @@ class PrivateAccessLogger(AbstractAccessLogger):
             pass
         self.logger.info("http method=%s route=%s status=%s ms=%.1f", request.method, route,
                          response.status, time * 1000)
+
+
+class ProtocolErrorFilter(logging.Filter):
+    """Keep aiohttp's "Error handling request from <address>" lines free of the client's address.
+
+    A request the HTTP parser refuses (garbage, a bad header, broken compression) is answered 400,
+    yet aiohttp logs it at ERROR with a traceback ("Error handling request from ..." or
+    "Unhandled exception"): anyone could fill the log with those. Such a request becomes one INFO line naming the error; a real server fault keeps its
+    ERROR and traceback. Either way the address (personal data) is left out.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg not in ("Error handling request from %s", "Unhandled exception"):
+            return True
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, (HttpProcessingError, RequestPayloadError)):
+            record.msg, record.args = "http refused a malformed request error=%s", (type(exc).__name__,)
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.exc_info, record.exc_text = None, None
+        elif record.args:
+            record.msg, record.args = "error handling a request", ()
+        return True
+
+
+def quiet_protocol_errors() -> None:
+    """Install ProtocolErrorFilter on aiohttp's server logger (idempotent)."""
+    logger = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, ProtocolErrorFilter) for f in logger.filters):
+        logger.addFilter(ProtocolErrorFilter())

@@ -171,7 +171,11 @@ def build_app(config: ServeConfig) -> web.Application:
     from bot.channels import pages
     from flows.registry import all_flows
 
+    from bot.accesslog import quiet_protocol_errors
+
+    quiet_protocol_errors()
     config.data_dir.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temp_files(config.data_dir)
     flows = all_flows()
     holder = KnowledgeHolder(config.knowledge_dir, flows)
     clock = make_clock(config.now)
@@ -215,6 +219,22 @@ def build_app(config: ServeConfig) -> web.Application:
 
     app.on_cleanup.append(on_cleanup)
     return app
+
+
+def _remove_stale_temp_files(data_dir: Path) -> None:
+    """Remove the temp files a kill mid-write left beside the data dir's own JSON files.
+
+    The handoff queue and the activation backend replace `DATA_DIR/*.json` atomically, so a kill
+    leaves the old file intact plus an orphaned `.tmp-*`; nothing else clears those. Only the
+    top level is swept here (the session store sweeps its own tree when it opens).
+    """
+    from bot.store.atomic import TMP_PREFIX
+
+    for stale in data_dir.glob(TMP_PREFIX + "*"):
+        try:
+            stale.unlink()
+        except OSError:
+            pass
 
 
 def _wire_clients(app: web.Application, runtime: Runtime, services: Services, *, activation_url: str,
