@@ -35,6 +35,9 @@ QUEUE_FILE = "handoff.json"
 AUDIT_FILE = "handoff_audit.jsonl"
 OUTCOMES = ("resolved", "callback", "referred", "no_response", "other")
 OPEN_CONVERSATION = ("waiting", "assigned")
+# The same message again from the same conversation within this time is the same message: the turn
+# that saved it was cut off (a crash before the answer) and the guardian sent it again.
+REPEAT_WINDOW = timedelta(minutes=15)
 
 
 class QueueError(Exception):
@@ -186,8 +189,15 @@ class HandoffQueue:
 
     async def add_message(self, session: str, *, name: str, contact: str, contact_kind: str, text: str,
                           lang: str, channel: str, reason: str | None, context: dict) -> dict:
-        """Store a left message (callback request) durably; return it."""
+        """Store a left message (callback request) durably; return it (the stored one, if this
+        conversation left the very same message moments ago)."""
         async with self.lock:
+            now = self.clock()
+            for old in self.items.values():
+                if (old["kind"] == "message" and old["session"] == session and old["text"] == text
+                        and old["name"] == name and old["contact"] == contact
+                        and now - datetime.fromisoformat(old["created_at"]) < REPEAT_WINDOW):
+                    return copy.deepcopy(old)
             item = {
                 "id": self._new_id("m"), "kind": "message", "session": session, "status": "open",
                 "created_at": self.clock().isoformat(), "done_at": None, "done_by": None,
