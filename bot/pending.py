@@ -18,13 +18,14 @@ announced: bool}. Backoff times are wall-clock epoch seconds; they are operation
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import time
 import uuid
 import weakref
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Awaitable, Callable
 
@@ -35,6 +36,9 @@ log = logging.getLogger("halmstad.pending")
 BACKOFF_START = 1.0
 BACKOFF_CAP = 60.0
 INLINE_GRACE = 3.0  # the worker leaves a fresh item alone this long: the turn delivers it itself
+# The same request again from the same conversation within this time is the same request: the
+# turn that stored it was cut off (a crash, a lost answer) and the guardian pressed "confirm" again.
+REPEAT_WINDOW = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -133,9 +137,23 @@ class PendingQueue:
     async def enqueue(self, *, session: str, channel: str, body: dict) -> dict:
         """Store a request durably (fsync'd) with a fresh idempotency key and return it.
 
-        Only after this returns may the guardian be told the request is received.
+        Only after this returns may the guardian be told the request is received. The item's id
+        is a hash of the conversation and the request, so when the turn that stored it never
+        finished (the server was killed before answering) and the guardian confirms again, the
+        stored item is returned instead of a second one being filed.
         """
-        item_id = uuid.uuid4().hex
+        canonical = json.dumps({"session": session, "body": body}, sort_keys=True, ensure_ascii=False)
+        item_id = hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+        existing = await self.get(item_id)
+        if existing is not None:
+            try:
+                age = self.clock() - datetime.fromisoformat(existing["created_at"])
+            except (KeyError, TypeError, ValueError):
+                age = REPEAT_WINDOW
+            if age < REPEAT_WINDOW:
+                log.info("dsr request already stored id=%s", item_id)
+                return existing
+            item_id = uuid.uuid4().hex  # the same request made again later is a new request
         item = {
             "id": item_id,
             "idempotency_key": f"dsr-{uuid.uuid4().hex}",
@@ -169,11 +187,14 @@ class PendingQueue:
         items = await asyncio.to_thread(self._list_sync, "all")
         return [i for i in items if i.get("session") == session]
 
-    async def deliver(self, item_id: str, client, *, announced: bool = False) -> Delivery | None:
+    async def deliver(self, item_id: str, client, *, announced: bool = False,
+                      timeout: float | None = None) -> Delivery | None:
         """Make one delivery attempt with the item's own idempotency key and record the outcome.
 
         `announced=True` when the caller tells the guardian the outcome itself (the turn that
-        filed the request). Returns None when the item does not exist.
+        filed the request). `timeout` overrides the client's (short, chat-facing) one: the
+        background worker passes a longer one, so a slow backend still gets the request.
+        Returns None when the item does not exist.
         """
         from bot.clients.dsr import DsrRejected, DsrUnavailable
 
@@ -186,7 +207,10 @@ class PendingQueue:
             if item.get("rejected"):
                 return Delivery(item, "rejected")
             try:
-                answer = await client.file_request(item["body"], item["idempotency_key"])
+                if timeout is None:
+                    answer = await client.file_request(item["body"], item["idempotency_key"])
+                else:
+                    answer = await client.file_request(item["body"], item["idempotency_key"], timeout=timeout)
             except DsrUnavailable as exc:
                 item["attempts"] = item.get("attempts", 0) + 1
                 item["next_attempt_at"] = time.time() + backoff(item["attempts"], self.backoff_start,
@@ -244,8 +268,11 @@ class DeliveryWorker:
     """Delivers the open items in the background and has the guardian told the outcome."""
 
     def __init__(self, queue: PendingQueue, client, *, announce: Announcer | None = None,
-                 idle: float = 5.0, start_delay: float = 0.5) -> None:
+                 idle: float = 5.0, start_delay: float = 0.5, timeout: float | None = None) -> None:
         self.queue = queue
+        # Per delivery (None: the client's own). Serve gives it a longer one than the chat's own
+        # call: nobody waits for the worker, and a slow backend must still get the request.
+        self.timeout = timeout
         self.client = client
         self.announce = announce
         self.idle = idle
@@ -261,7 +288,7 @@ class DeliveryWorker:
                 if due_at > now:
                     wait = min(wait, due_at - now)
                     continue
-                result = await self.queue.deliver(item["id"], self.client)
+                result = await self.queue.deliver(item["id"], self.client, timeout=self.timeout)
                 if result is None:
                     continue
                 item = result.item

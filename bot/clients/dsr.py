@@ -17,7 +17,10 @@ import aiohttp
 
 log = logging.getLogger("halmstad.clients.dsr")
 
-DEFAULT_TIMEOUT = 2.0
+# A guardian waits for the call the chat makes: 0.8 s keeps the answer within 1 s when the backend
+# hangs (the request is stored first and delivered later). The delivery worker waits longer.
+DEFAULT_TIMEOUT = 0.8
+BACKGROUND_TIMEOUT = 10.0
 # Answers that mean "not now" rather than "never": retry with the same key.
 RETRYABLE = {401, 403, 404, 405, 408, 425, 429}
 
@@ -61,16 +64,18 @@ class DsrClient:
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
 
-    async def file_request(self, body: dict, idempotency_key: str) -> dict:
+    async def file_request(self, body: dict, idempotency_key: str, *, timeout: float | None = None) -> dict:
         """File one request; the same key always yields the same case, so retries are safe.
 
+        `timeout` (seconds) overrides the client's own, e.g. for the patient background worker.
         Returns the backend's answer ({"reference", "received_at", "due_date", "status"}).
         Raises DsrUnavailable (retry later) or DsrRejected (the request itself was refused).
         """
         headers = self._headers() | {"Idempotency-Key": idempotency_key}
+        extra = {"timeout": aiohttp.ClientTimeout(total=timeout)} if timeout else {}
         try:
             async with self._http().post(f"{self.base_url}/api/requests", json=body,
-                                         headers=headers) as resp:
+                                         headers=headers, **extra) as resp:
                 status = resp.status
                 data = await _json_or_none(resp)
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
@@ -128,7 +133,7 @@ def setup(app, runtime, services, url: str) -> None:
     queue = PendingQueue(Path(runtime.config.data_dir) / "pending_dsr", clock=runtime.clock)
     services.dsr = client
     services.pending = queue
-    worker = DeliveryWorker(queue, client, announce=engine_announcer(runtime.engine))
+    worker = DeliveryWorker(queue, client, announce=engine_announcer(runtime.engine), timeout=BACKGROUND_TIMEOUT)
 
     async def start(_app) -> None:
         runtime.background.append(asyncio.create_task(worker.run(), name="dsr-delivery"))
@@ -152,7 +157,8 @@ def standalone(services, url: str, data_dir) -> list:
     services.pending = queue
     closers = []
     try:
-        task = asyncio.get_running_loop().create_task(DeliveryWorker(queue, client).run())
+        task = asyncio.get_running_loop().create_task(
+            DeliveryWorker(queue, client, timeout=BACKGROUND_TIMEOUT).run())
     except RuntimeError:
         task = None
 
