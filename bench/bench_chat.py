@@ -1,19 +1,37 @@
 """Chat API load: concurrent simulated guardians against `serve`, side by side with a bare echo.
 
-Runs both servers as separate processes on loopback, then for each concurrency level drives
-each for the same duration with the same request mix and prints throughput, p50/p95/p99 and the
-ratio chat/echo. Bounded in time and count; loopback only.
+Runs `halmstad-bot serve` and a bare aiohttp JSON echo (bench/echo_server.py) as separate
+processes on loopback. For each concurrency level N, N simulated guardians each run one
+conversation after another, each a new session with a 128-bit random id (as the widget makes),
+picked from a realistic mix:
 
-    python bench/bench_chat.py [--concurrency 10,50,200] [--seconds 10]
+    faq          3 questions in the guardian's own words (sv/en, typos)
+    hours        2 questions about opening hours
+    account      the account flow to its end, by buttons (5 requests)
+    activation   the app activation to the end: ask, a registered address, "send" (3 requests)
+    data_rights  an access request to the end, filed with the data-rights backend (6 requests)
+    message      asking for a person outside staffed hours and leaving a message (5 requests)
+
+Each guardian sends its next request as soon as the previous answer arrives (closed loop). The
+echo gets exactly the same request sequence, so the two columns differ only in the server. The
+chat server's CPU seconds per request (from /proc) show where the time goes. After the run, the
+data dir is checked: every completed activation has a mail in the outbox, every data-rights
+request a case in the backend, every left message an item in the handoff queue.
+
+    python bench/bench_chat.py [--concurrency 10,50,200] [--seconds 10] [--server serve|memory|...]
+
+`--server memory` runs the same app with the in-memory session store (bench/serve_variant.py),
+to show what the durable write per turn costs. Bounded in time and count; loopback only.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import platform
 import random
-import statistics
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -24,12 +42,61 @@ from pathlib import Path
 import aiohttp
 
 ROOT = Path(__file__).resolve().parent.parent
-QUESTIONS = [
-    "när har ni öppet?", "vad är ert telefonnummer?", "hur ansöker jag om konto i skola24?",
-    "what are your opening hours?", "glömt lösenordet till appen", "är ni öppna nu?",
+NOW = "2026-12-06T20:00"  # a Sunday evening: nobody staffed, so "a person" leads to a left message
+
+FAQ = [
+    "vad är ert telefonnummer?", "hur ansöker jag om konto i skola24?",
     "min dotter har fyllt 18, kan jag se hennes frånvaro?", "hur ansöker jag om bygglov?",
-    "tack!", "how do I activate the app", "vilken domän ska jag välja", "where are you located",
+    "tack!", "vilken domän ska jag välja", "where are you located", "glömt lösenordet till appen",
+    "hur anmäler jag frånvaro", "kan jag se mitt barns schema", "vad är skola 24",
+    "how do I report my child sick", "var finns halmstad direkt", "kostar appen något",
+    "varför ser jag inte mitt barn", "vem ser uppgifterna om mitt barn",
 ]
+HOURS = ["när har ni öppet?", "är ni öppna nu?", "what are your opening hours?",
+         "när öppnar telefonen i morgon", "har ni öppet på lördag?", "when can I visit you"]
+WEIGHTS = {"faq": 35, "hours": 15, "account": 15, "activation": 10, "data_rights": 10, "message": 15}
+
+
+def addresses(n: int) -> list[str]:
+    """Return the registered guardian addresses the activation scenario uses (n of them)."""
+    return [f"guardian{i:05d}@example.org" for i in range(n)]
+
+
+def scenario(kind: str, rnd: random.Random, address: str) -> list[tuple[str, str]]:
+    """Return one conversation's inputs, each ("text" | "button", value)."""
+    if kind == "faq":
+        return [("text", q) for q in rnd.sample(FAQ, 3)]
+    if kind == "hours":
+        return [("text", q) for q in rnd.sample(HOURS, 2)]
+    if kind == "account":
+        return [("text", "hur ansöker jag om konto i skola24?"), ("button", "ans:new"),
+                ("button", "ans:yes"), ("button", "ans:no"), ("button", "ans:yes")]
+    if kind == "activation":
+        return [("text", "jag vill aktivera appen"), ("text", address), ("button", "ans:send")]
+    if kind == "data_rights":
+        return [("text", "jag vill ha ett registerutdrag"), ("button", "ans:self"),
+                ("text", "Anna Andersson"), ("text", "anna@example.com"), ("button", "ans:skip"),
+                ("button", "ans:confirm")]
+    if kind == "message":
+        return [("text", "jag vill prata med en människa"), ("button", "ans:yes"),
+                ("text", "Anna Svensson"), ("text", "anna@example.org"),
+                ("text", "Ring mig om frånvaron, tack")]
+    raise ValueError(kind)
+
+
+def finished(kind: str, answer: dict) -> bool:
+    """Tell whether the last answer of a scenario shows it reached its end (chat server only)."""
+    texts = " ".join(m["text"] for m in answer.get("messages", []))
+    payloads = {b["payload"] for m in answer.get("messages", []) for b in m["buttons"]}
+    if kind == "activation":
+        return "ans:no_email" in payloads
+    if kind == "data_rights":
+        return "DSR-" in texts or "flow:data_rights" in payloads
+    if kind == "message":
+        return "(nummer M-" in texts
+    if kind == "account":
+        return "cmd:menu" in payloads
+    return bool(texts)
 
 
 def free_port() -> int:
@@ -39,7 +106,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_healthy(url: str, timeout: float = 30) -> None:
+def wait_healthy(url: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -50,82 +117,219 @@ def wait_healthy(url: str, timeout: float = 30) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
-async def drive(base: str, concurrency: int, seconds: float, max_requests: int) -> dict:
-    latencies: list[float] = []
-    errors = 0
-    stop_at = time.monotonic() + seconds
-    counter = 0
+def cpu_seconds(pid: int) -> float:
+    """Return user+system CPU seconds of a process and its threads (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
 
-    async def guardian(i: int, session: aiohttp.ClientSession) -> None:
-        nonlocal errors, counter
-        rnd = random.Random(i)
-        sid = f"bench-{i}-{rnd.randrange(1 << 30)}"
-        turn = 0
-        while time.monotonic() < stop_at and counter < max_requests:
-            counter += 1
-            turn += 1
-            if turn % 20 == 0:  # a fresh conversation now and then
-                sid = f"bench-{i}-{rnd.randrange(1 << 30)}"
-            body = {"session": sid, "text": rnd.choice(QUESTIONS)}
-            t0 = time.perf_counter()
-            try:
-                async with session.post(base + "/api/chat", json=body) as resp:
-                    await resp.read()
-                    if resp.status != 200:
-                        errors += 1
-            except aiohttp.ClientError:
-                errors += 1
-            latencies.append(time.perf_counter() - t0)
+
+def rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def pct(samples: list[float], q: float) -> float:
+    """Return the q-th percentile in milliseconds (nearest rank)."""
+    if not samples:
+        return float("nan")
+    k = max(0, min(len(samples) - 1, round(q / 100 * len(samples)) - 1))
+    return samples[k] * 1000
+
+
+async def drive(base: str, concurrency: int, seconds: float, max_requests: int, seed: int,
+                pool: list[str], check: bool) -> dict:
+    """Run `concurrency` guardians for `seconds`; return latencies, errors and completions."""
+    latencies: list[float] = []
+    by_kind: dict[str, list[float]] = {k: [] for k in WEIGHTS}
+    errors = 0
+    statuses: dict[int, int] = {}
+    done = {k: 0 for k in WEIGHTS}
+    unfinished = {k: 0 for k in WEIGHTS}
+    kinds, weights = list(WEIGHTS), list(WEIGHTS.values())
+    stop_at = time.monotonic() + seconds
+    sent = 0
+
+    async def guardian(i: int, http: aiohttp.ClientSession) -> None:
+        nonlocal errors, sent
+        rnd = random.Random(seed * 100_003 + i)
+        while time.monotonic() < stop_at and sent < max_requests:
+            kind = rnd.choices(kinds, weights)[0]
+            session = secrets.token_urlsafe(16)
+            steps = scenario(kind, rnd, rnd.choice(pool))
+            ok = True
+            answer: dict = {}
+            for key, value in steps:
+                if time.monotonic() >= stop_at or sent >= max_requests:
+                    return
+                sent += 1
+                t0 = time.perf_counter()
+                try:
+                    async with http.post(base + "/api/chat", json={"session": session, key: value}) as resp:
+                        raw = await resp.read()
+                        statuses[resp.status] = statuses.get(resp.status, 0) + 1
+                        if resp.status != 200:
+                            errors += 1
+                            ok = False
+                        elif check:
+                            answer = json.loads(raw)
+                except (aiohttp.ClientError, asyncio.TimeoutError):
+                    errors += 1
+                    ok = False
+                latencies.append(time.perf_counter() - t0)
+                by_kind[kind].append(latencies[-1])
+                if not ok:
+                    break
+            if ok and (not check or finished(kind, answer)):
+                done[kind] += 1
+            else:
+                unfinished[kind] += 1
 
     connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
         t0 = time.perf_counter()
-        await asyncio.gather(*(guardian(i, session) for i in range(concurrency)))
+        await asyncio.gather(*(guardian(i, http) for i in range(concurrency)))
         elapsed = time.perf_counter() - t0
     latencies.sort()
+    for samples in by_kind.values():
+        samples.sort()
+    return {"by_kind": by_kind, "n": len(latencies), "errors": errors, "rps": len(latencies) / elapsed, "elapsed": elapsed,
+            "p50": pct(latencies, 50), "p95": pct(latencies, 95), "p99": pct(latencies, 99),
+            "max": latencies[-1] * 1000 if latencies else float("nan"), "statuses": statuses,
+            "done": done, "unfinished": unfinished}
 
-    def pct(p: float) -> float:
-        return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000
 
-    return {"n": len(latencies), "errors": errors, "rps": len(latencies) / elapsed,
-            "p50": pct(0.50), "p95": pct(0.95), "p99": pct(0.99)}
+def count_outcomes(data_dir: Path, dsr_dir: Path | None) -> dict:
+    """Count what the chat server stored: mails, data-rights cases, left messages."""
+    out = {}
+    outbox = data_dir / "outbox"
+    out["mails"] = sum(1 for _ in (outbox / "new").iterdir()) if (outbox / "new").is_dir() else 0
+    dsr_file = (dsr_dir or data_dir) / "dsr.json"
+    out["dsr_cases"] = len(json.loads(dsr_file.read_text()).get("cases", {})) if dsr_file.exists() else 0
+    pending = data_dir / "pending_dsr"
+    out["dsr_undelivered"] = len(list(pending.glob("*.json"))) if pending.is_dir() else 0
+    handoff = data_dir / "handoff.json"
+    items = json.loads(handoff.read_text()).get("items", {}) if handoff.exists() else {}
+    out["left_messages"] = sum(1 for i in items.values() if i.get("kind") == "message")
+    return out
+
+
+def start_chat(kind: str, port: int, data_dir: Path, env: dict) -> subprocess.Popen:
+    common = ["--port", str(port), "--data-dir", str(data_dir), "--now", NOW,
+              "--rate-limit-per-address", "0", "--rate-limit-per-session", "0"]
+    if kind == "serve":
+        cmd = [sys.executable, "-m", "bot.cli", "serve", *common]
+    else:
+        variant, _, extra = kind.partition("+")
+        cmd = [sys.executable, str(ROOT / "bench" / "serve_variant.py"), "--variant", variant, *common,
+               *(["--uvloop"] if extra == "uvloop" else [])]
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=open(data_dir.parent / f"chat-{port}.log", "wb"))
+
+
+def register(data_dir: Path, pool: list[str]) -> None:
+    """Register the guardian addresses: one through the CLI (as staff do), the rest in-process."""
+    subprocess.run([sys.executable, "-m", "bot.cli", "backend", "add-account", "--data-dir", str(data_dir),
+                    pool[0]], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    sys.path.insert(0, str(ROOT))
+    from backends.activation.app import add_account
+
+    for address in pool[1:]:
+        add_account(data_dir, address)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--concurrency", default="50")
+    parser.add_argument("--concurrency", default="10,50,200")
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--max-requests", type=int, default=200_000)
+    parser.add_argument("--max-requests", type=int, default=300_000)
+    parser.add_argument("--server", default="serve",
+                        help="serve (the product), or a bench/serve_variant.py variant: memory, nofsync, serve; "
+                             "add +uvloop to run it on uvloop (e.g. memory+uvloop)")
+    parser.add_argument("--addresses", type=int, default=2000, help="registered guardian addresses")
+    parser.add_argument("--log-level", default="INFO",
+                        help="the chat server's log level (INFO is serve's default: a line per turn and request)")
+    parser.add_argument("--keep", action="store_true", help="keep the data dir and print where it is")
     args = parser.parse_args()
     levels = [int(x) for x in args.concurrency.split(",")]
-    print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
-    with tempfile.TemporaryDirectory() as tmp:
-        chat_port, echo_port = free_port(), free_port()
-        env = {**os.environ, "HALMSTAD_LOG_LEVEL": "WARNING"}
-        chat = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--port", str(chat_port),
-                                 "--data-dir", tmp, "--rate-limit-per-address", "0",
-                                 "--rate-limit-per-session", "0"], cwd=ROOT, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        echo = subprocess.Popen([sys.executable, str(ROOT / "bench" / "echo_server.py"), str(echo_port)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            wait_healthy(f"http://127.0.0.1:{chat_port}/healthz")
-            time.sleep(0.5)
-            print(f"{args.seconds:.0f} s per run; request mix: {len(QUESTIONS)} FAQ/hours questions, new session every 20 turns")
-            print(f"{'conc':>5} {'server':>6} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>6}")
-            for level in levels:
-                results = {}
-                for name, port in (("echo", echo_port), ("chat", chat_port)):
-                    results[name] = r = asyncio.run(drive(f"http://127.0.0.1:{port}", level, args.seconds,
-                                                          args.max_requests))
-                    print(f"{level:>5} {name:>6} {r['rps']:>8.0f} {r['p50']:>8.1f} {r['p95']:>8.1f} {r['p99']:>8.1f} {r['errors']:>6}")
-                ratio = results["chat"]["rps"] / results["echo"]["rps"]
-                print(f"{level:>5} ratio chat/echo throughput: {ratio:.2f}")
-        finally:
-            for proc in (chat, echo):
-                proc.terminate()
+    print(f"machine: {platform.platform()}, {platform.machine()}, {os.cpu_count()} CPUs, "
+          f"Python {platform.python_version()}, aiohttp {aiohttp.__version__}")
+    tmp = Path(tempfile.mkdtemp(prefix="bench-chat-"))
+    data_dir = tmp / "data"
+    data_dir.mkdir()
+    pool = addresses(args.addresses)
+    register(data_dir, pool)
+    chat_port, echo_port = free_port(), free_port()
+    env = {**os.environ, "HALMSTAD_LOG_LEVEL": args.log_level, "HALMSTAD_BACKEND_TOKEN": "bench-token"}
+    chat = start_chat(args.server, chat_port, data_dir, env)
+    echo = subprocess.Popen([sys.executable, str(ROOT / "bench" / "echo_server.py"), str(echo_port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_healthy(f"http://127.0.0.1:{chat_port}/healthz")
+        wait_healthy_echo(echo_port)
+        mix = ", ".join(f"{k} {v}%" for k, v in WEIGHTS.items())
+        print(f"server: {args.server} (log level {args.log_level}); {args.seconds:.0f} s per run; conversations: {mix}; "
+              f"a new 128-bit session per conversation; clock {NOW} (closed: 'a person' leaves a message)")
+        for name, port in (("echo", echo_port), ("chat", chat_port)):  # warm-up, not reported
+            asyncio.run(drive(f"http://127.0.0.1:{port}", 10, 1.5, 10_000, 999, pool, False))
+        print(f"{'conc':>5} {'server':>6} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
+              f"{'max ms':>8} {'errors':>6} {'cpu ms/req':>10}")
+        for level in levels:
+            results = {}
+            for name, port, pid in (("echo", echo_port, echo.pid), ("chat", chat_port, chat.pid)):
+                cpu0 = cpu_seconds(pid)
+                r = asyncio.run(drive(f"http://127.0.0.1:{port}", level, args.seconds, args.max_requests,
+                                      level, pool, name == "chat"))
+                r["cpu_ms"] = (cpu_seconds(pid) - cpu0) * 1000 / max(1, r["n"])
+                results[name] = r
+                print(f"{level:>5} {name:>6} {r['rps']:>8.0f} {r['p50']:>8.1f} {r['p95']:>8.1f} "
+                      f"{r['p99']:>8.1f} {r['max']:>8.1f} {r['errors']:>6} {r['cpu_ms']:>10.2f}")
+            chat_r = results["chat"]
+            ratio = chat_r["rps"] / results["echo"]["rps"]
+            print(f"{level:>5} ratio chat/echo throughput: {ratio:.2f}   chat conversations finished: "
+                  + ", ".join(f"{k} {v}" for k, v in chat_r["done"].items())
+                  + ("   unfinished: " + ", ".join(f"{k} {v}" for k, v in chat_r["unfinished"].items() if v)
+                     if any(chat_r["unfinished"].values()) else ""))
+            print("      chat p50/p99 ms by conversation: " + ", ".join(
+                f"{k} {pct(v, 50):.0f}/{pct(v, 99):.0f}" for k, v in chat_r["by_kind"].items()))
+        time.sleep(2.0)  # let the last mails and deliveries land
+        print(f"chat server RSS at the end: {rss_mb(chat.pid):.0f} MB")
+        outcomes = count_outcomes(data_dir, None)
+        print("stored by the chat server: " + ", ".join(f"{k} {v}" for k, v in outcomes.items()))
+    finally:
+        for proc in (chat, echo):
+            proc.terminate()
+            try:
                 proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if args.keep:
+            print(f"data kept in {tmp}")
+        else:
+            import shutil
+            shutil.rmtree(tmp, ignore_errors=True)
     return 0
+
+
+def wait_healthy_echo(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            req = urllib.request.Request(f"http://127.0.0.1:{port}/api/chat", data=b'{"session":"x","text":"x"}',
+                                         headers={"Content-Type": "application/json"})
+            urllib.request.urlopen(req, timeout=1)
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("echo did not come up")
 
 
 if __name__ == "__main__":

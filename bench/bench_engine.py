@@ -1,7 +1,9 @@
-"""Per-message latency through the engine with 1k and 100k stored conversations, and
+"""Per-message latency through the engine with 1k, 10k and 100k stored conversations, the
+engine's CPU per turn for realistic mixed conversations (file store vs memory store), and
 understanding time per query (shipped knowledge, and synthetic 500 / 5,000 / 50,000 phrasings).
 
-    python bench/bench_engine.py [--sizes 1000,100000] [--messages 1000] [--phrasings 500,5000,50000]
+    python bench/bench_engine.py [--sizes 1000,10000,100000] [--repeat 3] [--messages 1000]
+                                 [--mixed 300] [--phrasings 500,5000,50000]
 
 Each message goes through Engine.handle with the product's TinyDBStore (one atomic file per
 conversation, fsync on every write) to a random stored conversation, so the cache rarely helps:
@@ -50,6 +52,70 @@ async def engine_latency(holder, root: Path, n: int, messages: int, rng: random.
     return samples
 
 
+async def mixed_turns(kind: str, conversations: int) -> tuple[int, float, float]:
+    """Run realistic mixed conversations straight through Engine.handle_turn of a built app.
+
+    `kind`: "memory" (MemoryStore), "tinydb" (the product's store) or "nofsync" (the product's
+    store with fsync skipped). Returns (turns, wall ms per turn, process CPU ms per turn).
+    """
+    import secrets
+
+    from aiohttp import web
+
+    from backends.activation.app import add_account
+    from bench_chat import WEIGHTS, addresses, scenario
+    from bot.app import RUNTIME_KEY, ServeConfig, build_app
+    from bot.store import atomic, tinydb_store
+    from bot.store.memory import MemoryStore
+
+    data = Path(tempfile.mkdtemp(prefix="bench-mixed-"))
+    pool = addresses(300)
+    for address in pool:
+        add_account(data, address)
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    original = tinydb_store.AtomicJSONStorage
+    if kind == "nofsync":
+        class NoFsync(atomic.AtomicJSONStorage):
+            def write(self, data: dict) -> None:
+                import json as _json
+                tmp = self.path.with_name(atomic.TMP_PREFIX + self.path.name)
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                tmp.write_bytes(_json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode())
+                os.replace(tmp, self.path)
+        tinydb_store.AtomicJSONStorage = NoFsync
+    try:
+        app = build_app(ServeConfig(port=port, data_dir=data, now="2026-12-06T20:00", backend_token="bench",
+                                    rate_limit_per_address=0, rate_limit_per_session=0))
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        engine = app[RUNTIME_KEY].engine
+        if kind == "memory":
+            engine.store = MemoryStore()
+        rnd = random.Random(1)
+        kinds, weights = list(WEIGHTS), list(WEIGHTS.values())
+        plan = [(secrets.token_urlsafe(16), scenario(k, rnd, rnd.choice(pool)))
+                for k in rnd.choices(kinds, weights, k=conversations + 30)]
+        for session, steps in plan[:30]:  # warm-up
+            for key, value in steps:
+                await engine.handle_turn(Inbound(session=session, channel="web", **{key: value}))
+        turns = 0
+        t0, c0 = time.perf_counter(), time.process_time()
+        for session, steps in plan[30:]:
+            for key, value in steps:
+                await engine.handle_turn(Inbound(session=session, channel="web", **{key: value}))
+                turns += 1
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        await runner.cleanup()
+    finally:
+        tinydb_store.AtomicJSONStorage = original
+        shutil.rmtree(data, ignore_errors=True)
+    return turns, wall / turns * 1000, cpu / turns * 1000
+
+
 def synthetic_understanding(holder, n_phrasings: int) -> Understanding:
     """Build an understanding over exactly `n_phrasings` made-up phrasings (5 per language and
     entry) drawn from the shipped vocabulary, so the matcher's cost at that size is measured."""
@@ -84,8 +150,10 @@ def time_queries(understanding: Understanding, queries: list[str], repeat_cache:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="1000,100000")
+    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per size (the spread is printed)")
     parser.add_argument("--messages", type=int, default=1000)
+    parser.add_argument("--mixed", type=int, default=300, help="mixed conversations per store (0: skip)")
     parser.add_argument("--phrasings", default="500,5000,50000")
     args = parser.parse_args()
     print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
@@ -93,21 +161,38 @@ def main() -> int:
     rng = random.Random(7)
 
     print("\nper-message latency through Engine.handle + TinyDBStore (random stored conversation each time)")
-    print(f"{'stored':>9} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8}")
-    results = {}
-    for n in [int(x) for x in args.sizes.split(",")]:
+    print(f"{'stored':>9} {'run':>4} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8}")
+    results: dict[int, list[list[float]]] = {}
+    sizes = [int(x) for x in args.sizes.split(",")]
+    for n in sizes:
         root = Path(tempfile.mkdtemp(prefix="bench-engine-"))
         try:
             seed(root, n, 10)
-            samples = asyncio.run(engine_latency(holder, root, n, args.messages, rng))
+            for run in range(1, args.repeat + 1):
+                samples = asyncio.run(engine_latency(holder, root, n, args.messages, rng))
+                results.setdefault(n, []).append(samples)
+                print(f"{n:>9,} {run:>4} {pct(samples, 50):>8.2f} {pct(samples, 99):>8.2f} "
+                      f"{sum(samples) / len(samples) * 1000:>8.2f}")
         finally:
             shutil.rmtree(root, ignore_errors=True)
-        results[n] = samples
-        print(f"{n:>9,} {pct(samples, 50):>8.2f} {pct(samples, 99):>8.2f} {sum(samples) / len(samples) * 1000:>8.2f}")
-    sizes = sorted(results)
     if len(sizes) >= 2:
-        lo, hi = results[sizes[0]], results[sizes[-1]]
-        print(f"ratio {sizes[-1]:,}/{sizes[0]:,}: p50 x{pct(hi, 50) / pct(lo, 50):.2f}, p99 x{pct(hi, 99) / pct(lo, 99):.2f}")
+        lo = results[sizes[0]]
+        for n in sizes[1:]:
+            hi = results[n]
+            r50 = [pct(h, 50) / pct(l, 50) for h, l in zip(hi, lo)]
+            r99 = [pct(h, 99) / pct(l, 99) for h, l in zip(hi, lo)]
+            pooled50 = pct(sum(hi, []), 50) / pct(sum(lo, []), 50)
+            pooled99 = pct(sum(hi, []), 99) / pct(sum(lo, []), 99)
+            print(f"ratio {n:,}/{sizes[0]:,}: p50 x{pooled50:.2f} (runs {min(r50):.2f}-{max(r50):.2f}), "
+                  f"p99 x{pooled99:.2f} (runs {min(r99):.2f}-{max(r99):.2f})")
+
+    if args.mixed:
+        print(f"\nengine alone, in-process (no chat HTTP layer; the backends mounted as in serve): "
+              f"{args.mixed} mixed conversations per store, one turn at a time")
+        print(f"{'store':>8} {'turns':>6} {'wall ms/turn':>13} {'cpu ms/turn':>12}")
+        for kind in ("memory", "tinydb", "nofsync"):
+            turns, wall, cpu = asyncio.run(mixed_turns(kind, args.mixed))
+            print(f"{kind:>8} {turns:>6} {wall:>13.3f} {cpu:>12.3f}")
 
     queries = [c["text"] for c in holder.knowledge.labelled]
     print(f"\nunderstanding: ms per query over the {len(queries)} labelled questions (cache cleared each query)")
