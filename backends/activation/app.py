@@ -261,6 +261,10 @@ async def read_json_object(request: web.Request) -> dict:
         raise BadInput("body must be JSON") from None
     if not isinstance(data, dict):
         raise BadInput("body must be a JSON object")
+    try:  # a "\\ud800" escape is valid JSON but no text: refuse it before it reaches a hash or a file
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadInput("body holds a \\u escape that is no character") from None
     return data
 
 

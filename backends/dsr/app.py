@@ -366,6 +366,10 @@ async def post_request(request: web.Request) -> web.Response:
         body = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError, RecursionError):
         return _json_error(400, "the body is not valid JSON (UTF-8)")
+    try:  # a "\\ud800" escape is valid JSON but no text: refuse it before it reaches the file
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return _json_error(400, "the body holds a \\u escape that is no character")
     try:
         fields = validate_request(body)
     except RequestError as exc:

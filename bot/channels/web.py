@@ -139,7 +139,24 @@ async def read_json(request: web.Request, max_body: int = MAX_BODY) -> dict:
         raise BadRequest("the request body is not valid JSON")
     if not isinstance(data, dict):
         raise BadRequest("the request body must be a JSON object")
+    if has_lone_surrogate(text, data):
+        raise BadRequest("the request body holds a \\u escape that is no character (a lone surrogate)")
     return data
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def has_lone_surrogate(raw: str, data: Any) -> bool:
+    """Tell whether decoded JSON holds a lone surrogate ("\\ud800"): valid JSON, but no text can
+    hold it, so storing or logging it would fail. Cheap: only bodies with such escapes are walked."""
+    if not _SURROGATE_ESCAPE.search(raw):
+        return False
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _client(request: web.Request) -> str:
