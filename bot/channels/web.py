@@ -62,12 +62,18 @@ class RateLimiter:
         self.window = window
         self.max_keys = max_keys
         self._events: dict[str, deque] = {}
+        # Keys whose window has passed are dropped once a window, not only at max_keys: every new
+        # conversation leaves a key, and 200k idle ones held ~1 KB each (bench/bench_memory.py).
+        self._next_sweep = 0.0
 
     def retry_after(self, key: str, now: float | None = None) -> float:
         """Record an event for `key`; return 0 if allowed, else seconds until it would be."""
         if self.limit <= 0:
             return 0.0
         now = time.monotonic() if now is None else now
+        if now >= self._next_sweep:
+            self._prune(now)
+            self._next_sweep = now + self.window
         events = self._events.get(key)
         if events is None:
             if len(self._events) >= self.max_keys:
