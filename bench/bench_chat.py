@@ -255,11 +255,16 @@ def main() -> int:
                         help="serve (the product), or a bench/serve_variant.py variant: memory, nofsync, serve; "
                              "add +uvloop to run it on uvloop (e.g. memory+uvloop)")
     parser.add_argument("--addresses", type=int, default=2000, help="registered guardian addresses")
+    parser.add_argument("--mix", default=None,
+                        help="conversation weights, e.g. faq=100 or faq=50,hours=50 (default: the realistic mix)")
     parser.add_argument("--log-level", default="INFO",
                         help="the chat server's log level (INFO is serve's default: a line per turn and request)")
     parser.add_argument("--keep", action="store_true", help="keep the data dir and print where it is")
     args = parser.parse_args()
     levels = [int(x) for x in args.concurrency.split(",")]
+    if args.mix:
+        WEIGHTS.clear()
+        WEIGHTS.update({k: int(v) for k, v in (part.split("=") for part in args.mix.split(","))})
     print(f"machine: {platform.platform()}, {platform.machine()}, {os.cpu_count()} CPUs, "
           f"Python {platform.python_version()}, aiohttp {aiohttp.__version__}")
     tmp = Path(tempfile.mkdtemp(prefix="bench-chat-"))

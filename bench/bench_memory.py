@@ -72,13 +72,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--conversations", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=2, help="measure this many batches in a row")
+    parser.add_argument("--pause", type=float, default=0.0,
+                        help="seconds to wait before each batch after the first (let conversations go idle)")
+    parser.add_argument("--no-session-limit", action="store_true",
+                        help="turn the per-session rate limit off too (it keeps a little state per conversation)")
     args = parser.parse_args()
     print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
+    print("per-session rate limit: " + ("off" if args.no_session_limit else "on (serve's default, 30 a minute)"))
     tmp = Path(tempfile.mkdtemp(prefix="bench-memory-"))
     port = free_port()
     env = {**os.environ, "HALMSTAD_LOG_LEVEL": "WARNING"}
     proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--port", str(port), "--data-dir", str(tmp),
-                             "--rate-limit-per-address", "0", "--rate-limit-per-session", "0"],
+                             # every request comes from 127.0.0.1: the per-address limit would stop the run
+                             "--rate-limit-per-address", "0",
+                             *(["--rate-limit-per-session", "0"] if args.no_session_limit else [])],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -89,6 +96,9 @@ def main() -> int:
         print(f"after 200 warm-up conversations: {before:.1f} MB")
         total = 0
         for r in range(1, args.rounds + 1):
+            if r > 1 and args.pause:
+                time.sleep(args.pause)
+                print(f"(paused {args.pause:.0f} s: the earlier conversations are idle now)")
             t0 = time.perf_counter()
             errors = asyncio.run(conversations(base, args.conversations))
             total += args.conversations

@@ -1,0 +1,75 @@
+"""Where a chat request's CPU goes: the event loop thread vs the worker threads (file writes).
+
+Starts `halmstad-bot serve`, drives it like bench_chat.py for `--seconds` and reads each
+thread's user and system CPU time from /proc before and after (Linux only), per request.
+
+    python bench/cpu_by_thread.py [--mix faq=100] [--concurrency 50] [--seconds 8]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_chat import ROOT, WEIGHTS, addresses, drive, free_port, register, wait_healthy  # noqa: E402
+
+
+def snapshot(pid: int) -> dict[str, tuple[int, int]]:
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+            out[tid] = (int(fields[11]), int(fields[12]))
+        except OSError:
+            pass
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mix", default=None, help="e.g. faq=100 (default: bench_chat's realistic mix)")
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    args = parser.parse_args()
+    if args.mix:
+        WEIGHTS.clear()
+        WEIGHTS.update({k: int(v) for k, v in (part.split("=") for part in args.mix.split(","))})
+    data = Path(tempfile.mkdtemp(prefix="bench-threads-"))
+    pool = addresses(1000)
+    register(data, pool)
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--port", str(port), "--data-dir", str(data),
+                             "--now", "2026-12-06T20:00", "--rate-limit-per-address", "0",
+                             "--rate-limit-per-session", "0"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env={**os.environ, "HALMSTAD_LOG_LEVEL": "INFO"})
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base + "/healthz")
+        asyncio.run(drive(base, 10, 1.5, 10**6, 1, pool, False))  # warm-up
+        before = snapshot(proc.pid)
+        result = asyncio.run(drive(base, args.concurrency, args.seconds, 10**6, 2, pool, False))
+        after = snapshot(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    tick, n = os.sysconf("SC_CLK_TCK"), result["n"]
+    totals = {"event loop thread": [0, 0], "worker threads": [0, 0]}
+    for tid, (user, system) in after.items():
+        u0, s0 = before.get(tid, (0, 0))
+        key = "event loop thread" if tid == str(proc.pid) else "worker threads"
+        totals[key][0] += user - u0
+        totals[key][1] += system - s0
+    print(f"mix: {dict(WEIGHTS)}; {args.concurrency} concurrent; {n} requests, {result['rps']:.0f} req/s")
+    for key, (user, system) in totals.items():
+        print(f"  {key:>17}: user {user / tick * 1000 / n:.3f} ms/request, system {system / tick * 1000 / n:.3f} ms/request")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
