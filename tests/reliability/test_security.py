@@ -175,3 +175,13 @@ def test_agent_login_is_limited_per_address(server):
     statuses = [call(server, "POST", "/agent/api/login", {"username": "agent", "password": f"x{i}"})[0]
                 for i in range(31)]
     assert statuses[:30] == [401] * 30 and statuses[30] == 429
+
+
+def test_the_chat_rate_limiter_forgets_idle_conversations_after_a_window():
+    from bot.channels.web import RateLimiter
+
+    limiter = RateLimiter(30, window=60.0)
+    for i in range(1000):
+        assert limiter.retry_after(f"conversation-{i}", now=float(i % 10)) == 0.0
+    limiter.retry_after("a-minute-later", now=75.0)
+    assert len(limiter._events) == 1  # not 1,001 kept until 200,000 keys (memory per conversation)
