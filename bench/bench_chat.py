@@ -216,9 +216,8 @@ def count_outcomes(data_dir: Path, dsr_dir: Path | None) -> dict:
     out["dsr_cases"] = len(json.loads(dsr_file.read_text()).get("cases", {})) if dsr_file.exists() else 0
     pending = data_dir / "pending_dsr"
     out["dsr_undelivered"] = len(list(pending.glob("*.json"))) if pending.is_dir() else 0
-    handoff = data_dir / "handoff.json"
-    items = json.loads(handoff.read_text()).get("items", {}) if handoff.exists() else {}
-    out["left_messages"] = sum(1 for i in items.values() if i.get("kind") == "message")
+    items = [json.loads(p.read_text())["item"]["1"] for p in (data_dir / "handoff" / "items").glob("*.json")]
+    out["left_messages"] = sum(1 for i in items if i.get("kind") == "message")
     return out
 
 

@@ -303,8 +303,8 @@ async def crash_run(tmp: Path, kills: int, guardians: int, seed: int, min_gap: f
     cases = json.loads((dsr_dir / "dsr.json").read_text()).get("cases", {}).values() \
         if (dsr_dir / "dsr.json").exists() else []
     by_name = Counter(c["requester"]["name"] for c in cases)
-    items = json.loads((data_dir / "handoff.json").read_text()).get("items", {}).values() \
-        if (data_dir / "handoff.json").exists() else []
+    items = [json.loads(p.read_text())["item"]["1"]
+             for p in sorted((data_dir / "handoff" / "items").glob("*.json"))]
     messages_by_name = Counter(i["name"] for i in items if i["kind"] == "message")
     return {
         "tally": tally, "files_checked": checked, "file_problems": problems, "undelivered": undelivered,
