@@ -14,9 +14,10 @@ suggestion while one is offered). The address is kept until the flow ends — th
 "is it the registered address?" step need it, and it is already in the transcript the guardian
 typed — and the engine drops the flow's data when the flow finishes, is cancelled or is left.
 
-Backend trouble never reaches the guardian as a crash or a silence: the client has a 1.5 s
-budget, the flow guards it with its own deadline, and every failure becomes an apology with
-Halmstad direkt's phone and e-mail and the offer of a person.
+Backend trouble never reaches the guardian as a crash or a silence: the client has a short time
+budget (DEFAULT_TIMEOUT in bot/clients/activation.py, 0.8 s), the flow guards it with its own
+deadline, and every failure becomes an apology with Halmstad direkt's phone and e-mail and the
+offer of a person.
 """
 from __future__ import annotations
 
