@@ -269,17 +269,24 @@ def _valid_name(text: str) -> str | None:
     return name
 
 
-async def _name(ctx: FlowContext, answer: Answer):
-    text = answer.text or ""
-    _note_pnr(ctx, answer)
-    if text.strip().endswith("?"):
-        return NotAnAnswer()
-    name = _valid_name(text)
-    if name is None:
-        ctx.say("data_rights.name_invalid")
-        return Stay()
-    ctx.data["req_name"] = name
-    return _next(ctx)
+def _name_step(field: str, invalid_key: str):
+    """Build the handler of a step that asks for a person's name and keeps it in `field`."""
+    async def handle(ctx: FlowContext, answer: Answer):
+        text = answer.text or ""
+        _note_pnr(ctx, answer)
+        if text.strip().endswith("?"):
+            return NotAnAnswer()
+        name = _valid_name(text)
+        if name is None:
+            ctx.say(invalid_key)
+            return Stay()
+        ctx.data[field] = name
+        return _next(ctx)
+    return handle
+
+
+_name = _name_step("req_name", "data_rights.name_invalid")
+_child_name = _name_step("child_name", "data_rights.child_name_invalid")
 
 
 async def _contact(ctx: FlowContext, answer: Answer):
@@ -297,19 +304,6 @@ async def _contact(ctx: FlowContext, answer: Answer):
         ctx.data["req_email"] = email
     if phone:
         ctx.data["req_phone"] = phone
-    return _next(ctx)
-
-
-async def _child_name(ctx: FlowContext, answer: Answer):
-    text = answer.text or ""
-    _note_pnr(ctx, answer)
-    if text.strip().endswith("?"):
-        return NotAnAnswer()
-    name = _valid_name(text)
-    if name is None:
-        ctx.say("data_rights.child_name_invalid")
-        return Stay()
-    ctx.data["child_name"] = name
     return _next(ctx)
 
 
