@@ -61,7 +61,8 @@ CORE_TEXT_KEYS = {
     "core.clarify", "core.none_of_these", "core.fallback", "core.fallback_twice", "core.not_an_answer",
     "core.resume", "core.other_flow_offer", "core.anything_else", "core.error", "core.rate_limited",
     "menu.account", "menu.activation", "menu.hours", "menu.data_rights", "menu.human",
-    "privacy.masked_warning", "privacy.notice",
+    "privacy.masked_warning", "privacy.notice", "core.flow_paused", "core.resume_button",
+    "core.none_of_these_menu", "core.nothing_to_resume",
 }
 
 

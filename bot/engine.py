@@ -38,6 +38,7 @@ COMMANDS = {
              "back"},
     "help": {"hjalp", "help", "/hjalp", "/help", "?", "hjalpa"},
     "language": {"sprak", "language", "/sprak", "/language", "byt sprak", "change language"},
+    "resume": {"fortsatt", "fortsatt dar vi var", "continue", "resume", "go on", "ta upp igen"},
     "lang:en": {"english", "engelska", "in english", "pa engelska", "english please", "/en"},
     "lang:sv": {"svenska", "swedish", "in swedish", "pa svenska", "/sv"},
     "privacy": {"integritet", "/integritet", "privacy", "/privacy", "integritetspolicy",
@@ -292,7 +293,7 @@ class Engine:
         kind, _, value = payload.partition(":")
         known = (
             (kind == "cmd" and value in {"menu", "help", "cancel", "human", "privacy", "language",
-                                         "lang:sv", "lang:en"})
+                                         "lang:sv", "lang:en", "resume"})
             or (kind == "flow" and value in self.flows)
             or (kind == "faq" and value in self.knowledge.entries)
             or payload in state.get("offered", [])
@@ -311,11 +312,14 @@ class Engine:
             if kind == "faq":
                 return await self.answer_entry(turn, self.knowledge.entries[value], None)
             if kind == "ans" and state.get("flow"):
+                state["detours"] = 0
                 return await self.run_step(turn, Answer(choice=value))
             raise UnknownButton("this button is not offered in the conversation")
         text = turn.text or ""
         norm = normalize(text)
         command = _COMMAND_OF.get(norm) or _COMMAND_OF.get(text.strip().lower())
+        if command == "resume" and (state.get("flow") or not state.get("paused")):
+            command = None  # "fortsätt" is then an ordinary answer (e.g. a step's "Fortsätt" button)
         if command:
             return await self.command(turn, command)
         match = self.understanding.match(text)
@@ -336,19 +340,40 @@ class Engine:
             return await self.start_flow(turn, "handoff", {"reason": "asked"}, text)
         chosen = self._choice_from_text(turn, step, text)
         if chosen is not None:
+            state["detours"] = 0
             return await self.run_step(turn, Answer(text=text, choice=chosen))
         if (step.free_text and match.outcome == "answer" and entry is not None
                 and self._looks_like_question(text) and entry.flow != flow.name):
             return await self.interrupt(turn, entry, text, flow)
         replies = await self.run_step(turn, Answer(text=text))
         if replies is not None:
+            state["detours"] = 0
             return replies
         if match.outcome == "answer" and entry is not None and entry.flow != flow.name:
             return await self.interrupt(turn, entry, text, flow)
         lang = state["lang"]
+        state["detours"] = state.get("detours", 0) + 1
+        if match.outcome == "clarify":
+            out = await self.understood(turn, text, match)
+            return out + await self._prompt(turn, flow, flow.by_id[state["step"]])
         out = [Reply(self.t("core.not_an_answer", lang))]
+        if state["detours"] >= 3:
+            return out + self._pause(turn, flow)
         out += await self._prompt(turn, flow, flow.by_id[state["step"]])
         return out
+
+    def _pause(self, turn: Turn, flow: Flow) -> list[Reply]:
+        """Set the flow aside after repeated detours: the guardian has moved on; offer to resume."""
+        state = turn.state
+        lang = state["lang"]
+        state["paused"] = {"flow": state["flow"], "step": state["step"], "data": state["data"]}
+        state["flow"], state["step"], state["data"] = None, None, {}
+        state["detours"] = 0
+        title = self.t(flow.title, lang)
+        log.info("flow paused flow=%s", flow.name)
+        return [Reply(self.t("core.flow_paused", lang, title=title),
+                      (Button(self.t("core.resume_button", lang, title=title), "cmd:resume"),
+                       Button(self.t("core.none_of_these_menu", lang), "cmd:menu")))]
 
     @staticmethod
     def _looks_like_question(text: str) -> bool:
@@ -389,6 +414,9 @@ class Engine:
             out += await self.answer_entry(turn, entry, text, resume=True)
         state["flow"], state["step"], state["data"] = saved
         state["last_outcome"] = "interruption"
+        state["detours"] = state.get("detours", 0) + 1
+        if state["detours"] >= 3:
+            return out + self._pause(turn, flow)
         out.append(Reply(self.t("core.resume", state["lang"])))
         out += await self._prompt(turn, flow, flow.by_id[state["step"]])
         return out
@@ -452,7 +480,7 @@ class Engine:
         lang = state["lang"]
         state["last_outcome"] = f"cmd:{command}"
         if command == "cancel":
-            had_flow = state.get("flow") is not None
+            had_flow = state.get("flow") is not None or state.pop("paused", None) is not None
             state["flow"], state["step"], state["data"] = None, None, {}
             key = "core.cancelled" if had_flow else "core.nothing_to_cancel"
             return [Reply(self.t(key, lang), self.menu_buttons(lang))]
@@ -491,6 +519,14 @@ class Engine:
             return out
         if command == "human":
             return await self.start_flow(turn, "handoff", {"reason": "asked"}, turn.text)
+        if command == "resume":
+            paused = state.pop("paused", None)
+            flow = self.flows.get((paused or {}).get("flow") or "")
+            if not paused or flow is None or paused.get("step") not in flow.by_id:
+                return [Reply(self.t("core.nothing_to_resume", lang), self.menu_buttons(lang))]
+            state["flow"], state["step"], state["data"] = paused["flow"], paused["step"], paused["data"]
+            state["detours"] = 0
+            return [Reply(self.t("core.resume", lang))] + await self._prompt(turn, flow, flow.by_id[state["step"]])
         raise UnknownButton(f"unknown command {command!r}")
 
     # Flows ----------------------------------------------------------------------------------
@@ -515,6 +551,9 @@ class Engine:
             return out or [Reply(self.t("core.fallback", state["lang"]), self.menu_buttons(state["lang"]))]
         state["flow"], state["step"] = name, flow.start
         state["data"] = {"args": dict(args or {}), "text": text}
+        state["detours"] = 0
+        if name != "handoff" and not self._is_one_shot(name):
+            state.pop("paused", None)
         state["topic"] = state.get("topic") or name
         state["last_outcome"] = f"flow:{name}"
         log.info("flow start flow=%s", name)

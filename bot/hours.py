@@ -544,6 +544,9 @@ _NAMED_CUES: tuple[tuple[str, str], ...] = (
     ("ascension", "Kristi himmelsfärdsdag"), ("nationaldag", "Nationaldagen"), ("national day", "Nationaldagen"),
     ("forsta maj", "Första maj"), ("1 maj", "Första maj"), ("may day", "Första maj"),
     ("alla helgons", "Alla helgons dag"), ("all saints", "Alla helgons dag"),
+    # A whole holiday period named loosely: its first closed day (checked after the exact names).
+    ("pask", "Långfredagen"), ("easter", "Långfredagen"), ("christmas", "Julafton"), ("xmas", "Julafton"),
+    ("midsommar", "Midsommarafton"), ("midsummer", "Midsommarafton"),
 )
 
 

@@ -45,7 +45,40 @@ _REWRITES = [
     (re.compile(r"\bu\b"), "you"),
     (re.compile(r"\bur\b"), "your"),
     (re.compile(r"\bgdpr\b"), "gdpr"),
+    # Words of one kind that mean the same to the matcher: a phrasing with "lördag" also covers
+    # "fredag", one with "jul" also "påsk" (the hours module reads the actual day from the text).
+    (re.compile(r"\bi dag\b"), "idag"),
+    (re.compile(r"\bnew years?(?: eve)?\b|\brod dag\b"), "helgdag"),
 ]
+
+# Words of one kind that mean the same to the matcher: a phrasing with "lördag" also covers
+# "fredag", one with "jul" also "påsk" (the hours module reads the actual day from the raw text).
+# Typed with a typo ("tomorow", "modnay") they are still found (rapidfuzz, longer words only).
+_CANON = {
+    "veckodag": "mandag tisdag onsdag torsdag fredag lordag sondag mandagar fredagar lordagar sondagar "
+                "monday tuesday wednesday thursday friday saturday sunday mondays fridays saturdays sundays",
+    "idag": "idag imorgon today tomorrow ikvall tonight",
+    "helgdag": "jul julen julafton nyar nyarsafton pask pasken midsommar midsommarafton christmas xmas easter "
+               "midsummer helgdag helgdagar helgdagen",
+    "barn": "unge ungen ungar ungarna grabben tjejen killen",
+    "child": "kid kids kiddo",
+}
+_CANON_OF = {word: canon for canon, words in _CANON.items() for word in words.split()}
+_CANON_WORDS = [w for w in _CANON_OF if len(w) >= 5]
+_CANON_CUTOFF = 82
+
+
+@lru_cache(maxsize=8192)
+def _canonical(word: str) -> str:
+    """Return the kind a day or child word stands for, or the word itself."""
+    found = _CANON_OF.get(word)
+    if found:
+        return found
+    if len(word) >= 5 and not word.isdigit():
+        hit = process.extractOne(word, _CANON_WORDS, scorer=fuzz.ratio, score_cutoff=_CANON_CUTOFF)
+        if hit:
+            return _CANON_OF[hit[0]]
+    return word
 
 # Words that carry little meaning on their own; they still count, but little.
 STOPWORDS = frozenset("""
@@ -73,7 +106,7 @@ def normalize(text: str) -> str:
     text = " ".join(text.split())
     for pattern, replacement in _REWRITES:
         text = pattern.sub(replacement, text)
-    return " ".join(text.split())
+    return " ".join(_canonical(w) for w in text.split())
 
 
 _SV_HINTS = frozenset("""och att jag hur vad nar ar har inte kan min mitt mina ni er ert

@@ -13,7 +13,9 @@ from bot.understanding import detect_language, normalize
     ("mejl", "epost"),
     ("e-post", "epost"),
     ("BankID", "bankid"),
-    ("i morgon", "imorgon"),
+    ("i morgon", "idag"),
+    ("på lördag", "pa veckodag"),
+    ("tomorow", "idag"),
 ])
 def test_normalize(raw, expected):
     assert normalize(raw) == expected

@@ -187,3 +187,46 @@ async def test_a_turn_uses_one_knowledge_version_even_if_it_is_swapped_mid_turn(
     assert not replies[0].text.startswith("NY "), "the turn kept the version it started with"
     replies = await engine.handle(Inbound(session="swap2", text="blablabla qwerty"))
     assert replies[0].text.startswith("NY "), "the next turn uses the new version"
+
+
+async def test_a_flow_is_set_aside_after_repeated_detours_and_can_be_resumed(talk):
+    """A guardian who keeps asking other things has moved on: stop re-asking, offer to resume."""
+    await talk("hur ansöker jag om konto i skola24?")
+    await talk.press("Nytt konto")
+    await talk("när har ni öppet?")
+    assert "18" in talk.last.text, "first detour: answered, the step asked again"
+    await talk("vad är ert telefonnummer?")
+    assert "18" in talk.last.text
+    await talk("vem är personuppgiftsansvarig?")
+    state = await talk.state()
+    assert state["flow"] is None and state["paused"]["step"] == "account:age"
+    assert any(b.payload == "cmd:resume" for b in talk.buttons)
+    await talk("tack")
+    assert "18" not in talk.text, "a paused flow is not asked again"
+    await talk("fortsätt")
+    assert "18" in talk.last.text
+    assert (await talk.state())["step"] == "account:age"
+    await talk.press("Ja")
+    assert (await talk.state())["step"] == "account:protected"
+
+
+async def test_an_answer_resets_the_detour_count(talk):
+    await talk("hur ansöker jag om konto i skola24?")
+    await talk("när har ni öppet?")
+    await talk("vad är ert telefonnummer?")
+    await talk.press("Nytt konto")
+    await talk("när har ni öppet?")
+    assert (await talk.state())["flow"] == "account", "two detours, an answer, one more: still in the flow"
+
+
+async def test_resume_without_a_paused_flow_is_an_ordinary_word(talk):
+    await talk("fortsätt")
+    assert "inget att fortsätta" in talk.text or talk.buttons
+
+
+async def test_an_unclear_question_inside_a_flow_gets_the_candidates_and_the_step(talk):
+    await talk("hur ansöker jag om konto i skola24?")
+    await talk.press("Nytt konto")
+    await talk("var ligger rådhuset")
+    assert any(b.payload.startswith("faq:") for b in talk.buttons), "candidates offered"
+    assert "18" in talk.last.text, "and the step asked again"
