@@ -16,6 +16,8 @@ from bot.understanding import detect_language, normalize
     ("i morgon", "idag"),
     ("på lördag", "pa veckodag"),
     ("tomorow", "idag"),
+    ("are u open tdoay", "are you open idag"),
+    ("jag frågar gärna ungefär", "jag fragar garna ungefar"),  # everyday words are not day/child words
 ])
 def test_normalize(raw, expected):
     assert normalize(raw) == expected
