@@ -283,17 +283,28 @@ def _check_placeholders(template: str, where: tuple[str, int], problems: list[Pr
                                 "write placeholders as {phone}; write a literal brace as {{ or }}"))
 
 
+def _read_folder(root: Path, name: str, problems: list[Problem],
+                 missing: tuple[str, str] | None = None) -> list[tuple[str, Any]]:
+    """Parse every YAML file of one knowledge folder, in name order; return (path, data) pairs.
+
+    `missing` is the (problem, fix) reported when the folder holds no file; None: none needed.
+    """
+    folder = root / name
+    files = sorted(folder.glob("*.yaml")) if folder.is_dir() else []
+    if not files and missing:
+        problems.append(Problem(_rel(folder, root), 1, *missing))
+    out = []
+    for path in files:
+        rel = _rel(path, root)
+        out.append((rel, read_yaml(path, rel, problems)))
+    return out
+
+
 def _load_texts(root: Path, problems: list[Problem]) -> tuple[dict, dict]:
     texts: dict[str, dict[str, str]] = {}
     sources: dict[str, tuple[str, int]] = {}
-    folder = root / "texts"
-    files = sorted(folder.glob("*.yaml")) if folder.is_dir() else []
-    if not files:
-        problems.append(Problem(_rel(folder, root), 1, "there are no text files",
-                                "restore knowledge/texts/ from the project (git checkout knowledge/texts)"))
-    for path in files:
-        rel = _rel(path, root)
-        data = read_yaml(path, rel, problems)
+    for rel, data in _read_folder(root, "texts", problems, (
+            "there are no text files", "restore knowledge/texts/ from the project (git checkout knowledge/texts)")):
         if data is None:
             continue
         if not isinstance(data, LMap):
@@ -478,14 +489,8 @@ def _load_settings(root: Path, problems: list[Problem]) -> dict:
 def _load_entries(root: Path, problems: list[Problem], today: date) -> tuple[dict[str, Entry], list[Problem]]:
     warnings: list[Problem] = []
     entries: dict[str, Entry] = {}
-    folder = root / "faq"
-    files = sorted(folder.glob("*.yaml")) if folder.is_dir() else []
-    if not files:
-        problems.append(Problem(_rel(folder, root), 1, "there are no FAQ files",
-                                "restore knowledge/faq/ from the project"))
-    for path in files:
-        rel = _rel(path, root)
-        data = read_yaml(path, rel, problems)
+    for rel, data in _read_folder(root, "faq", problems, (
+            "there are no FAQ files", "restore knowledge/faq/ from the project")):
         if data is None:
             continue
         items = data.get("entries") if isinstance(data, LMap) else None
@@ -647,10 +652,7 @@ def _valid_payload(payload: Any) -> bool:
 def _load_labelled(root: Path, problems: list[Problem], entries: dict[str, Entry]) -> tuple[list[dict], float]:
     cases: list[dict] = []
     threshold = 0.95
-    folder = root / "tests"
-    for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
-        rel = _rel(path, root)
-        data = read_yaml(path, rel, problems)
+    for rel, data in _read_folder(root, "tests", problems):
         if not isinstance(data, LMap):
             continue
         if "threshold" in data:

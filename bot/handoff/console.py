@@ -244,11 +244,18 @@ async def get_conversation(request: web.Request, session: AgentSession) -> web.R
 
 @api
 async def post_accept(request: web.Request, session: AgentSession) -> web.Response:
-    console = _console(request)
     await json_body(request)
-    _item_or_404(console, request.match_info["id"])
+    return await _act_on_item(request, session, lambda service, item_id, agent: service.accept(item_id, agent))
+
+
+async def _act_on_item(request: web.Request, session: AgentSession, action) -> web.Response:
+    """Run one queue action on the item in the path; 404 for an unknown item, the queue's refusal
+    as its status, otherwise the item as the agent sees it."""
+    console = _console(request)
+    item_id = request.match_info["id"]
+    _item_or_404(console, item_id)
     try:
-        item = await console.service.accept(request.match_info["id"], session.agent)
+        item = await action(console.service, item_id, session.agent)
     except QueueError as exc:
         return _queue_error(exc)
     return web.json_response(_summary(console, item, session.agent.username))
@@ -275,29 +282,18 @@ async def post_message(request: web.Request, session: AgentSession) -> web.Respo
 
 @api
 async def post_close(request: web.Request, session: AgentSession) -> web.Response:
-    console = _console(request)
     data = await json_body(request)
     outcome = data.get("outcome", "resolved")
     if outcome not in OUTCOMES:
         raise BadRequest(f"'outcome' must be one of: {', '.join(OUTCOMES)}")
-    _item_or_404(console, request.match_info["id"])
-    try:
-        item = await console.service.close(request.match_info["id"], session.agent, outcome)
-    except QueueError as exc:
-        return _queue_error(exc)
-    return web.json_response(_summary(console, item, session.agent.username))
+    return await _act_on_item(request, session,
+                              lambda service, item_id, agent: service.close(item_id, agent, outcome))
 
 
 @api
 async def post_message_done(request: web.Request, session: AgentSession) -> web.Response:
-    console = _console(request)
     await json_body(request)
-    _item_or_404(console, request.match_info["id"])
-    try:
-        item = await console.service.mark_done(request.match_info["id"], session.agent)
-    except QueueError as exc:
-        return _queue_error(exc)
-    return web.json_response(_summary(console, item, session.agent.username))
+    return await _act_on_item(request, session, lambda service, item_id, agent: service.mark_done(item_id, agent))
 
 
 @api
