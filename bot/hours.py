@@ -85,6 +85,9 @@ class HoursQuery:
     open_now: bool = False
     next_open: bool = False
     named: str | None = None
+    # "när kan jag ringa er", "when can I come by": asks when one can call or visit, so the reply
+    # gives that schedule (or the named day's hours) together with whether it is open now.
+    schedule: bool = False
 
 
 # --------------------------------------------------------------------------- configuration
@@ -353,7 +356,13 @@ class ContactCalendar:
                 lines += self._day_lines(kinds, day, local, lang, t)
         elif day is not None:
             lines += self._day_lines(kinds, day, local, lang, t)
-            if day == local.date():
+            if query.kind != "both":
+                # When to call or visit on a day: that day's hours, the usual week if the day is
+                # closed, and whether it is open now.
+                if all(self.day_hours(k, day).is_closed for k in kinds):
+                    lines += [t(f"hours.weekly_{kind}", hours=self._weekly_text(kind, lang, t)) for kind in kinds]
+                lines += self._status_lines(kinds, local, lang, t, header=day != local.date())
+            elif day == local.date():
                 lines += self._status_lines(kinds, local, lang, t, header=False)
         else:
             lines += self._overview_lines(kinds, local, lang, t)
@@ -520,7 +529,7 @@ _TOMORROW_CUES = ("imorgon", "i morgon", "imorn", "i morn", "imorrn", "i morrn",
                   "imorgn", "tomorrow", "tomorow", "tommorow", "tommorrow", "tmrw", "tmr")
 _NOW_CUES = ("nu", "just nu", "now", "right now", "currently", "at the moment", "for tillfallet", "nuvarande")
 _NEXT_CUES = ("oppnar", "oppnas", "oppna igen", "oppet igen", "open again", "reopen", "opens", "do you open",
-              "will you open", "next open", "nasta gang", "nar kan jag ringa", "when can i call")
+              "will you open", "next open", "nasta gang")
 _WHEN_CUES = ("nar", "when", "vilka tider", "what time", "tider", "oppettid", "hours", "telefontid",
               "besokstid", "schedule")
 _OPEN_CUES = ("oppet", "oppen", "oppna", "open", "stangt", "stangd", "closed", "svarar", "answer")
@@ -616,7 +625,9 @@ def parse_question(text: str, lang: str = "sv", today: date | None = None) -> Ho
     when = _has(folded, words, _WHEN_CUES)
     open_word = _has(folded, words, _OPEN_CUES)
     open_now = now_word or (open_word and not when and not next_open and day is None and named is None)
-    return HoursQuery(kind=kind, day=day, open_now=bool(open_now), next_open=bool(next_open), named=named)
+    schedule = kind != "both" and (when or day is not None or named is not None) and not open_now and not next_open
+    return HoursQuery(kind=kind, day=day, open_now=bool(open_now), next_open=bool(next_open), named=named,
+                      schedule=schedule)
 
 
 def _resolve_named(calendar: ContactCalendar | None, name: str, today: date) -> date | None:

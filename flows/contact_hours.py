@@ -25,6 +25,8 @@ def calendar_for(knowledge) -> ContactCalendar:
 def query_for(topic: str | None, text: str | None, lang: str, today) -> HoursQuery:
     """Combine the entry's topic with what the question's own words say."""
     query = parse_question(text or "", lang, today) if text else HoursQuery()
+    if query.schedule:
+        return query  # "när kan jag ringa er": the words ask for a schedule, whatever entry matched
     if topic == "open_now" and not (query.day not in (None, "today") or query.next_open):
         query = replace(query, open_now=True)
     elif topic == "next_open":

@@ -19,6 +19,7 @@ from bot.hours import (
     format_time,
     parse_question,
 )
+from flows.contact_hours import query_for
 
 TZ = ZoneInfo("Europe/Stockholm")
 TEXTS_PATH = Path(__file__).resolve().parents[1] / "knowledge" / "texts" / "hours.yaml"
@@ -270,7 +271,7 @@ def test_overview_announces_the_unusual_days_of_the_coming_week():
 
 def test_tomorrow_phone_hours(cal):
     reply = ask(cal, "telefontid imorgon?", "2026-12-03T10:00")
-    assert reply == "Telefontid i morgon (fredag 4 december): kl. 07.00–16.00."
+    assert reply == "Telefontid i morgon (fredag 4 december): kl. 07.00–16.00. Telefonen är öppen nu, till kl. 17.00."
 
 
 def test_named_day_julafton_in_advance(cal):
@@ -282,7 +283,8 @@ def test_named_day_julafton_in_advance(cal):
 
 def test_weekday_question_uses_the_next_such_day(cal):
     reply = ask(cal, "besökstid på fredag", "2026-12-01T10:00")
-    assert reply == "Besökstid i Rådhuset fredag 4 december: kl. 08.00–16.00."
+    assert reply == ("Besökstid i Rådhuset fredag 4 december: kl. 08.00–16.00. "
+                     "Besöksreceptionen i Rådhuset är öppen nu, till kl. 17.00.")
 
 
 def test_today_question_gives_hours_and_current_state(cal):
@@ -414,3 +416,108 @@ def test_real_contact_yaml_builds():
 
 def test_query_defaults_to_overview():
     assert HoursQuery() == HoursQuery(kind="both", day=None, open_now=False, next_open=False, named=None)
+
+
+# --------------------------------------------------------------------------- when can I call or visit?
+# The question reaches the contact_hours flow through whichever hours entry matched it best; the
+# words of the question, not the entry's topic, decide that a schedule is asked for.
+
+TOPICS = ["open_now", "overview", "phone", "visiting", "next_open", None]
+WEEK_PHONE_SV = "Ring oss på 035-13 70 00: måndag–torsdag kl. 07.00–17.00, fredag kl. 07.00–16.00."
+WEEK_VISIT_SV = "måndag–torsdag kl. 08.00–17.00, fredag kl. 08.00–16.00"
+
+
+def ask_flow(cal: ContactCalendar, question: str, now: str, topic: str | None, lang: str = "sv") -> str:
+    """Answer as the contact_hours flow does when the entry with `topic` started it."""
+    moment = at(now)
+    return cal.answer(query_for(topic, question, lang, moment.date()), moment, lang, translator(lang))
+
+
+@pytest.mark.parametrize("topic", TOPICS)
+def test_when_can_i_call_on_a_weekday_gives_phone_hours_and_open_now(cal, topic):
+    reply = ask_flow(cal, "när kan jag ringa er", "2026-12-01T10:00", topic)  # Tuesday
+    assert WEEK_PHONE_SV in reply
+    assert "Telefonen är öppen nu, till kl. 17.00." in reply
+    assert reply != "Telefonen är öppen nu, till kl. 17.00."
+    assert "08.00" not in reply, "the visiting hours were not asked for"
+
+
+def test_when_can_i_call_in_the_evening_says_closed_and_when_it_opens(cal):
+    reply = ask_flow(cal, "när kan jag ringa er", "2026-12-01T19:30", "open_now")
+    assert WEEK_PHONE_SV in reply
+    assert "Telefonen är stängd just nu och öppnar i morgon onsdag kl. 07.00." in reply
+
+
+@pytest.mark.parametrize("topic", TOPICS)
+def test_when_can_i_come_by_on_saturday_gives_visiting_hours(cal, topic):
+    reply = ask_flow(cal, "när kan man komma förbi", "2026-12-05T11:00", topic)
+    assert "Besök oss på Rådhuset, Kyrkogatan 5, Halmstad: " + WEEK_VISIT_SV in reply
+    assert "Besöksreceptionen i Rådhuset är stängd just nu och öppnar måndag 7 december kl. 08.00." in reply
+    assert "035-13 70 00:" not in reply and "Telefonen" not in reply
+
+
+def test_when_can_i_call_on_julafton_names_the_holiday(cal):
+    reply = ask_flow(cal, "när kan jag ringa er", "2026-12-24T10:00", "phone")
+    assert WEEK_PHONE_SV in reply
+    assert "Vi har stängt i dag (Julafton). Telefonen öppnar igen måndag 28 december kl. 07.00." in reply
+
+
+def test_call_on_julafton_asked_in_advance_gives_that_day_and_the_week(cal):
+    reply = ask_flow(cal, "kan jag ringa på julafton?", "2026-12-21T10:00", "open_now")
+    assert reply.startswith("Telefontid torsdag 24 december: stängt (Julafton).")
+    assert WEEK_PHONE_SV in reply, "a closed day is followed by the days one can call"
+    assert "Telefonen är öppen nu, till kl. 17.00." in reply
+
+
+@pytest.mark.parametrize("topic", TOPICS)
+def test_can_i_call_on_friday_asked_on_friday_afternoon(cal, topic):
+    reply = ask_flow(cal, "kan jag ringa på fredag?", "2026-12-04T15:30", topic)
+    assert reply == "Telefontid i dag (fredag 4 december): kl. 07.00–16.00. Telefonen är öppen nu, till kl. 16.00."
+
+
+def test_can_i_call_on_friday_asked_on_saturday_gives_next_friday(cal):
+    reply = ask_flow(cal, "kan jag ringa på fredag?", "2026-12-05T11:00", "open_now")
+    assert reply == ("Telefontid fredag 11 december: kl. 07.00–16.00. "
+                     "Telefonen är stängd just nu och öppnar måndag 7 december kl. 07.00.")
+
+
+def test_call_tomorrow_after_friday_closing_says_saturday_is_closed(cal):
+    reply = ask_flow(cal, "kan jag ringa imorgon", "2026-12-04T16:30", "next_open")
+    assert "Telefontid i morgon (lördag 5 december): stängt." in reply
+    assert WEEK_PHONE_SV in reply
+    assert "Telefonen" in reply and "öppnar måndag 7 december kl. 07.00" in reply
+
+
+@pytest.mark.parametrize("topic", TOPICS)
+def test_what_time_can_i_call_you_tomorrow_in_english(cal, topic):
+    reply = ask_flow(cal, "what time can I call you tomorrow", "2026-12-01T10:00", topic, "en")
+    assert reply == ("Phone hours, tomorrow (Wednesday 2 December): 7:00–17:00. "
+                     "The phone line is open now, until 17:00.")
+
+
+def test_when_can_i_call_in_english_in_the_evening(cal):
+    reply = ask_flow(cal, "when can I call you?", "2026-12-01T19:30", "phone", "en")
+    assert "Call us on 035-13 70 00: Monday–Thursday 7:00–17:00, Friday 7:00–16:00." in reply
+    assert "The phone line is closed right now and opens tomorrow (Wednesday) at 7:00." in reply
+
+
+def test_open_now_and_next_open_questions_stay_short(cal):
+    assert ask_flow(cal, "kan jag ringa er nu", "2026-12-01T10:00", "open_now") == \
+        "Telefonen är öppen nu, till kl. 17.00."
+    assert ask_flow(cal, "när kan jag ringa nästa gång", "2026-12-01T19:30", "next_open") == \
+        "Telefonen är stängd just nu och öppnar i morgon onsdag kl. 07.00."
+
+
+@pytest.mark.parametrize("text, kind, schedule", [
+    ("när kan jag ringa er", "phone", True),
+    ("nar kan man ringa", "phone", True),
+    ("när kan man komma förbi", "visiting", True),
+    ("what time can I call you tomorrow", "phone", True),
+    ("kan jag ringa på fredag?", "phone", True),
+    ("när har ni öppet?", "both", False),
+    ("kan jag ringa er nu", "phone", False),
+    ("när kan jag ringa nästa gång", "phone", False),
+])
+def test_parse_schedule_questions(text, kind, schedule):
+    q = parse_question(text, "sv")
+    assert (q.kind, q.schedule) == (kind, schedule)
