@@ -18,9 +18,10 @@ from typing import Any, Awaitable, Callable, Protocol
 
 from bot import privacy
 from bot.knowledge import LANGS, Entry, Knowledge
+from bot.language import choose_language
 from bot.messages import Button, Inbound, Outbound, Reply
 from bot.store.base import SessionStore
-from bot.understanding import Match, Understanding, detect_language, normalize
+from bot.understanding import Match, Understanding, normalize
 from flows.machine import (
     Answer, Escalate, Finish, Flow, FlowContext, FlowDefinitionError, Goto, NotAnAnswer, Stay,
     choice_payload,
@@ -243,13 +244,13 @@ class Engine:
             if inbound.text is not None:
                 masked = privacy.mask(inbound.text)
                 text = masked.text
-                lang = detect_language(inbound.text)
-                if lang is None and is_new and inbound.lang_hint in LANGS:
-                    lang = inbound.lang_hint
-                if lang is None:
-                    lang = self.understanding.language_of(inbound.text)
-                if lang:
-                    state["lang"] = lang
+                # The reply follows the message's language when it is clear; otherwise the client's
+                # language (at the start, or when it changed: the widget's switch), else the session's.
+                hint = inbound.lang_hint if inbound.lang_hint in LANGS else None
+                prior = hint if hint and (is_new or hint != state.get("lang_hint")) else state["lang"]
+                if hint:
+                    state["lang_hint"] = hint
+                state["lang"] = choose_language(inbound.text, prior)
                 user_entry = {"from": "user", "text": text, "buttons": [], "at": now.isoformat()}
                 if masked.found:
                     replies.append(Reply(self.t("privacy.masked_warning", state["lang"])))
