@@ -17,6 +17,7 @@ for every staff member and can be searched for):
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Mapping
@@ -39,25 +40,37 @@ PASSWORD_TOKEN = "[PASSWORD]"
 EMAIL_TOKEN = "[EMAIL]"
 PHONE_TOKEN = "[PHONE]"
 
-# YYMMDD or YYYYMMDD, an optional separator ('-', '+' for 100+ years, or a space; spaces around
-# '-'/'+' tolerated), then four digits. Not glued to other digits, so parts of longer numbers
-# (bank accounts, order numbers) never match.
+# What people type is normalised before numbers are looked for (see `_normalise`): Unicode NFKC
+# (full-width digits become 0-9), zero-width and other invisible format characters dropped, every
+# dash (en dash, minus sign, ...) read as '-' and every space (no-break, thin, ...) as ' '.
+#
+# A personnummer or samordningsnummer: YYMMDD or YYYYMMDD (or YY MM DD / YYYY-MM-DD, the same
+# separator twice), an optional separator ('-', '+' for 100+ years, '_' or spaces), then the last
+# four digits (or "12 34"). Never glued to other digits, so parts of longer numbers (bank
+# accounts, order numbers) never match.
+_SEP = r"(?: *[-+_] *| +)"
 _PNR_RE = re.compile(
-    r"(?<![\d])"
-    r"(?P<century>18|19|20)?(?P<yy>\d{2})(?P<mm>\d{2})(?P<dd>\d{2})"
-    r"(?P<sep>\s?[-+]\s?|\s)?"
-    r"(?P<num>\d{4})"
-    r"(?![\d])"
+    r"(?<![\d+])"
+    r"(?P<century>18|19|20)?(?P<yy>\d{2})(?P<ds>[ _-]?)(?P<mm>\d{2})(?P=ds)(?P<dd>\d{2})"
+    rf"(?P<sep>{_SEP})?"
+    r"(?P<n1>\d{2})(?P<ns> ?)(?P<n2>\d{2})"
+    r"(?!\d)"
 )
 # Swedish mobile numbers (07x) are 10 digits too; written without separators they are only
 # treated as a personnummer when the check digit also fits.
 _MOBILE_PREFIX = re.compile(r"^07[02369]")
+# Characters people (or their phones) put into numbers without meaning anything by them.
+_INVISIBLE = {"\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u180e"}
 
 _EMAIL_RE = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # A phone number: starts with 0, +CC or 00CC, then digits with optional space/hyphen groups.
 _PHONE_RE = re.compile(r"(?<![\w+])(?:\+|00)?\d[\d\s\-()]{5,18}\d(?![\d])")
 
-# Password cues (sv/en) followed by a separator: ':' or '=' or a copula ("är", "is", "was").
+# Password cues (sv/en), then a separator and the value. A strong separator (':' or '=' or a
+# copula: "är", "is", "blev") says a value follows, so the word after it is masked unless it
+# describes a problem ("mitt lösenord är fel"). After a weak one (only a space, or "to"/"till":
+# "lösenordet Sommar99xyz", "changed my password to Tr0ub4dor&3") the word is masked only when it
+# looks like a secret (see `_looks_secret`), so "mitt lösenord fungerar inte" stays readable.
 _PASSWORD_RE = re.compile(
     r"(?ix)"
     r"\b(?P<cue>"
@@ -65,7 +78,9 @@ _PASSWORD_RE = re.compile(
     r"pin-?kod(?:en)?|pin\s*code|pin|"
     r"pass(?:word|ord|wd|code)|pwd|pw"
     r")"
-    r"(?P<sep>\s*[:=]\s*|\s+(?:är|ar|is|was|var|blir|will\s+be|=)\s*[:=]?\s*)"
+    r"(?P<sep>\s*[:=]\s*"
+    r"|\s+(?P<copula>är|ar|is|was|var|blir|blev|became|will\s+be|=)(?:\s+(?:nu|now))?\s*[:=]?\s*"
+    r"|\s+(?:(?:to|till|nu|now)\s+)?)"
     r"(?P<value>\"[^\"\n]+\"|'[^'\n]+'|«[^»\n]+»|\S+)"
 )
 # Words that follow "my password is ..." when people describe a problem, not type the secret.
@@ -117,63 +132,118 @@ def _valid_birth_date(century: str | None, yy: str, mm: str, dd: str) -> bool:
     return False
 
 
-def _pnr_matches(text: str) -> list[re.Match]:
-    found = []
-    for m in _PNR_RE.finditer(text):
-        century, yy, mm, dd, sep, num = m.group("century", "yy", "mm", "dd", "sep", "num")
-        if not _valid_birth_date(century, yy, mm, dd):
+def _normalise(text: str) -> tuple[str, list[int]]:
+    """Return the text as numbers are looked for in it, and for each of its characters the index
+    of the character of `text` it came from (so what is found can be cut out of the original)."""
+    out: list[str] = []
+    origin: list[int] = []
+    for i, ch in enumerate(text):
+        if ch in _INVISIBLE or (ch > "\x7f" and unicodedata.category(ch) == "Cf"):
             continue
-        ten = yy + mm + dd + num
-        if not century and not sep and _MOBILE_PREFIX.match(ten) and not luhn_ok(ten):
-            continue  # "0701234567" is far more likely a mobile number than a personnummer
-        found.append(m)
-    return found
+        if ch > "\x7f":
+            if unicodedata.category(ch) == "Pd" or ch == "\u2212":
+                ch = "-"
+            elif ch.isspace():
+                ch = " "
+            else:
+                ch = unicodedata.normalize("NFKC", ch)
+        elif ch.isspace():
+            ch = " "
+        out.append(ch)
+        origin.extend([i] * len(ch))
+    return "".join(out), origin
+
+
+def _is_personnummer(norm: str, m: re.Match) -> bool:
+    """Decide whether a candidate is a personnummer: a real date (day+60 for a samordningsnummer);
+    the check digit must fit too when only spaces separate the parts ("2013 05 15 2389"), or when
+    ten bare digits could be a mobile number."""
+    century, yy, mm, dd, sep = m.group("century", "yy", "mm", "dd", "sep")
+    if not _valid_birth_date(century, yy, mm, dd):
+        return False
+    ten = yy + mm + dd + m.group("n1") + m.group("n2")
+    loose = bool(m.group("ds") or m.group("ns"))
+    if loose:
+        # Spaced groups must not run on into more digit groups (phone numbers, date ranges).
+        before, after = norm[max(0, m.start() - 2):m.start()], norm[m.end():m.end() + 2]
+        if re.fullmatch(r"[\d+][ _-]", before) or re.match(r"[ _-]\d", after):
+            return False
+    strong = sep is not None and any(c in sep for c in "-+_")
+    if loose and not strong:
+        return luhn_ok(ten)
+    if not century and not sep and _MOBILE_PREFIX.match(ten) and not luhn_ok(ten):
+        return False  # "0701234567" is far more likely a mobile number than a personnummer
+    return True
+
+
+def _pnr_spans(norm: str) -> list[tuple[int, int]]:
+    """Return the (start, end) of each personnummer in the normalised text, left to right."""
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    for start in (i for i, ch in enumerate(norm) if ch.isdigit()):
+        if start < pos:
+            continue
+        m = _PNR_RE.match(norm, start)
+        if m is not None and _is_personnummer(norm, m):
+            spans.append((m.start(), m.end()))
+            pos = m.end()
+    return spans
+
+
+def _looks_secret(value: str) -> bool:
+    """Say whether a word typed after a weak password cue looks like a password, not prose."""
+    if len(value) < 4 or value.lower() in _NOT_A_PASSWORD or value in (PNR_TOKEN, PASSWORD_TOKEN):
+        return False
+    return any(c.isdigit() for c in value) or any(not c.isalnum() and c not in "-'/" for c in value)
+
+
+def _password_spans(norm: str) -> list[tuple[int, int]]:
+    """Return the (start, end) of each password value in the normalised text."""
+    spans = []
+    for m in _PASSWORD_RE.finditer(norm):
+        value, start = m.group("value"), m.start("value")
+        if value[0] not in "\"'«":
+            value = value.rstrip(_TRAILING)
+        if not value or value in (PNR_TOKEN, PASSWORD_TOKEN):
+            continue
+        explicit = any(c in m.group("sep") for c in ":=")
+        if explicit or m.group("copula"):
+            if not explicit and value.lower() in _NOT_A_PASSWORD:
+                continue  # "mitt lösenord är fel" describes a problem; "lösenord: fel" types one
+        elif not _looks_secret(value):
+            continue
+        spans.append((start, start + len(value)))
+    return spans
 
 
 def looks_like_personnummer(text: str) -> bool:
     """Say whether the text contains something that may be a personnummer or samordningsnummer."""
-    return bool(_pnr_matches(text))
-
-
-def _mask_pnr(text: str) -> tuple[str, bool]:
-    matches = _pnr_matches(text)
-    for m in reversed(matches):
-        text = text[: m.start()] + PNR_TOKEN + text[m.end():]
-    return text, bool(matches)
-
-
-def _mask_passwords(text: str) -> tuple[str, bool]:
-    found = False
-
-    def repl(m: re.Match) -> str:
-        nonlocal found
-        value = m.group("value")
-        tail = ""
-        if value[0] not in "\"'«":
-            stripped = value.rstrip(_TRAILING)
-            tail = value[len(stripped):]
-            value = stripped
-        if not value or value == PNR_TOKEN:
-            return m.group(0)
-        explicit = any(c in m.group("sep") for c in ":=")
-        if not explicit and value.lower() in _NOT_A_PASSWORD:
-            return m.group(0)  # "mitt lösenord är fel" describes a problem; "lösenord: fel" types one
-        found = True
-        return m.group("cue") + m.group("sep") + PASSWORD_TOKEN + tail
-
-    return _PASSWORD_RE.sub(repl, text), found
+    return bool(_pnr_spans(_normalise(unicodedata.normalize("NFC", text))[0]))
 
 
 def mask(text: str) -> MaskResult:
-    """Mask identity numbers and passwords before a message is stored or shown to staff."""
-    masked, pnr = _mask_pnr(text)
-    masked, password = _mask_passwords(masked)
-    found = set()
-    if pnr:
-        found.add("personnummer")
-    if password:
+    """Mask identity numbers and passwords before a message is stored or shown to staff.
+
+    The text is searched in its normalised form (`_normalise`), but only what was found is
+    replaced: the rest of the message reads exactly as it was typed.
+    """
+    nfc = unicodedata.normalize("NFC", text)
+    norm, origin = _normalise(nfc)
+    pnr = _pnr_spans(norm)
+    passwords = [s for s in _password_spans(norm) if not any(s[0] < e and b < s[1] for b, e in pnr)]
+    if not pnr and not passwords:
+        return MaskResult(text, frozenset())
+    out, last = [], 0
+    for (start, end), token in sorted([(s, PNR_TOKEN) for s in pnr] + [(s, PASSWORD_TOKEN) for s in passwords]):
+        o_start, o_end = origin[start], origin[end - 1] + 1
+        out.append(nfc[last:o_start])
+        out.append(token)
+        last = o_end
+    out.append(nfc[last:])
+    found = {"personnummer"} if pnr else set()
+    if passwords:
         found.add("password")
-    return MaskResult(masked, frozenset(found))
+    return MaskResult("".join(out), frozenset(found))
 
 
 def _mask_phone(m: re.Match) -> str:

@@ -215,3 +215,156 @@ def test_retention_needs_aware_times():
         policy.cutoff(datetime(2026, 12, 24, 10, 0))
     with pytest.raises(ValueError, match="timezone-aware"):
         policy.expired(datetime(2026, 1, 1), datetime(2026, 12, 24, tzinfo=TZ))
+
+
+# --------------------------------------------------------------------------- written forms (issue 13)
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+from datetime import date  # noqa: E402
+
+
+def _check_digit(nine: str) -> str:
+    """The digit that makes `nine` + digit pass the Luhn check."""
+    return next(str(d) for d in range(10) if luhn_ok(nine + str(d)))
+
+
+@pytest.mark.parametrize("text", [
+    "850101\u20131234",                 # en dash
+    "850101\u20141234",                 # em dash
+    "850101\u22121234",                 # minus sign
+    "85 01 01-1234",                    # spaces inside the date
+    "19850101_1234",                    # underscore
+    "2013-05-15-2389",                  # dashes inside the date
+    "2013 05 15 2389",                  # spaces only (the check digit fits)
+    "\uff18\uff15\uff10\uff11\uff10\uff11-\uff11\uff12\uff13\uff14",   # full-width digits
+    "850101\u200b-1234",                # a zero-width space before the dash
+    "850101-12 34",                     # a space inside the last four
+    "850101\u00a0-\u00a01234",          # no-break spaces around the dash
+    "85\u200b0101-1234",                # a zero-width space inside the date
+])
+def test_personnummer_in_other_written_forms_is_masked(text):
+    result = mask(f"Mitt barn har {text}, hjälp")
+    assert result.text == f"Mitt barn har {PNR_TOKEN}, hjälp"
+    assert result.found == {"personnummer"}
+    assert looks_like_personnummer(text)
+
+
+@pytest.mark.parametrize("text", [
+    "070-123 45 67", "070\u2013123 45 67", "070 123 45 67", "070-1234567", "+46 70 123 45 67",
+    "0046 70-123 45 67", "035-13 70 00", "08-123 456 78", "0346-12 34 56", "\uff10\uff17\uff10-123 45 67",
+    "2026-12-24 - 2027-01-06",          # a date range
+    "2013 05 15 2388",                  # a date and a number whose check digit does not fit
+])
+def test_phone_numbers_and_dates_in_other_written_forms_are_kept(text):
+    result = mask(f"ring {text} tack")
+    assert result.text == f"ring {text} tack"
+    assert result.found == set()
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("lösenordet Sommar99xyz", f"lösenordet {PASSWORD_TOKEN}"),
+    ("my password hunter2secret", f"my password {PASSWORD_TOKEN}"),
+    ("I changed my password to Tr0ub4dor&3", f"I changed my password to {PASSWORD_TOKEN}"),
+    ("mitt nya lösenord blev Kalle123abc", f"mitt nya lösenord blev {PASSWORD_TOKEN}"),
+    ("ändrade lösenordet till Vinter#2026.", f"ändrade lösenordet till {PASSWORD_TOKEN}."),
+    ("lösenordet är nu Hej12345", f"lösenordet är nu {PASSWORD_TOKEN}"),
+    ("PIN 4711 funkar inte", f"PIN {PASSWORD_TOKEN} funkar inte"),
+])
+def test_password_in_a_phrase_is_masked(text, expected):
+    result = mask(text)
+    assert result.text == expected
+    assert result.found == {"password"}
+
+
+@pytest.mark.parametrize("text", [
+    "mitt lösenord fungerar inte",
+    "I want to change my password to something else",
+    "hur byter jag lösenord i BankID-appen?",
+    "my password reset link expired",
+    "lösenordet blev fel igen",
+    "jag fick lösenordet i ett mejl",
+])
+def test_password_talk_in_a_phrase_is_left_alone(text):
+    assert mask(text).text == text and mask(text).found == set()
+
+
+def test_masking_is_idempotent_and_keeps_the_rest_readable():
+    text = "Hej! Sonen 2013-05-15-2389 ser inte frånvaron, lösenordet Sommar99xyz, ring 070-123 45 67."
+    once = mask(text).text
+    assert once == (f"Hej! Sonen {PNR_TOKEN} ser inte frånvaron, lösenordet {PASSWORD_TOKEN}, "
+                    "ring 070-123 45 67.")
+    assert mask(once).text == once
+
+
+DASHES = ["-", "\u2010", "\u2011", "\u2012", "\u2013", "\u2014", "\u2212", "\ufe63", "\uff0d"]
+SPACES = [" ", "\u00a0", "\u2009", "\u202f", "\u3000"]
+ZERO_WIDTH = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad"]
+CONTEXTS = [("", ""), ("Mitt personnummer är ", "."), ("Dottern (", ") syns inte"), ("pnr: ", ", tack"),
+            ("my son's number is ", " and")]
+
+
+@st.composite
+def personnummer(draw):
+    """A valid personnummer or samordningsnummer written as people write it: (text, ten digits)."""
+    born = draw(st.dates(min_value=date(1920, 1, 1), max_value=date(2024, 12, 31)))
+    coordination = draw(st.booleans())
+    day = born.day + (60 if coordination else 0)
+    nine = f"{born:%y%m}{day:02d}{draw(st.integers(0, 999)):03d}"
+    ten = nine + _check_digit(nine)
+    century = draw(st.sampled_from(["", f"{born.year // 100}"]))
+    spaced_date = draw(st.booleans())
+    date_sep = draw(st.sampled_from(["-", " ", "_"] + SPACES + DASHES)) if spaced_date else ""
+    before_last = draw(st.sampled_from(["-", " - ", "_", " ", "+"] + DASHES + SPACES
+                                       + ([""] if not spaced_date else [])))
+    split_last = draw(st.booleans())
+    last = ten[6:8] + draw(st.sampled_from(SPACES)) + ten[8:] if split_last else ten[6:]
+    if split_last and before_last == "":
+        before_last = "-"
+    text = century + ten[0:2] + date_sep + ten[2:4] + date_sep + ten[4:6] + before_last + last
+    if draw(st.booleans()):  # full-width digits
+        text = "".join(chr(ord(c) - ord("0") + 0xFF10) if c.isdigit() else c for c in text)
+    if draw(st.booleans()):  # a zero-width character somewhere inside
+        at = draw(st.integers(1, len(text) - 1))
+        text = text[:at] + draw(st.sampled_from(ZERO_WIDTH)) + text[at:]
+    return text, ten
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(personnummer(), st.sampled_from(CONTEXTS))
+def test_property_every_written_form_of_a_valid_personnummer_is_masked(pnr, context):
+    text, _ = pnr
+    before, after = context
+    result = mask(before + text + after)
+    assert result.text == before + PNR_TOKEN + after
+    assert "personnummer" in result.found
+
+
+@st.composite
+def phone_number(draw):
+    """A Swedish mobile or landline number in the groupings people use."""
+    sep = draw(st.sampled_from(["-", " "] + DASHES + SPACES))
+    space = draw(st.sampled_from(SPACES))
+    digits = st.text("0123456789", min_size=1, max_size=1)
+    d = lambda n: "".join(draw(digits) for _ in range(n))  # noqa: E731
+    kind = draw(st.sampled_from(["mobile", "mobile7", "intl", "landline08", "landline3", "landline4"]))
+    operator = draw(st.sampled_from("02369"))
+    if kind == "mobile":        # 070-123 45 67
+        return f"07{operator}{sep}{d(3)}{space}{d(2)}{space}{d(2)}"
+    if kind == "mobile7":       # 070-1234567
+        return f"07{operator}{sep}{d(7)}"
+    if kind == "intl":          # +46 70 123 45 67
+        return f"+46{space}7{operator}{space}{d(3)}{space}{d(2)}{space}{d(2)}"
+    if kind == "landline08":    # 08-123 456 78
+        return f"08{sep}{d(3)}{space}{d(3)}{space}{d(2)}"
+    if kind == "landline3":     # 035-13 70 00
+        return f"0{draw(st.sampled_from(['31', '35', '40', '46']))}{sep}{d(2)}{space}{d(2)}{space}{d(2)}"
+    return f"0{draw(st.sampled_from(['346', '430', '611']))}{sep}{d(2)}{space}{d(2)}{space}{d(2)}"
+
+
+@settings(max_examples=400, deadline=None)
+@given(phone_number(), st.sampled_from([("ring mig på ", " efter tre"), ("", ""), ("Tel: ", ".")]))
+def test_property_phone_numbers_are_never_masked(phone, context):
+    text = context[0] + phone + context[1]
+    result = mask(text)
+    assert result.text == text
+    assert result.found == set()

@@ -440,7 +440,8 @@ def _session_of(request: web.Request) -> StaffSession | None:
     if not token:
         return None
     sessions = request.app[SESSIONS_KEY]
-    digest = hashlib.sha256(token.encode("utf-8")).hexdigest()
+    # A forged cookie may hold bytes that are not UTF-8 (surrogate-escaped by aiohttp): no session.
+    digest = hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
     session = sessions.get(digest)
     if session is None:
         return None
@@ -629,7 +630,7 @@ async def post_logout(request: web.Request, session: StaffSession) -> web.Respon
     """End the staff session."""
     sessions = request.app[SESSIONS_KEY]
     token = request.cookies.get(SESSION_COOKIE, "")
-    sessions.pop(hashlib.sha256(token.encode("utf-8")).hexdigest(), None)
+    sessions.pop(hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest(), None)
     redirect = web.HTTPSeeOther(str(request.app.router["login"].url_for().with_query(
         lang=_lang_of(request), done="logout")))
     redirect.del_cookie(SESSION_COOKIE, path=_base_path(request))

@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from bot.privacy import mask
+
 RIGHTS = ("access", "rectification", "erasure", "restriction", "portability", "objection")
 ON_BEHALF_OF = ("self", "child")
 LANGUAGES = ("sv", "en")
@@ -123,7 +125,8 @@ def validate_request(body: Any) -> dict:
             "school": _optional_text(child_in.get("school"), "child.school", max_len=MAX_SCHOOL),
         }
 
-    description = _text(body["description"], "description", min_len=0, max_len=MAX_DESCRIPTION)
+    # Masked like the chat: the backend may be called by other clients than the assistant.
+    description = mask(_text(body["description"], "description", min_len=0, max_len=MAX_DESCRIPTION)).text
     channel = _text(body["channel"], "channel", min_len=1, max_len=MAX_CHANNEL)
     if not CHANNEL_RE.match(channel):
         raise RequestError("'channel' must be a short lowercase word such as 'web' or 'telegram'")

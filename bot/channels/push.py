@@ -18,14 +18,18 @@ from dataclasses import dataclass, field
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from bot.channels.web import SESSION_RE, format_entry, json_error
+from bot.channels.web import _client as client_address, format_entry, json_error
 from bot.channels.widget import origin_allowed
 from bot.messages import Outbound
+from bot.session_ids import RULE as SESSION_RULE, is_session_id
 
 log = logging.getLogger("halmstad.push")
 HEARTBEAT = 25.0
 MAX_PER_SESSION = 3
 MAX_TOTAL = 2000
+# One client address may hold this many sockets (browser tabs, a household behind one router);
+# without it one client could take all MAX_TOTAL and push everyone else to polling.
+MAX_PER_ADDRESS = 30
 HUB_KEY = web.AppKey("push_hub", object)
 
 
@@ -35,6 +39,7 @@ class Connection:
 
     ws: web.WebSocketResponse
     last: int
+    address: str = ""
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -42,12 +47,16 @@ class PushHub:
     """Keeps the open sockets per session and wakes them when the engine posts a message."""
 
     def __init__(self, store, *, max_per_session: int = MAX_PER_SESSION, max_total: int = MAX_TOTAL,
-                 heartbeat: float = HEARTBEAT) -> None:
+                 max_per_address: int = MAX_PER_ADDRESS, heartbeat: float = HEARTBEAT,
+                 client_of=client_address) -> None:
         self.store = store
         self.max_per_session = max_per_session
         self.max_total = max_total
+        self.max_per_address = max_per_address
         self.heartbeat = heartbeat
+        self.client_of = client_of
         self.sessions: dict[str, list[Connection]] = {}
+        self.per_address: dict[str, int] = {}
 
     @property
     def total(self) -> int:
@@ -60,8 +69,8 @@ class PushHub:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         session = request.match_info["session"]
-        if not SESSION_RE.match(session):
-            return json_error("the session id must be 1-64 characters of A-Z, a-z, 0-9, _ and -", 400)
+        if not is_session_id(session):
+            return json_error(f"the session id must be {SESSION_RULE}", 400)
         raw_after = request.query.get("after", "0")
         if not raw_after.isdigit() or len(raw_after) > 12:
             return json_error("'after' must be a whole number of 0 or more", 400)
@@ -70,16 +79,29 @@ class PushHub:
         ws = web.WebSocketResponse(heartbeat=self.heartbeat * 2, max_msg_size=4096)
         if not ws.can_prepare(request).ok:
             return json_error("this address takes a WebSocket connection", 400)
-        conns = self.sessions.setdefault(session, [])
+        address = self.client_of(request)
+        conns = self.sessions.get(session, [])
+        mine = [c for c in conns if c.address == address]
         if self.total >= self.max_total and not conns:
             return json_error("too many live connections; the widget will poll instead", 503)
-        while len(conns) >= self.max_per_session:
-            # A reconnecting widget replaces its stale socket rather than being refused.
-            oldest = conns.pop(0)
+        if self.per_address.get(address, 0) >= self.max_per_address and not mine:
+            return json_error("too many live connections from this address; the widget will poll instead", 429)
+        # A reconnecting widget replaces its stale socket rather than being refused.
+        while True:
+            conns = self.sessions.get(session, [])
+            mine = [c for c in conns if c.address == address]
+            if len(conns) >= self.max_per_session:
+                oldest = conns[0]
+            elif mine and self.per_address.get(address, 0) >= self.max_per_address:
+                oldest = mine[0]
+            else:
+                break
+            self._forget(session, oldest)
             await oldest.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"replaced")
         await ws.prepare(request)
-        conn = Connection(ws, int(raw_after))
-        conns.append(conn)
+        conn = Connection(ws, int(raw_after), address)
+        self.sessions.setdefault(session, []).append(conn)
+        self.per_address[address] = self.per_address.get(address, 0) + 1
         sender = asyncio.create_task(self._send_loop(session, conn))
         try:
             async for msg in ws:
@@ -92,12 +114,21 @@ class PushHub:
                 await sender
             except (asyncio.CancelledError, Exception):
                 pass
-            remaining = self.sessions.get(session, [])
-            if conn in remaining:
-                remaining.remove(conn)
-            if not remaining:
-                self.sessions.pop(session, None)
+            self._forget(session, conn)
         return ws
+
+    def _forget(self, session: str, conn: Connection) -> None:
+        """Drop a socket from the books (once: a replaced socket is dropped before it closes)."""
+        remaining = self.sessions.get(session, [])
+        if conn in remaining:
+            remaining.remove(conn)
+            left = self.per_address.get(conn.address, 0) - 1
+            if left > 0:
+                self.per_address[conn.address] = left
+            else:
+                self.per_address.pop(conn.address, None)
+        if not remaining:
+            self.sessions.pop(session, None)
 
     async def _send_loop(self, session: str, conn: Connection) -> None:
         """Send the transcript after `conn.last` now and after every wake-up; ping when idle."""

@@ -54,6 +54,7 @@ from bot.channels.web import BadRequest, json_error, read_json
 from bot.engine import Engine, Turn, UnknownButton
 from bot.knowledge import LANGS
 from bot.messages import Button, Inbound, Outbound, Reply
+from bot.session_ids import validate_session
 from bot.store.atomic import write_atomic
 
 log = logging.getLogger("halmstad.telegram")
@@ -162,7 +163,7 @@ def load_session_key(data_dir: Path) -> bytes:
 def session_for(key: bytes, chat_id: int) -> str:
     """Return the session id of a chat: stable, but the chat id cannot be read from it."""
     digest = hmac.new(key, str(chat_id).encode(), hashlib.sha256).hexdigest()
-    return "tg-" + digest[:40]
+    return validate_session("tg-" + digest[:40])
 
 
 def lang_hint(language_code: str | None) -> str | None:

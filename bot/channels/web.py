@@ -17,10 +17,10 @@ from aiohttp import web, web_urldispatcher
 
 from bot.engine import Engine, UnknownButton
 from bot.messages import Inbound
+from bot.session_ids import RULE as SESSION_RULE, is_session_id
 from bot.understanding import detect_language
 
 log = logging.getLogger("halmstad.web")
-SESSION_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_TEXT = 2000
 MAX_BODY = 64 * 1024
 ENGINE_KEY = web.AppKey("engine", Engine)
@@ -175,8 +175,8 @@ def parse_chat_request(data: dict[str, Any]) -> tuple[str, str | None, str | Non
     if unknown:
         raise BadRequest(f"unknown field(s): {', '.join(sorted(unknown))[:200]}")
     session = data.get("session")
-    if not isinstance(session, str) or not SESSION_RE.match(session):
-        raise BadRequest("'session' must be 1-64 characters of A-Z, a-z, 0-9, _ and -")
+    if not is_session_id(session):
+        raise BadRequest(f"'session' must be {SESSION_RULE}")
     text, button = data.get("text"), data.get("button")
     if (text is None) == (button is None):
         raise BadRequest("send exactly one of 'text' and 'button'")
@@ -224,8 +224,8 @@ async def post_chat(request: web.Request) -> web.Response:
 async def get_messages(request: web.Request) -> web.Response:
     engine = request.app[ENGINE_KEY]
     session = request.match_info["session"]
-    if not SESSION_RE.match(session):
-        raise BadRequest("the session id must be 1-64 characters of A-Z, a-z, 0-9, _ and -")
+    if not is_session_id(session):
+        raise BadRequest(f"the session id must be {SESSION_RULE}")
     raw_after = request.query.get("after", "0")
     if not raw_after.isdigit() or len(raw_after) > 12:
         raise BadRequest("'after' must be a whole number of 0 or more")

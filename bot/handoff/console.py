@@ -18,9 +18,10 @@ from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
+from bot import privacy
 from bot.channels.web import BadRequest, RateLimiter, format_entry, json_error, read_json
 from bot.handoff.agents import AgentDirectory, AgentSession, Presence, Sessions
-from bot.handoff.metrics import CONTENT_TYPE, make_registry, render
+from bot.handoff.metrics import CONTENT_TYPE, make_registry, render, scrape_status
 from bot.handoff.queue import OUTCOMES, QueueError
 
 log = logging.getLogger("halmstad.handoff.console")
@@ -220,7 +221,9 @@ async def get_conversation(request: web.Request, session: AgentSession) -> web.R
     engine = console.runtime.engine
     conv = await engine.store.load(item["session"])
     state = conv.state if conv else {}
-    transcript = [format_entry(e) for e in await console.runtime.store.transcript(item["session"])]
+    # Masked again as shown: what was stored before masking knew a written form stays hidden too.
+    transcript = [{**e, "text": privacy.mask(e["text"]).text} if e["from"] == "user" else e
+                  for e in map(format_entry, await console.runtime.store.transcript(item["session"]))]
     topic = item.get("topic") or state.get("topic")
     entry = engine.knowledge.entries.get(topic or "")
     if entry is not None and entry.flow == "handoff":  # "I want a person" is no topic
@@ -237,6 +240,7 @@ async def get_conversation(request: web.Request, session: AgentSession) -> web.R
     summary["transcript"] = transcript
     if item["kind"] == "message":
         summary["message"] = {k: item.get(k) for k in ("name", "contact", "contact_kind", "text", "done_by", "done_at")}
+        summary["message"]["text"] = privacy.mask(item.get("text") or "").text
     else:
         summary["outcome"] = item.get("outcome")
     return web.json_response(summary)
@@ -389,6 +393,12 @@ def _stats_page(console: Console, stats: dict, lang: str) -> web.Response:
 
 
 async def get_metrics(request: web.Request) -> web.Response:
+    status = scrape_status(request.headers.get("Authorization"))
+    if status == 404:
+        raise web.HTTPNotFound()
+    if status == 401:
+        return web.Response(status=401, text="a bearer token is needed\n",
+                            headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
     body = render(_console(request).registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 

@@ -3,13 +3,35 @@
 A collector reads the queue's durable items at scrape time, so the numbers survive a restart and
 nothing is counted twice. Each app has its own CollectorRegistry (never the process-global one),
 so two servers in one process (tests) do not collide.
+
+`/metrics` tells when nobody is staffed, so it is not public: it needs
+`Authorization: Bearer <HALMSTAD_METRICS_TOKEN>`. Without that setting it answers 404 (metrics
+are off, and an outsider cannot tell whether they exist); with it, a missing or wrong token is 401.
 """
 from __future__ import annotations
+
+import hmac
+import os
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+TOKEN_ENV = "HALMSTAD_METRICS_TOKEN"
+
+
+def scrape_status(authorization: str | None) -> int:
+    """Return 200 when a scrape with this Authorization header may read the metrics, 404 when
+    no token is configured, 401 when the header does not carry the configured bearer token."""
+    token = os.environ.get(TOKEN_ENV, "").strip()
+    if not token:
+        return 404
+    scheme, _, given = (authorization or "").partition(" ")
+    # Bytes: a header may hold surrogate-escaped bytes, which compare_digest refuses as text.
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+            given.strip().encode("utf-8", "surrogateescape"), token.encode("utf-8")):
+        return 401
+    return 200
 
 
 class HandoffCollector:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from bot import privacy
 from bot.engine import COMMANDS, Turn
 from bot.messages import Button, Reply
 from bot.understanding import normalize
@@ -161,7 +162,7 @@ class HandoffService:
                             lang: str, channel: str, reason: str | None) -> dict:
         """Store a left message durably (before the guardian is told it is saved)."""
         item = await self.queue.add_message(session, name=name, contact=contact, contact_kind=contact_kind,
-                                            text=text, lang=lang, channel=channel, reason=reason,
+                                            text=privacy.mask(text).text, lang=lang, channel=channel, reason=reason,
                                             context=self.context_of(session))
         log.info("handoff message left")
         self.spawn(self.hub.publish({"type": "queue"}))
@@ -276,7 +277,8 @@ class HandoffService:
     async def send(self, item_id: str, agent: Agent, text: str) -> list[dict]:
         """Deliver an agent's message to the guardian's channel; return the stored entries."""
         item = self.queue.require_assigned(item_id, agent.username)
-        stored = await self.engine.post(item["session"], [Reply(text)], sender="agent")
+        # An identity number an agent pastes is masked as the guardian's are: the transcript keeps none.
+        stored = await self.engine.post(item["session"], [Reply(privacy.mask(text).text)], sender="agent")
         await self.queue.audit(agent.username, "message", item_id)
         self.spawn(self.hub.publish({"type": "message", "id": item_id}))
         return stored

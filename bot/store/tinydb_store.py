@@ -41,26 +41,19 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 from bot.store.atomic import TMP_PREFIX, AtomicJSONStorage, clean_stale_temp_files
+from bot.session_ids import SESSION_ID, validate_session  # noqa: F401 (re-exported)
 from bot.store.base import Conversation
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 CORRUPT_DIR = "corrupt"
 _SHARD = re.compile(r"[0-9a-f]{2}")
 
 # A parsed conversation as held in the cache: (state, entries in seq order). Never mutated once
 # built; every value handed to a caller is a copy.
 _Parsed = tuple[dict, tuple[dict, ...]]
-
-
-def validate_session(session: Any) -> str:
-    """Reject a session id that is not 1-64 chars of [A-Za-z0-9_-], since ids become file names."""
-    if not isinstance(session, str) or not SESSION_ID.fullmatch(session):
-        raise ValueError("session id must be 1-64 characters of A-Z, a-z, 0-9, '_' or '-'")
-    return session
 
 
 def session_tag(session: str) -> str:

@@ -291,12 +291,13 @@ async def test_an_agent_without_heartbeat_loses_the_conversation_to_the_queue(tm
         assert (await other.call("POST", f"/agent/api/conversations/{item_id}/accept"))[0] == 200
 
 
-async def test_metrics_and_stats_parse(tuesday, people):
+async def test_metrics_and_stats_parse(tuesday, people, monkeypatch):
+    monkeypatch.setenv("HALMSTAD_METRICS_TOKEN", "scrape-token")
     agent = await ready_agent(tuesday, people)
     await people(Guardian, tuesday.base, "just-asks").say("när öppnar ni?")
     await queued(tuesday, people)
     async with aiohttp.ClientSession() as http:
-        async with http.get(tuesday.base + "/metrics") as resp:
+        async with http.get(tuesday.base + "/metrics", headers={"Authorization": "Bearer scrape-token"}) as resp:
             assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/plain")
             families = {f.name: f for f in text_string_to_metric_families(await resp.text())}
     for name in ("halmstad_containment_ratio", "halmstad_handoff_rate", "halmstad_handoff_wait_median_seconds",

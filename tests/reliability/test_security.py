@@ -172,9 +172,10 @@ def test_staff_login_is_throttled_after_five_failures(server):
 
 
 def test_agent_login_is_limited_per_address(server):
-    statuses = [call(server, "POST", "/agent/api/login", {"username": "agent", "password": f"x{i}"})[0]
-                for i in range(31)]
-    assert statuses[:30] == [401] * 30 and statuses[30] == 429
+    # Guesses spread over usernames: 20 failures a quarter of an hour from one address.
+    statuses = [call(server, "POST", "/agent/api/login", {"username": f"agent{i}", "password": f"x{i}"})[0]
+                for i in range(21)]
+    assert statuses[:20] == [401] * 20 and statuses[20] == 429
 
 
 def test_the_chat_rate_limiter_forgets_idle_conversations_after_a_window():
@@ -185,3 +186,272 @@ def test_the_chat_rate_limiter_forgets_idle_conversations_after_a_window():
         assert limiter.retry_after(f"conversation-{i}", now=float(i % 10)) == 0.0
     limiter.retry_after("a-minute-later", now=75.0)
     assert len(limiter._events) == 1  # not 1,001 kept until 200,000 keys (memory per conversation)
+
+
+# --------------------------------------------------------------------------- masking (issue 13, item 3)
+
+def _files_under(folder) -> str:
+    """Everything the server wrote under its data dir, as one text (to look for leaks)."""
+    return "\n".join(p.read_bytes().decode("utf-8", "replace") for p in sorted(folder.rglob("*")) if p.is_file())
+
+
+async def test_a_left_message_is_masked_for_the_agent_and_on_disk_but_its_phone_number_is_kept(tmp_path):
+    from tests.handoff.conftest import SUNDAY, Agent, Guardian, running
+
+    async with running(tmp_path, SUNDAY) as srv:
+        agent, guardian = Agent(srv.base), Guardian(srv.base, "left-message-pnr")
+        try:
+            assert (await agent.login()).status == 200
+            await guardian.say("jag vill prata med en människa")
+            await guardian.say("ja")
+            await guardian.say("Anna Andersson")
+            await guardian.say("070-123 45 67")
+            await guardian.say("Min son 2013-05-15-2389 och dottern 85 01 01\u20131234 syns inte, "
+                               "lösenordet Sommar99xyz funkar inte")
+            status, queue = await agent.call("GET", "/agent/api/queue")
+            [item] = queue["messages"]
+            status, detail = await agent.call("GET", f"/agent/api/conversations/{item['id']}")
+            assert status == 200
+            assert detail["message"]["contact"] == "070-123 45 67"  # a phone number, not a personnummer
+            assert detail["message"]["text"] == ("Min son [PNR] och dottern [PNR] syns inte, "
+                                                 "lösenordet [PASSWORD] funkar inte")
+            shown = json.dumps(detail, ensure_ascii=False)
+            assert "2389" not in shown and "Sommar99xyz" not in shown and "01\u20131234" not in shown
+            assert "070-123 45 67" in shown
+        finally:
+            await agent.close()
+            await guardian.close()
+    on_disk = _files_under(tmp_path)
+    assert "070-123 45 67" in on_disk
+    assert "2013-05-15-2389" not in on_disk and "Sommar99xyz" not in on_disk and "1234" not in on_disk
+
+
+async def test_an_agents_reply_and_a_data_rights_description_are_masked_where_stored(tmp_path):
+    import aiohttp
+
+    from bot.app import RUNTIME_KEY
+    from tests.handoff.conftest import TUESDAY, Agent, Guardian, running
+
+    async with running(tmp_path, TUESDAY) as srv:
+        agent, guardian = Agent(srv.base), Guardian(srv.base, "agent-reply-pnr")
+        try:
+            assert (await agent.login()).status == 200
+            await agent.call("POST", "/agent/api/availability", {"available": True})
+            await guardian.say("jag vill prata med en människa")
+            status, queue = await agent.call("GET", "/agent/api/queue")
+            item_id = queue["waiting"][0]["id"]
+            assert (await agent.call("POST", f"/agent/api/conversations/{item_id}/accept"))[0] == 200
+            status, _ = await agent.call("POST", f"/agent/api/conversations/{item_id}/messages",
+                                         {"text": "Gäller det 850101\u20131234? Ring 070-123 45 67."})
+            assert status == 200
+            lines = [m["text"] for m in await guardian.messages() if m["from"] == "agent"]
+            assert lines == ["Gäller det [PNR]? Ring 070-123 45 67."]
+            token = srv.app[RUNTIME_KEY].token
+            async with aiohttp.ClientSession() as http:
+                async with http.post(f"{srv.base}/dsr/api/requests", headers={
+                        "Authorization": f"Bearer {token}", "Idempotency-Key": "mask-1"}, json={
+                        "right": "access", "on_behalf_of": "self",
+                        "requester": {"name": "Anna A", "phone": "070-123 45 67"},
+                        "description": "Mitt nummer är 19850101_1234, ring 070-123 45 67",
+                        "language": "sv", "channel": "web"}) as resp:
+                    assert resp.status in (200, 201), await resp.text()
+        finally:
+            await agent.close()
+            await guardian.close()
+    on_disk = _files_under(tmp_path)
+    assert "Mitt nummer är [PNR], ring 070-123 45 67" in on_disk
+    assert "850101" not in on_disk
+
+
+async def test_the_agent_view_masks_what_was_stored_before_masking_knew_the_form(tmp_path):
+    from tests.handoff.conftest import SUNDAY, Agent, running
+
+    async with running(tmp_path, SUNDAY) as srv:
+        agent = Agent(srv.base)
+        try:
+            assert (await agent.login()).status == 200
+            # As an older version stored it: straight into the queue, unmasked.
+            item = await srv.service.queue.add_message(
+                "old-session", name="Bo Berg", contact="070-123 45 67", contact_kind="phone",
+                text="Pnr 85 01 01\u20131234", lang="sv", channel="web", reason="asked", context={})
+            status, detail = await agent.call("GET", f"/agent/api/conversations/{item['id']}")
+            assert status == 200 and detail["message"]["text"] == "Pnr [PNR]"
+            assert detail["message"]["contact"] == "070-123 45 67"
+        finally:
+            await agent.close()
+
+
+# --------------------------------------------------------------------------- session ids (item 4)
+
+BAD_SESSIONS = ["abc\n", "abc\r\n", "\nabc", "abc\x00", "a" * 65, "abc def", "ab/c", "äbc", "abc\u2028"]
+
+
+@pytest.mark.parametrize("session", BAD_SESSIONS)
+def test_a_malformed_session_id_is_a_400_on_every_route_never_a_500(server, session):
+    from urllib.parse import quote
+
+    status, _, body = call(server, "POST", "/api/chat", {"session": session, "text": "hej"})
+    assert status == 400 and "session" in json.loads(body)["error"], (session, status, body)
+    if "/" in session:
+        return  # a slash is another path, not a session id
+    path = quote(session, safe="")
+    status, _, body = call(server, "GET", f"/api/chat/{path}/messages")
+    assert status == 400 and "Traceback" not in body, (session, status, body)
+    status, _, body = call(server, "GET", f"/api/chat/{path}/ws", headers={
+        "Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+    assert status == 400, (session, status, body)  # the socket is never opened
+
+
+def test_the_session_id_rule_is_one_full_match_used_by_every_channel():
+    from bot.channels import push, telegram, web
+    from bot.session_ids import is_session_id, validate_session
+    from bot.store import tinydb_store
+
+    assert is_session_id("abc") and is_session_id("A-z_09" * 10) and is_session_id("x" * 64)
+    for bad in BAD_SESSIONS + ["", None, 12, "x" * 65]:
+        assert not is_session_id(bad)
+        with pytest.raises(ValueError):
+            validate_session(bad)
+    assert tinydb_store.validate_session is validate_session
+    assert web.is_session_id is is_session_id and push.is_session_id is is_session_id
+    assert is_session_id(telegram.session_for(b"k" * 32, -1001234567890))
+
+
+# --------------------------------------------------------------------------- cookies not UTF-8 (item 5)
+
+COOKIE_ROUTES = [("GET", "/dsr/cases"), ("GET", "/dsr/cases/DSR-2026-00001"), ("POST", "/dsr/logout"),
+                 ("GET", "/dsr/api/staff/cases"), ("GET", "/dsr/login"), ("POST", "/dsr/login"),
+                 ("GET", "/agent/"), ("GET", "/agent/api/me"), ("POST", "/agent/api/logout"),
+                 ("GET", "/agent/api/ws"), ("GET", "/agent/stats"), ("GET", "/activation/activate?code=x"),
+                 ("POST", "/activation/activate"), ("POST", "/activation/credentials")]
+RAW_COOKIES = [b"dsr_session=\xff\xfeabc", b"dsr_login=\xc3\x28", b"halmstad_agent=\xff" + b"A" * 42,
+               b"activation_csrf=\xfe" + b"B" * 42, b"halmstad_agent_lang=\xe9",
+               b"dsr_session=ok; dsr_login=\x80\x81; halmstad_agent=\xc0\xaf"]
+
+
+@pytest.mark.parametrize("cookie", RAW_COOKIES)
+async def test_a_cookie_that_is_not_utf8_is_never_a_500(server, cookie):
+    from tests.reliability.hostile import TRACEBACK, send_raw
+
+    for method, path in COOKIE_ROUTES:
+        body = b"csrf=x&username=staff&password=y" if method == "POST" else b""
+        request = (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n".encode()
+                   + b"Cookie: " + cookie + b"\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                   + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
+        status, answer = await send_raw(server.port, request)
+        assert status is not None and status < 500, (method, path, cookie, status)
+        assert not TRACEBACK.search(answer), (method, path, cookie)
+
+
+# --------------------------------------------------------------------------- push sockets (item 6)
+
+async def _upgrade(http, base: str, session: str) -> tuple[int, object]:
+    import aiohttp
+
+    try:
+        ws = await http.ws_connect(f"{base}/api/chat/{session}/ws")
+    except aiohttp.WSServerHandshakeError as exc:
+        return exc.status, None
+    return 101, ws
+
+
+@pytest.fixture
+async def push_server():
+    """Only the push WebSocket on a real loopback server (building all of `serve` takes seconds)."""
+    from aiohttp import web
+
+    from bot.channels.push import PushHub
+    from bot.store.memory import MemoryStore
+    from tests.conftest import free_port
+
+    hub = PushHub(MemoryStore())
+    app = web.Application()
+    app.router.add_get("/api/chat/{session}/ws", hub.handle)
+    app.on_shutdown.append(hub.close_all)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    yield f"http://127.0.0.1:{port}", hub
+    await runner.cleanup()
+
+
+async def test_refused_push_upgrades_leave_nothing_behind(push_server):
+    import aiohttp
+
+    base, hub = push_server
+    hub.max_total = 1
+    async with aiohttp.ClientSession() as http:
+        status, ws = await _upgrade(http, base, "first")
+        assert status == 101
+        for i in range(50):
+            assert (await _upgrade(http, base, f"refused-{i}"))[0] == 503
+        assert list(hub.sessions) == ["first"]  # not 51 entries, one per refused upgrade
+        await ws.close()
+
+
+async def test_one_address_cannot_hold_every_push_socket(push_server):
+    import aiohttp
+
+    from bot.channels.push import MAX_PER_ADDRESS
+
+    base, hub = push_server
+    assert 1 < MAX_PER_ADDRESS < hub.max_total and hub.max_per_address == MAX_PER_ADDRESS
+    hub.max_per_address = 4
+    async with aiohttp.ClientSession() as http:
+        sockets = []
+        for i in range(4):
+            status, ws = await _upgrade(http, base, f"tab-{i}")
+            assert status == 101
+            sockets.append(ws)
+        assert (await _upgrade(http, base, "tab-5"))[0] == 429
+        assert hub.total == 4 and "tab-5" not in hub.sessions
+        # A reconnecting tab of a session this address already holds replaces its old socket.
+        status, again = await _upgrade(http, base, "tab-0")
+        assert status == 101
+        await _until(lambda: hub.total == 4)
+        await sockets[1].close()  # a tab closed frees a place
+        await _until(lambda: hub.total == 3 and hub.per_address == {"127.0.0.1": 3})
+        status, ws = await _upgrade(http, base, "tab-6")
+        assert status == 101
+        for s in sockets + [again, ws]:
+            await s.close()
+        await _until(lambda: hub.total == 0 and hub.per_address == {} and hub.sessions == {})
+
+
+async def _until(predicate, timeout: float = 5.0) -> None:
+    import asyncio
+
+    for _ in range(int(timeout / 0.02)):
+        if predicate():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition not met in time")
+
+
+# --------------------------------------------------------------------------- /metrics (item 9)
+
+def test_metrics_are_not_served_without_a_configured_token(server):
+    for auth in (None, "Bearer ", "Bearer x"):
+        status, _, body = call(server, "GET", "/metrics", headers={"Authorization": auth} if auth else None)
+        assert status == 404, (auth, status)
+        assert "halmstad_agents_available" not in body
+
+
+async def test_metrics_need_the_bearer_token(tmp_path, monkeypatch):
+    import aiohttp
+
+    from tests.handoff.conftest import TUESDAY, running
+
+    token = "metrics-token-0123456789abcdef"
+    monkeypatch.setenv("HALMSTAD_METRICS_TOKEN", token)
+    async with running(tmp_path, TUESDAY) as srv, aiohttp.ClientSession() as http:
+        for auth in (None, "Bearer", "Bearer wrong", f"Basic {token}", f"Bearer {token}x", "Bearer \udcff"):
+            headers = {"Authorization": auth.encode("utf-8", "surrogateescape").decode("latin-1")} if auth else {}
+            async with http.get(f"{srv.base}/metrics", headers=headers) as resp:
+                assert resp.status == 401, (auth, resp.status)
+                assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+                assert "halmstad_agents_available" not in await resp.text()
+        async with http.get(f"{srv.base}/metrics", headers={"Authorization": f"Bearer {token}"}) as resp:
+            assert resp.status == 200 and "halmstad_agents_available" in await resp.text()
