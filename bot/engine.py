@@ -22,6 +22,7 @@ from bot.language import choose_language
 from bot.messages import Button, Inbound, Outbound, Reply
 from bot.store.base import SessionStore
 from bot.understanding import Match, Understanding, normalize
+from flows import answers
 from flows.machine import (
     Answer, Escalate, Finish, Flow, FlowContext, FlowDefinitionError, Goto, NotAnAnswer, Stay,
     choice_payload,
@@ -329,20 +330,39 @@ class Engine:
         return await self.understood(turn, text, match)
 
     async def _in_flow(self, turn: Turn, text: str, match: Match) -> list[Reply]:
+        """Give typed text to the active step, read by the one interpreter of flows/answers.py:
+        a change of mind, a choice (typed or in words), a person, a correction, an age; only input
+        that answers nothing and clearly asks something else is a detour to the FAQ."""
         state = turn.state
         flow = self.flows.get(state["flow"])
         step = flow.by_id.get(state.get("step") or "") if flow else None
         if flow is None or step is None:
             state["flow"], state["step"], state["data"] = None, None, {}
             return await self.understood(turn, text, match)
+        reading = answers.read(text, step, flow, self.knowledge, state["data"])
+        if reading.cancel:
+            return await self.command(turn, "cancel")
+        if reading.exact is not None:
+            replies = await self.run_step(turn, Answer(text=text, choice=reading.exact))
+            if replies is not None:
+                state["detours"] = 0
+                return replies
         best = match.best
         entry = self.knowledge.entries.get(best.entry_id) if best else None
-        if match.outcome == "answer" and entry and entry.flow == "handoff" and flow.name != "handoff":
+        if flow.name != "handoff" and (reading.human or (
+                match.outcome == "answer" and entry and entry.flow == "handoff")):
             return await self.start_flow(turn, "handoff", {"reason": "asked"}, text)
-        chosen = self._choice_from_text(turn, step, text)
-        if chosen is not None:
+        if reading.correction:
             state["detours"] = 0
-            return await self.run_step(turn, Answer(text=text, choice=chosen))
+            return await self._correct(turn, flow, step, reading.field, text)
+        if reading.unsure:
+            state["detours"] = 0
+            return [Reply(self.t(reading.unsure, state["lang"]), self._prompt_buttons(turn, step))]
+        if reading.choice is not None:
+            replies = await self.run_step(turn, Answer(text=text, choice=reading.choice))
+            if replies is not None:
+                state["detours"] = 0
+                return self._also_answer(turn, reading.question) + replies
         if (step.free_text and match.outcome == "answer" and entry is not None
                 and self._looks_like_question(text) and entry.flow != flow.name):
             return await self.interrupt(turn, entry, text, flow)
@@ -353,15 +373,53 @@ class Engine:
         if match.outcome == "answer" and entry is not None and entry.flow != flow.name:
             return await self.interrupt(turn, entry, text, flow)
         lang = state["lang"]
-        state["detours"] = state.get("detours", 0) + 1
+        if not reading.answered:  # a worded answer the step could not take is no detour
+            state["detours"] = state.get("detours", 0) + 1
         if match.outcome == "clarify":
             out = await self.understood(turn, text, match)
             return out + await self._prompt(turn, flow, flow.by_id[state["step"]])
         out = [Reply(self.t("core.not_an_answer", lang))]
-        if state["detours"] >= 3:
+        if state.get("detours", 0) >= 3:
             return out + self._pause(turn, flow)
         out += await self._prompt(turn, flow, flow.by_id[state["step"]])
         return out
+
+    async def _correct(self, turn: Turn, flow: Flow, step, field_name: str | None, text: str) -> list[Reply]:
+        """Go back to the field a correction names ("oj, fel adress"), taking a new value typed with
+        it ("fel nummer, det är 070-765 43 21"); with no field named, the step's "change" choice."""
+        state = turn.state
+        fld = next((f for f in flow.fields if f.name == field_name), None) if field_name else None
+        if fld is None:
+            replies = await self.run_step(turn, Answer(text=text, choice="change"))
+            if replies is not None:
+                return replies
+            return [Reply(self.t("core.not_an_answer", state["lang"]))] + await self._prompt(turn, flow, step)
+        flow.check_transition(step, Goto(fld.step))
+        for key in fld.keys:
+            state["data"].pop(key, None)
+        target = flow.by_id[fld.step]
+        value = answers.find_contact(text).value if target.expects in ("contact", "email") else None
+        if value:
+            state["step"] = fld.step
+            replies = await self.run_step(turn, Answer(text=value))
+            if replies is not None:
+                return replies
+        return await self._enter(turn, flow, fld.step)
+
+    def _also_answer(self, turn: Turn, question: str | None) -> list[Reply]:
+        """Answer a question typed after a yes or no ("ja men hur gör jag om …?") when the FAQ
+        knows it clearly and it needs no guided conversation of its own."""
+        if not question:
+            return []
+        match = self.understanding.match(question)
+        entry = self.knowledge.entries.get(match.best.entry_id) if match.best else None
+        if match.outcome != "answer" or entry is None or entry.flow or not entry.answer:
+            return []
+        return [self.render_entry(entry, turn.state["lang"])]
+
+    def _prompt_buttons(self, turn: Turn, step) -> tuple[Button, ...]:
+        lang = turn.state["lang"]
+        return tuple(Button(self.t(c.label, lang), choice_payload(c.value)) for c in step.choices)
 
     def _pause(self, turn: Turn, flow: Flow) -> list[Reply]:
         """Set the flow aside after repeated detours: the guardian has moved on; offer to resume."""
@@ -381,28 +439,11 @@ class Engine:
         words = normalize(text).split()
         return text.strip().endswith("?") or bool(words and words[0] in _QUESTION_WORDS)
 
-    def _choice_from_text(self, turn: Turn, step, text: str) -> str | None:
-        """Return the choice a typed text names (its label, a number, or one of its words)."""
-        if not step.choices:
-            return None
-        norm = normalize(text)
-        lang = turn.state["lang"]
-        if norm.isdigit() and 1 <= int(norm) <= len(step.choices):
-            return step.choices[int(norm) - 1].value
-        for choice in step.choices:
-            label = normalize(self.t(choice.label, lang))
-            words = set()
-            if choice.words:
-                for l in LANGS:
-                    words.update(normalize(w) for w in self.t(choice.words, l).split("|"))
-            if norm == label or norm in words:
-                return choice.value
-        return None
-
     async def interrupt(self, turn: Turn, entry: Entry, text: str, flow: Flow) -> list[Reply]:
         """Answer a question asked in the middle of a flow, then ask the step again."""
         state = turn.state
         saved = (state["flow"], state["step"], dict(state["data"]))
+        detours = state.get("detours", 0)  # a one-shot flow run on the side starts its own count
         out: list[Reply] = []
         if entry.flow and entry.flow != flow.name and self._is_one_shot(entry.flow):
             # A one-step flow (hours) answers and ends at once; run it on a scratch state.
@@ -415,7 +456,7 @@ class Engine:
             out += await self.answer_entry(turn, entry, text, resume=True)
         state["flow"], state["step"], state["data"] = saved
         state["last_outcome"] = "interruption"
-        state["detours"] = state.get("detours", 0) + 1
+        state["detours"] = detours + 1
         if state["detours"] >= 3:
             return out + self._pause(turn, flow)
         out.append(Reply(self.t("core.resume", state["lang"])))

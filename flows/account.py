@@ -71,7 +71,7 @@ FLOW = Flow(
                       Choice("link", "account.choice_link", "account.link_words")),
              help="account.help"),
         Step("account:age", _age, ("account:protected", "account:adult_pupil"),
-             prompt="account.ask_under_18", choices=(YES, NO), help="account.help_age"),
+             prompt="account.ask_under_18", choices=(YES, NO), help="account.help_age", expects="under_18"),
         Step("account:protected", _protected, ("account:protected_identity", "account:eleg"),
              prompt="account.ask_protected", choices=(NO, YES), help="account.help_protected"),
         Step("account:eleg", _eleg, ("account:eservice", "account:at_school"),

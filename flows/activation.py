@@ -29,7 +29,8 @@ import re
 from dataclasses import dataclass
 
 from flows.machine import (
-    END, HANDOFF, Answer, Choice, Escalate, Finish, Flow, FlowContext, Goto, NotAnAnswer, Stay, Step,
+    END, HANDOFF, Answer, Choice, Escalate, Field, Finish, Flow, FlowContext, Goto, NotAnAnswer, Stay,
+    Step,
 )
 
 log = logging.getLogger("halmstad.flows.activation")
@@ -346,12 +347,12 @@ FLOW = Flow(
     steps=[
         Step("activation:intro", _never, ("activation:ask_email",), on_enter=_intro),
         Step("activation:ask_email", _ask_email, ("activation:suggest", "activation:confirm"),
-             prompt="activation.ask_email", free_text=True, help="activation.help_email"),
+             prompt="activation.ask_email", free_text=True, help="activation.help_email", expects="email"),
         Step("activation:suggest", _suggest, ("activation:confirm", "activation:suggest"),
              prompt="activation.ask_suggestion", choices=(YES, NO), help="activation.help_suggestion"),
         Step("activation:confirm", _confirm,
              ("activation:send", "activation:ask_email", "activation:suggest", "activation:confirm"),
-             prompt="activation.confirm_email",
+             prompt="activation.confirm_email", confirms=True,
              choices=(Choice("send", "activation.choice_send", "activation.send_words"),
                       Choice("change", "activation.choice_change", "activation.change_words")),
              help="activation.help_confirm"),
@@ -386,6 +387,8 @@ FLOW = Flow(
              help="activation.help_check_address"),
         Step("activation:done", _never, (END,), on_enter=_done),
     ],
+    # "oj, fel adress" at the confirmation goes back to the address (flows/answers.py).
+    fields=(Field("address", "activation:ask_email", "answers.field_email_words", ("address", "suggestion")),),
 )
 
 # Text keys the steps say directly (not as prompts), so a test can check they all exist.

@@ -25,8 +25,10 @@ from rapidfuzz import fuzz
 from bot.hours import format_date
 from bot.privacy import PNR_TOKEN
 from bot.understanding import normalize
+from flows.answers import Lexicon, find_contact, find_name
 from flows.machine import (
-    END, HANDOFF, Answer, Choice, Escalate, Finish, Flow, FlowContext, Goto, NotAnAnswer, Stay, Step,
+    END, HANDOFF, Answer, Choice, Escalate, Field, Finish, Flow, FlowContext, Goto, NotAnAnswer, Stay,
+    Step,
 )
 
 log = logging.getLogger("halmstad.flows.data_rights")
@@ -56,11 +58,6 @@ STATUS = "data_rights:status"
 FORWARD = (CHOOSE, *LIMITED.values(), FOR_WHOM, NAME, CONTACT, CHILD_NAME, SCHOOL, DESCRIPTION,
            DESCRIPTION_OPTIONAL, SUMMARY)
 
-# Shapes the backend accepts (CONTRACT.md); the bot checks them first so the guardian can fix a
-# typo at once instead of hearing about a refused request later.
-_EMAIL_RE = re.compile(r"[^@\s<>()\[\],;:\"']+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-                       r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+")
-_PHONE_RE = re.compile(r"(?<![\w+])(?:\+|00)?\d[\d \-()]{4,20}\d(?!\d)")
 _CHANNEL_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,31}$")
 _TOKEN_RE = re.compile(r"\[(?:PNR|PASSWORD|EMAIL|PHONE)\]")
 
@@ -154,25 +151,6 @@ def right_from_text(ctx: FlowContext, text: str) -> str | None:
     return winners[0] if best > 0 and len(winners) == 1 else None
 
 
-def parse_contact(text: str) -> tuple[str | None, str | None]:
-    """Return (e-mail, phone) found in the text, each None when absent or malformed."""
-    email = None
-    m = _EMAIL_RE.search(text)
-    if m:
-        email = m.group(0).rstrip(".").strip()
-        if len(email) > 254:
-            email = None
-        text = text[: m.start()] + " " + text[m.end():]
-    phone = None
-    for m in _PHONE_RE.finditer(text):
-        raw = " ".join(m.group(0).split())
-        digits = re.sub(r"\D", "", raw)
-        if raw.startswith(("+", "0")) and 7 <= len(digits) <= 15 and len(raw) <= 30:
-            phone = raw
-            break
-    return email, phone
-
-
 def _channel(ctx: FlowContext) -> str:
     channel = (ctx.channel or "chat").lower()
     return channel if _CHANNEL_RE.match(channel) else "chat"
@@ -261,8 +239,8 @@ async def _for_whom(ctx: FlowContext, answer: Answer):
     return _next(ctx)
 
 
-def _valid_name(text: str) -> str | None:
-    name = _clean(text).strip(" .,;:")
+def _valid_name(ctx: FlowContext, text: str) -> str | None:
+    name = find_name(_clean(text), ctx.knowledge)
     letters = sum(ch.isalpha() for ch in name)
     if letters < 2 or len(name) > MAX_NAME or "@" in name or any(ch.isdigit() for ch in name):
         return None
@@ -276,7 +254,7 @@ def _name_step(field: str, invalid_key: str):
         _note_pnr(ctx, answer)
         if text.strip().endswith("?"):
             return NotAnAnswer()
-        name = _valid_name(text)
+        name = _valid_name(ctx, text)
         if name is None:
             ctx.say(invalid_key)
             return Stay()
@@ -293,17 +271,19 @@ async def _contact(ctx: FlowContext, answer: Answer):
     text = answer.text or ""
     if text.strip().endswith("?") and "@" not in text:
         return NotAnAnswer()
-    email, phone = parse_contact(_TOKEN_RE.sub(" ", text))
-    if not email and not phone:
+    found = find_contact(_TOKEN_RE.sub(" ", text), Lexicon.of(ctx.knowledge).contact_lead)
+    if not found.email and not found.phone:
         ctx.say("data_rights.contact_masked" if PNR_TOKEN in text else "data_rights.contact_invalid")
         return Stay()
     _note_pnr(ctx, answer)
-    ctx.data.pop("req_email", None)
-    ctx.data.pop("req_phone", None)
-    if email:
-        ctx.data["req_email"] = email
-    if phone:
-        ctx.data["req_phone"] = phone
+    for key in ("req_email", "req_phone", "contact_note"):
+        ctx.data.pop(key, None)
+    if found.email:
+        ctx.data["req_email"] = found.email
+    if found.phone:
+        ctx.data["req_phone"] = found.phone
+    if found.note:
+        ctx.data["contact_note"] = found.note  # "helst eftermiddag": kept with the request's data
     return _next(ctx)
 
 
@@ -370,7 +350,7 @@ _FORGET = {
     "right": ("right", "right_name", "limits_ok"),
     "for_whom": ("on_behalf_of",),
     "name": ("req_name",),
-    "contact": ("req_email", "req_phone"),
+    "contact": ("req_email", "req_phone", "contact_note"),
     "child_name": ("child_name",),
     "school": ("school",),
     "description": ("description",),
@@ -466,9 +446,18 @@ def _right_choices() -> tuple[Choice, ...]:
 CONTINUE = Choice("continue", "data_rights.continue", "data_rights.continue_words")
 CANCEL = Choice("cancel", "data_rights.cancel")
 SKIP = Choice("skip", "data_rights.skip", "data_rights.skip_words")
-_CHANGE_COMMON = (Choice("right", "data_rights.field_right"), Choice("for_whom", "data_rights.field_for_whom"),
-                  Choice("name", "data_rights.field_name"), Choice("contact", "data_rights.field_contact"))
-_CHANGE_DESCRIPTION = Choice("description", "data_rights.field_description")
+_CHANGE_COMMON = (Choice("right", "data_rights.field_right", "data_rights.field_right_words"),
+                  Choice("for_whom", "data_rights.field_for_whom", "data_rights.field_for_whom_words"),
+                  Choice("name", "data_rights.field_name", "answers.field_name_words"),
+                  Choice("contact", "data_rights.field_contact", "answers.field_contact_words"))
+_CHANGE_DESCRIPTION = Choice("description", "data_rights.field_description",
+                             "data_rights.field_description_words")
+# What a correction at the summary may name ("oj, fel adress", "ändra namnet", "wrong email").
+FIELDS = (Field("name", NAME, "answers.field_name_words", ("req_name",)),
+          Field("contact", CONTACT, "answers.field_contact_words", ("req_email", "req_phone", "contact_note")),
+          Field("child_name", CHILD_NAME, "data_rights.field_child_name_words", ("child_name",)),
+          Field("school", SCHOOL, "data_rights.field_school_words", ("school",)),
+          Field("description", DESCRIPTION, "data_rights.field_description_words", ("description",)))
 
 class DataRightsFlow(Flow):
     """The flow, plus the text keys it builds at run time, so `knowledge check` sees them all."""
@@ -481,6 +470,7 @@ FLOW = DataRightsFlow(
     name="data_rights",
     title="data_rights.title",
     start=START,
+    fields=FIELDS,
     steps=[
         Step(START, _never, FORWARD + (STATUS,), on_enter=_start),
         Step(CHOOSE, _choose, FORWARD + (HANDOFF,), prompt="data_rights.ask_right",
@@ -497,22 +487,25 @@ FLOW = DataRightsFlow(
              choices=(Choice("self", "data_rights.for_self", "data_rights.self_words"),
                       Choice("child", "data_rights.for_child", "data_rights.child_words")),
              help="data_rights.help_for_whom"),
-        Step(NAME, _name, FORWARD, prompt="data_rights.ask_name", free_text=True, help="data_rights.help_name"),
+        Step(NAME, _name, FORWARD, prompt="data_rights.ask_name", free_text=True, help="data_rights.help_name",
+             expects="name"),
         Step(CONTACT, _contact, FORWARD, prompt="data_rights.ask_contact", free_text=True,
-             help="data_rights.help_contact"),
+             help="data_rights.help_contact", expects="contact"),
         Step(CHILD_NAME, _child_name, FORWARD, prompt="data_rights.ask_child_name", free_text=True,
-             help="data_rights.help_name"),
+             help="data_rights.help_name", expects="name"),
         Step(SCHOOL, _school, FORWARD, prompt="data_rights.ask_school", choices=(SKIP,), free_text=True,
-             help="data_rights.help"),
+             help="data_rights.help", expects="text"),
         # Not `free_text`: a description such as "varför sparar ni allt om mitt barn?" is the
         # description itself, not a question to interrupt the flow with.
         Step(DESCRIPTION, _description, FORWARD, prompt="data_rights.ask_description",
-             help="data_rights.help_description"),
+             help="data_rights.help_description", expects="text"),
         Step(DESCRIPTION_OPTIONAL, _description, FORWARD, prompt="data_rights.ask_description_access",
              choices=(Choice("skip", "data_rights.nothing_to_add", "data_rights.skip_words"),),
-             help="data_rights.help_description"),
-        Step(SUMMARY, _summary, (FILE, CHANGE_SELF, CHANGE_CHILD, END), prompt="data_rights.summary",
-             on_enter=_summary_enter,
+             help="data_rights.help_description", expects="text"),
+        # A correction naming a field ("oj, fel adress") goes straight to that field's step.
+        Step(SUMMARY, _summary, (FILE, CHANGE_SELF, CHANGE_CHILD, END) + tuple(f.step for f in FIELDS),
+             prompt="data_rights.summary",
+             on_enter=_summary_enter, confirms=True,
              choices=(Choice("confirm", "data_rights.confirm", "data_rights.confirm_words"),
                       Choice("change", "data_rights.change", "data_rights.change_words"), CANCEL),
              help="data_rights.help_summary"),

@@ -13,9 +13,10 @@ from __future__ import annotations
 import re
 
 from bot.hours import HoursQuery, format_datetime
+from flows.answers import Lexicon, find_contact, find_name
 from flows.contact_hours import calendar_for
 from flows.machine import (
-    END, Answer, Choice, Finish, Flow, FlowContext, Goto, NotAnAnswer, Stay, Step,
+    END, Answer, Choice, Field, Finish, Flow, FlowContext, Goto, NotAnAnswer, Stay, Step,
 )
 
 YES = Choice("yes", "common.yes", "common.yes_words")
@@ -96,28 +97,42 @@ async def _offer(ctx: FlowContext, answer: Answer):
     return NotAnAnswer()
 
 
+def _next(ctx: FlowContext) -> Goto:
+    """Go to the first of name, contact and message still missing (a correction forgets one)."""
+    if not ctx.data.get("person"):
+        return Goto("handoff:ask_name")
+    if not ctx.data.get("contact"):
+        return Goto("handoff:ask_contact")
+    return Goto("handoff:ask_message")
+
+
 async def _name(ctx: FlowContext, answer: Answer):
-    name = " ".join((answer.text or "").split())
-    if not name or "?" in name or "[" in name:
+    raw = " ".join((answer.text or "").split())
+    if not raw or "?" in raw or "[" in raw:
         return NotAnAnswer()
-    if len(name) > MAX_NAME or sum(ch.isdigit() for ch in name) > 0:
+    name = find_name(raw, ctx.knowledge)  # "jag heter Anna Andersson" → "Anna Andersson"
+    if not name or len(name) > MAX_NAME or sum(ch.isdigit() for ch in name) > 0:
         ctx.say("handoff.bad_name")
         return Stay()
     ctx.data["person"] = name
-    return Goto("handoff:ask_contact")
+    return _next(ctx)
 
 
 async def _contact(ctx: FlowContext, answer: Answer):
     value = (answer.text or "").strip()
-    kind = contact_kind(value) if value else None
+    found = find_contact(value, Lexicon.of(ctx.knowledge).contact_lead) if value else None
+    contact = found.value if found else None
+    kind = contact_kind(contact) if contact else None
     if kind is None:
         if not value or value.endswith("?"):
             return NotAnAnswer()
         ctx.say("handoff.bad_contact")
         return Stay()
-    ctx.data["contact"] = value
+    ctx.data["contact"] = contact
     ctx.data["contact_kind"] = kind
-    return Goto("handoff:ask_message")
+    # What else the sentence said ("helst eftermiddag") goes to the agent with the message.
+    ctx.data["contact_note"] = found.note
+    return _next(ctx)
 
 
 async def _message(ctx: FlowContext, answer: Answer):
@@ -128,6 +143,8 @@ async def _message(ctx: FlowContext, answer: Answer):
         ctx.say("handoff.bad_message", max=str(MAX_MESSAGE))
         return Stay()
     service = ctx.services.handoff
+    if ctx.data.get("contact_note"):
+        text += "\n\n" + ctx.t("handoff.contact_note", note=ctx.data["contact_note"])
     try:
         item = await service.leave_message(
             ctx.session, name=ctx.data["person"], contact=ctx.data["contact"],
@@ -162,11 +179,15 @@ FLOW = Flow(
         Step("handoff:start", _never, ("handoff:offer", END), on_enter=_start),
         Step("handoff:offer", _offer, ("handoff:ask_name", END), prompt="handoff.offer_message",
              choices=(YES, NO), help="handoff.help_offer"),
-        Step("handoff:ask_name", _name, ("handoff:ask_contact",), prompt="handoff.ask_name",
-             help="handoff.help_message"),
-        Step("handoff:ask_contact", _contact, ("handoff:ask_message",), prompt="handoff.ask_contact",
-             help="handoff.help_message"),
-        Step("handoff:ask_message", _message, (END,), prompt="handoff.ask_message",
-             help="handoff.help_message"),
+        Step("handoff:ask_name", _name, ("handoff:ask_contact", "handoff:ask_message"),
+             prompt="handoff.ask_name", help="handoff.help_message", expects="name"),
+        Step("handoff:ask_contact", _contact, ("handoff:ask_message", "handoff:ask_name"),
+             prompt="handoff.ask_contact", help="handoff.help_message", expects="contact"),
+        Step("handoff:ask_message", _message, (END, "handoff:ask_name", "handoff:ask_contact"),
+             prompt="handoff.ask_message", help="handoff.help_message", expects="text"),
     ],
+    # "oj, fel nummer" while leaving the message goes back to the number (flows/answers.py).
+    fields=(Field("name", "handoff:ask_name", "answers.field_name_words", ("person",)),
+            Field("contact", "handoff:ask_contact", "answers.field_contact_words",
+                  ("contact", "contact_kind", "contact_note"))),
 )

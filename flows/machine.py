@@ -103,10 +103,32 @@ class Step:
     free_text: bool = False  # any text is a possible answer (a name, a description)
     on_enter: OnEnter | None = None  # runs before the prompt; may move on at once
     help: str | None = None  # text key said for "hjälp"/"help" at this step
+    # What typed text answers (flows/answers.py): "name", "contact", "email", "text" (a message or
+    # description: the first words never decide alone), "under_18" (a yes/no that also takes an
+    # age or a school year), or None (choices).
+    expects: str | None = None
+    # A confirmation ("Stämmer det här?"): "fel adress" or "nej det stämmer inte" is a correction
+    # that goes to the field's step (declared in leads_to) or, with no field named, takes the
+    # step's "change" choice.
+    confirms: bool = False
 
     @property
     def flow(self) -> str:
         return self.id.split(":", 1)[0]
+
+
+@dataclass(frozen=True)
+class Field:
+    """A value a flow collects, named so that the guardian can correct it in words ("fel adress").
+
+    `words` is a text key of the words that name it ("namn|namnet|name"); `step` asks for it
+    again; `keys` are the `ctx.data` keys it fills, forgotten before it is asked again.
+    """
+
+    name: str
+    step: str
+    words: str
+    keys: tuple[str, ...]
 
 
 @dataclass
@@ -117,6 +139,7 @@ class Flow:
     title: str  # text key naming the flow for menus and agents
     start: str
     steps: Sequence[Step]
+    fields: Sequence[Field] = ()
     by_id: dict[str, Step] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -141,6 +164,11 @@ class Flow:
                     problems.append(f"step {step.id!r} leads to unknown step {target!r}")
             if not step.leads_to:
                 problems.append(f"step {step.id!r} leads nowhere")
+            if step.confirms and "change" not in {c.value for c in step.choices}:
+                problems.append(f"confirmation step {step.id!r} has no 'change' choice")
+        for fld in self.fields:
+            if fld.step not in self.by_id:
+                problems.append(f"field {fld.name!r} is asked at unknown step {fld.step!r}")
         if not problems:
             problems += self._check_graph()
         if problems:
@@ -197,6 +225,7 @@ class Flow:
                 keys.add(choice.label)
                 if choice.words:
                     keys.add(choice.words)
+        keys.update(fld.words for fld in self.fields)
         return keys
 
     def mermaid(self) -> str:

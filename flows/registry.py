@@ -20,7 +20,9 @@ def all_flows() -> dict[str, Flow]:
 
 def required_text_keys(flows: dict[str, Flow]) -> set[str]:
     """Return every text key the flows and the engine need, for the knowledge check."""
-    keys = set()
+    from flows.answers import TEXT_KEYS
+
+    keys = set(TEXT_KEYS)
     for flow in flows.values():
         keys |= flow.text_keys()
     return keys
