@@ -1,6 +1,7 @@
 """The composition root: the one place that picks implementations and wires them together."""
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 import secrets
@@ -15,6 +16,7 @@ from aiohttp import web
 
 from bot.engine import Engine, Services
 from bot.knowledge import Knowledge, KnowledgeError, Problem, check_knowledge, default_knowledge_dir
+from bot.netaddr import ClientAddresses, parse_trusted_proxies
 from bot.store.tinydb_store import TinyDBStore
 from bot.understanding import Understanding
 
@@ -134,6 +136,10 @@ class ServeConfig:
     backend_token: str | None = None
     activation_url: str | None = None
     dsr_url: str | None = None
+    # CIDRs of the reverse proxies whose X-Forwarded-For is believed ("10.0.0.0/8,::1"); None or
+    # empty: nobody's, every client is its direct peer.
+    trusted_proxies: str | None = None
+    session_hours: float = 12.0  # agent and staff sessions end this long after login, however busy
 
     @property
     def base_url(self) -> str:
@@ -150,6 +156,7 @@ class Runtime:
     store: TinyDBStore
     clock: Callable[[], datetime]
     token: str
+    clients: ClientAddresses = field(default_factory=ClientAddresses)
     background: list = field(default_factory=list)
     closers: list = field(default_factory=list)
 
@@ -185,21 +192,27 @@ def build_app(config: ServeConfig) -> web.Application:
     base = config.base_url
     services = Services()
     engine = Engine(source=holder, store=store, flows=flows, clock=clock, services=services)
-    runtime = Runtime(config=config, engine=engine, holder=holder, store=store, clock=clock, token=token)
+    # The key that hides client addresses from flows and backends follows the backend token, so
+    # per-client limits survive a restart when HALMSTAD_BACKEND_TOKEN is set.
+    clients = ClientAddresses(parse_trusted_proxies(config.trusted_proxies),
+                              secret=hmac.new(token.encode("utf-8"), b"client-address", "sha256").digest())
+    runtime = Runtime(config=config, engine=engine, holder=holder, store=store, clock=clock, token=token,
+                      clients=clients)
 
     app = web.Application(middlewares=[api_errors], client_max_size=256 * 1024)
     app[RUNTIME_KEY] = runtime
     setup_chat_routes(app, engine, per_address=config.rate_limit_per_address,
-                      per_session=config.rate_limit_per_session)
+                      per_session=config.rate_limit_per_session, clients=clients)
     pages.setup(app, runtime)
 
     mailer = make_mailer(config)
     activation = create_activation(ActivationConfig(
         data_dir=config.data_dir, token=token, public_url=f"{base}/activation", mailer=mailer,
-        texts=activation_texts(config.knowledge_dir), clock=clock,
+        texts=activation_texts(config.knowledge_dir), clock=clock, clients=clients,
     ))
     dsr = create_dsr(DsrConfig(data_dir=config.data_dir, token=token, texts=dsr_texts(config.knowledge_dir),
-                               clock=clock, secure_cookies=base.startswith("https://")))
+                               clock=clock, secure_cookies=base.startswith("https://"), clients=clients,
+                               session_lifetime=config.session_hours * 3600))
     app.add_subapp("/activation/", activation)
     app.add_subapp("/dsr/", dsr)
 

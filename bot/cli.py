@@ -35,6 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the activation backend's base URL (default: the one mounted here)")
     serve.add_argument("--dsr-url", default=os.environ.get("HALMSTAD_DSR_URL"),
                        help="the data-rights backend's base URL (default: the one mounted here)")
+    serve.add_argument("--trusted-proxy", metavar="CIDR[,CIDR…]",
+                       default=os.environ.get("HALMSTAD_TRUSTED_PROXIES"),
+                       help="reverse proxies whose X-Forwarded-For names the client (default: none)")
+    serve.add_argument("--session-hours", type=float, metavar="H",
+                       default=float(os.environ.get("HALMSTAD_SESSION_HOURS", "12")),
+                       help="agent and staff sessions end this long after login (default 12)")
 
     chat = sub.add_parser("chat", help="a conversation in the terminal")
     _add_common(chat)
@@ -56,6 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--password-stdin", action="store_true", required=True)
     add.add_argument("--display-name")
     _add_common(add)
+    for name, what in (("disable", "refuse an agent's logins and end their sessions (add enables again)"),
+                       ("remove", "delete an agent login and end its sessions")):
+        change = asub.add_parser(name, help=what)
+        change.add_argument("username")
+        _add_common(change)
 
     backend = sub.add_parser("backend", help="accounts in the reference backends")
     bsub = backend.add_subparsers(dest="backend_command", required=True)
@@ -66,6 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     staff.add_argument("username")
     staff.add_argument("--password-stdin", action="store_true", required=True)
     _add_common(staff)
+    for name, what in (("disable-staff", "refuse a staff login and end its sessions (add-staff enables again)"),
+                       ("remove-staff", "delete a staff login and end its sessions")):
+        change = bsub.add_parser(name, help=what)
+        change.add_argument("username")
+        _add_common(change)
     _extend(ksub)
     return parser
 
@@ -117,19 +133,24 @@ def cmd_serve(args) -> int:
 
     from bot.app import ServeConfig, build_app, parse_now
     from bot.knowledge import KnowledgeError
+    from bot.netaddr import parse_trusted_proxies
 
-    if args.now:
-        try:
+    try:
+        if args.now:
             parse_now(args.now)
-        except ValueError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+        parse_trusted_proxies(args.trusted_proxy)
+        if not args.session_hours > 0:
+            raise ValueError("--session-hours must be more than 0")
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     config = ServeConfig(
         host=args.host, port=args.port, data_dir=args.data_dir, knowledge_dir=args.knowledge_dir,
         demo=args.demo, now=args.now, public_url=args.public_url,
         rate_limit_per_address=args.rate_limit_per_address,
         rate_limit_per_session=args.rate_limit_per_session, smtp_host=args.smtp_host,
         smtp_port=args.smtp_port, activation_url=args.activation_url, dsr_url=args.dsr_url,
+        trusted_proxies=args.trusted_proxy, session_hours=args.session_hours,
     )
     try:
         app = build_app(config)
@@ -237,7 +258,34 @@ def cmd_agents_add(args) -> int:
     return 0
 
 
+def _change_login(change, args, done: str) -> int:
+    """Disable or remove a login with `change(data_dir, username)`; 1 when there is none."""
+    try:
+        change(args.data_dir, args.username)
+    except LookupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{args.username} {done}; their sessions have ended")
+    return 0
+
+
+def cmd_agents(args) -> int:
+    if args.agents_command == "add":
+        return cmd_agents_add(args)
+    from bot.handoff.agents import disable_agent, remove_agent
+
+    disable = args.agents_command == "disable"
+    return _change_login(disable_agent if disable else remove_agent, args,
+                         "disabled" if disable else "removed")
+
+
 def cmd_backend(args) -> int:
+    if args.backend_command in ("disable-staff", "remove-staff"):
+        from backends.dsr.app import disable_staff, remove_staff
+
+        disable = args.backend_command == "disable-staff"
+        return _change_login(disable_staff if disable else remove_staff, args,
+                             "disabled" if disable else "removed")
     try:
         if args.backend_command == "add-account":
             from backends.activation.app import add_account
@@ -274,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
         from bot.staff_tools import run_command
         return run_command(args)
     if args.command == "agents":
-        return cmd_agents_add(args)
+        return cmd_agents(args)
     if args.command == "backend":
         return cmd_backend(args)
     return 2

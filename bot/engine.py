@@ -578,7 +578,7 @@ class Engine:
         return FlowContext(
             session=turn.inbound.session, channel=turn.inbound.channel, lang=state["lang"],
             data=state["data"], now=turn.now, texts=self.t, services=self.services,
-            knowledge=self.knowledge,
+            knowledge=self.knowledge, client=turn.inbound.client,
         )
 
     async def start_flow(self, turn: Turn, name: str, args: dict, text: str | None, *,

@@ -35,7 +35,9 @@ class Inbound:
     button: str | None = None
     channel: str = "web"
     lang_hint: str | None = None  # e.g. the browser's or Telegram's language; only a hint
-    client: str | None = None  # the client address, for rate limits only; never stored
+    # A keyed hash of the client's address (bot/netaddr.py), never the address itself: flows pass
+    # it to backends' per-client limits, so a new conversation per request does not reset them.
+    client: str | None = None
 
     def __post_init__(self) -> None:
         if (self.text is None) == (self.button is None):

@@ -136,7 +136,8 @@ def suggest_address(address: str) -> str | None:
 
 
 def client_key(session: str) -> str:
-    """Return a stable, non-reversible per-conversation key for the backend's per-client limit."""
+    """Return a stable, non-reversible per-conversation key for the backend's per-client limit,
+    for channels that know no client address (Telegram, the terminal: one chat is one person)."""
     return hashlib.sha256(f"activation-client:{session}".encode("utf-8")).hexdigest()[:32]
 
 
@@ -163,7 +164,7 @@ async def _request(ctx: FlowContext):
         return _Outcome("unavailable")
     try:
         async with asyncio.timeout(BACKEND_DEADLINE):
-            result = await client.request_activation(address, client=client_key(ctx.session))
+            result = await client.request_activation(address, client=ctx.client or client_key(ctx.session))
     except (TimeoutError, asyncio.TimeoutError):
         log.warning("activation backend over deadline")
         return _Outcome("unavailable")

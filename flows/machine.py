@@ -263,8 +263,10 @@ class FlowContext:
         texts: Callable[..., str],
         services: Any,
         knowledge: Any,
+        client: str | None = None,
     ) -> None:
         self.session = session
+        self.client = client  # a keyed hash of the client address (Inbound.client), or None
         self.channel = channel
         self.lang = lang
         self.data = data

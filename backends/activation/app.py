@@ -33,6 +33,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from backends.mail import Mailer
+from bot.loginguard import Attempt, LoginGuard, retry_after_header
+from bot.netaddr import ClientAddresses
 
 from . import pages
 from .pages import Texts
@@ -83,9 +85,11 @@ class ActivationConfig:
     per_address_limit: int = 3
     per_client_limit: int = 30
     request_window: timedelta = timedelta(hours=1)
-    login_attempt_limit: int = 5
-    login_client_limit: int = 50
+    login_attempt_limit: int = 5  # failures per username before each attempt waits 2, 4, 8 … s
+    login_max_delay: timedelta = timedelta(minutes=5)
+    login_client_limit: int = 50  # failures per client address in login_window
     login_window: timedelta = timedelta(minutes=15)
+    clients: ClientAddresses = field(default_factory=ClientAddresses)
     csrf_max_age: timedelta = timedelta(hours=2)
     max_body_bytes: int = 64 * 1024
     password_hasher: PasswordHasher = field(default_factory=PasswordHasher)
@@ -152,8 +156,12 @@ class ActivationService:
         clock = config.clock
         self.address_limiter = RateLimiter(Limit(config.per_address_limit, config.request_window), clock)
         self.client_limiter = RateLimiter(Limit(config.per_client_limit, config.request_window), clock)
-        self.login_user_limiter = RateLimiter(Limit(config.login_attempt_limit, config.login_window), clock)
-        self.login_client_limiter = RateLimiter(Limit(config.login_client_limit, config.login_window), clock)
+        self.login_guard = LoginGuard(
+            free_failures=config.login_attempt_limit,
+            max_delay=config.login_max_delay.total_seconds(),
+            per_address=config.login_client_limit,
+            address_window=config.login_window.total_seconds(),
+            clock=lambda: clock().timestamp())
         secret = hmac.new(config.token.encode("utf-8"), b"activation-csrf", hashlib.sha256).digest()
         self.csrf = CsrfGuard(secret, clock, config.csrf_max_age)
         self.tasks: set[asyncio.Task] = set()
@@ -420,7 +428,7 @@ async def activation_requests(request: web.Request) -> web.Response:
     except EmailError as exc:
         raise BadInput(str(exc), 422) from None
     address_key = hashlib.sha256(email_key(address).encode("utf-8")).hexdigest()
-    client_key = client or request.remote or "unknown"
+    client_key = client or svc.config.clients.of(request)
     wait = max(svc.client_limiter.retry_after(client_key) or 0,
                svc.address_limiter.retry_after(address_key) or 0)
     if wait:
@@ -444,12 +452,11 @@ async def app_login(request: web.Request) -> web.Response:
     if not 1 <= len(username) <= 256 or not 1 <= len(password) <= 1024:
         raise BadInput("username or password has an impossible length")
     user_key = hashlib.sha256(username.casefold().encode("utf-8")).hexdigest()
-    client_key = request.remote or "unknown"
-    wait = max(svc.login_user_limiter.retry_after(user_key) or 0,
-               svc.login_client_limiter.retry_after(client_key) or 0)
-    if wait:
+    # Counted before argon2 runs, so logins sent together cannot all pass the check.
+    attempt = svc.login_guard.begin(user_key, svc.config.clients.of(request))
+    if not isinstance(attempt, Attempt):
         log.info("app_login throttled")
-        return json_error(429, "too many failed logins; try again later", {"Retry-After": str(wait)})
+        return json_error(429, "too many failed logins; try again later", retry_after_header(attempt))
     stored = await asyncio.to_thread(svc.store.password_hash_for, username)
     candidate = stored or await svc.dummy_hash()
     try:
@@ -457,11 +464,10 @@ async def app_login(request: web.Request) -> web.Response:
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         ok = False
     if not ok or stored is None:
-        svc.login_user_limiter.hit(user_key)
-        svc.login_client_limiter.hit(client_key)
+        svc.login_guard.failed(attempt)
         log.info("app_login failed")
         return json_error(401, "wrong username or password")
-    svc.login_user_limiter.reset(user_key)
+    svc.login_guard.succeeded(attempt)
     log.info("app_login ok")
     return json_response(200, {"status": "ok"})
 

@@ -140,7 +140,8 @@ class Limit:
 
 
 class RateLimiter:
-    """Count events per key in a sliding window, in memory.
+    """Count events per key in a sliding window, in memory (activation requests; logins use
+    bot/loginguard.py, which counts an attempt before its password is checked).
 
     The clock is injected so tests can move time; keys with no recent events are pruned once the
     table grows, so a flood of distinct keys cannot grow memory without bound.
@@ -187,10 +188,6 @@ class RateLimiter:
             # active keys does not cost a full sweep on every hit.
             self._next_prune = max(self._prune_at, 2 * len(self._events))
         self._events.setdefault(key, deque()).append(now)
-
-    def reset(self, key: str) -> None:
-        """Forget the events of `key` (e.g. failures after a successful login)."""
-        self._events.pop(key, None)
 
 
 CSRF_COOKIE = "activation_csrf"

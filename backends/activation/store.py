@@ -96,13 +96,18 @@ class ActivationStore:
     # Codes ----------------------------------------------------------------------------------
 
     def issue_code(self, email: str, code_hash: str, now: datetime, expires_at: datetime) -> None:
-        """Store a new code for the account, invalidating its earlier codes and any expired one."""
+        """Store a new code for the account, dropping expired codes (anyone's).
+
+        The account's earlier codes stay valid until they expire or one of them is used: anyone
+        may ask for a mail to an address, so a request must never cancel a link already sent.
+        (Using a code spends them all, see `consume_code`; the per-address limit bounds how many.)
+        """
         key = email_key(email)
 
         def change(data: dict) -> tuple[None, bool]:
             codes = data[CODES]
             for doc_id, doc in list(codes.items()):
-                if doc.get("account") == key or _parse(doc["expires_at"]) <= now:
+                if _parse(doc["expires_at"]) <= now:
                     del codes[doc_id]
             _insert(codes, {"hash": code_hash, "account": key, "created_at": now.isoformat(),
                             "expires_at": expires_at.isoformat()})

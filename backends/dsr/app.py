@@ -28,8 +28,11 @@ from aiohttp import web
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from bot.loginguard import Attempt, LoginGuard
+from bot.netaddr import ClientAddresses
+
 from .deadline import due_date, extended_due_date
-from .store import CaseNotFound, DsrStore, IdempotencyConflict, upsert_staff_sync
+from .store import CaseNotFound, DsrStore, IdempotencyConflict, change_staff_sync, upsert_staff_sync
 from .validation import (
     REFERENCE_RE,
     RIGHTS,
@@ -50,8 +53,7 @@ MAX_REASON = 2000
 SESSION_COOKIE = "dsr_session"
 LOGIN_COOKIE = "dsr_login"
 SESSION_IDLE_SECONDS = 8 * 3600
-LOGIN_WINDOW_SECONDS = 15 * 60
-LOGIN_MAX_FAILURES = 5
+SESSION_LIFETIME_SECONDS = 12 * 3600
 USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024
@@ -146,6 +148,12 @@ class DsrConfig:
     texts: dict
     clock: Callable[[], datetime] = field(default=_aware_now)
     secure_cookies: bool = False
+    # However busy, a session ends this long after its login (idle sessions end sooner).
+    session_lifetime: float = SESSION_LIFETIME_SECONDS
+    clients: ClientAddresses = field(default_factory=ClientAddresses)
+    # Seconds for sessions and login throttles, apart from `clock` (the cases' calendar, which
+    # `serve --now` and the tests move by months).
+    timer: Callable[[], float] = field(default=time.monotonic)
 
 
 @dataclass
@@ -154,7 +162,9 @@ class StaffSession:
 
     username: str
     csrf: str
-    expires: float
+    expires: float  # the idle limit, renewed while used
+    ends: float = float("inf")  # the absolute limit, never renewed
+    epoch: str = ""  # the login's session epoch at login: a new password or disabling changes it
 
 
 class PasswordCheck:
@@ -182,7 +192,7 @@ class PasswordCheck:
 CONFIG_KEY = web.AppKey("dsr_config", DsrConfig)
 STORE_KEY = web.AppKey("dsr_store", DsrStore)
 SESSIONS_KEY = web.AppKey("dsr_sessions", dict)
-FAILURES_KEY = web.AppKey("dsr_login_failures", dict)
+GUARD_KEY = web.AppKey("dsr_login_guard", LoginGuard)
 HASHER_KEY = web.AppKey("dsr_password_check", PasswordCheck)
 
 
@@ -434,8 +444,19 @@ async def healthz(request: web.Request) -> web.Response:
 
 # --------------------------------------------------------------------------- staff sessions
 
-def _session_of(request: web.Request) -> StaffSession | None:
-    """Return the signed-in staff member, refreshing the idle timeout, or None."""
+def _epoch_of(account: dict | None) -> str | None:
+    """Return a staff login's session epoch, None when it is removed or disabled."""
+    if account is None or account.get("disabled"):
+        return None
+    return account.get("session_epoch", "")
+
+
+async def _session_of(request: web.Request) -> StaffSession | None:
+    """Return the signed-in staff member, refreshing the idle timeout, or None.
+
+    A session ends when idle too long, at its absolute end, and as soon as its login gets a new
+    password or is disabled or removed (`halmstad-bot backend add-staff|disable-staff|remove-staff`).
+    """
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
@@ -445,11 +466,14 @@ def _session_of(request: web.Request) -> StaffSession | None:
     session = sessions.get(digest)
     if session is None:
         return None
-    now = time.monotonic()
-    if session.expires < now:
+    now = request.app[CONFIG_KEY].timer()
+    if session.expires < now or session.ends < now:
         sessions.pop(digest, None)
         return None
-    session.expires = now + SESSION_IDLE_SECONDS
+    if _epoch_of(await request.app[STORE_KEY].staff(session.username)) != session.epoch:
+        sessions.pop(digest, None)
+        return None
+    session.expires = min(now + SESSION_IDLE_SECONDS, session.ends)
     return session
 
 
@@ -476,7 +500,7 @@ def staff_page(handler: Callable[[web.Request, StaffSession], Awaitable[web.Stre
     """Wrap a staff page: no login → 303 to the login page; a POST needs the form's CSRF token."""
 
     async def wrapped(request: web.Request) -> web.StreamResponse:
-        session = _session_of(request)
+        session = await _session_of(request)
         lang = _lang_of(request)
         if session is None:
             raise web.HTTPSeeOther(_url(request, "login", lang))
@@ -494,7 +518,7 @@ def staff_page(handler: Callable[[web.Request, StaffSession], Awaitable[web.Stre
 
 async def staff_api_cases(request: web.Request) -> web.Response:
     """List cases for staff tools as JSON (401 without a login: it is an API, not a page)."""
-    if _session_of(request) is None:
+    if await _session_of(request) is None:
         return _json_error(401, "log in first")
     today = _today(request.app[CONFIG_KEY])
     cases = sorted(await request.app[STORE_KEY].cases(),
@@ -567,22 +591,10 @@ def _login_page(request: web.Request, t: Texts, error: str | None = None,
 async def get_login(request: web.Request) -> web.Response:
     """Show the login form (or go to the cases when already signed in)."""
     t = Texts(request.app[CONFIG_KEY].texts, _lang_of(request))
-    if _session_of(request) is not None:
+    if await _session_of(request) is not None:
         raise web.HTTPSeeOther(_url(request, "cases", t.lang))
     notice = t("logged_out") if request.query.get("done") == "logout" else None
     return _login_page(request, t, notice=notice)
-
-
-def _throttled(request: web.Request, username: str) -> bool:
-    """Tell whether a username has had too many recent failed logins."""
-    failures = request.app[FAILURES_KEY]
-    now = time.monotonic()
-    recent = [at for at in failures.get(username, []) if now - at < LOGIN_WINDOW_SECONDS]
-    if recent:
-        failures[username] = recent
-    else:
-        failures.pop(username, None)
-    return len(recent) >= LOGIN_MAX_FAILURES
 
 
 async def post_login(request: web.Request) -> web.Response:
@@ -600,23 +612,30 @@ async def post_login(request: web.Request) -> web.Response:
     if not isinstance(username, str) or not isinstance(password, str):
         return _login_page(request, t, error=t("login_failed"), status=401)
     username = username.strip()[:64]
-    if _throttled(request, username):
+    guard = request.app[GUARD_KEY]
+    # Counted before argon2 runs, so logins sent together cannot all pass the check.
+    attempt = guard.begin(username, config.clients.of(request))
+    if not isinstance(attempt, Attempt):
         log.info("dsr staff login throttled")
-        return _login_page(request, t, error=t("login_throttled"), status=429, username=username)
+        resp = _login_page(request, t, error=t("login_throttled"), status=429, username=username)
+        resp.headers["Retry-After"] = str(int(attempt))
+        return resp
     account = await request.app[STORE_KEY].staff(username) if username else None
-    stored = account.get("password_hash") if account is not None else None
+    stored = account.get("password_hash") if _epoch_of(account) is not None else None
     if len(password) > MAX_PASSWORD:
         stored, password = None, ""
     ok = await asyncio.to_thread(request.app[HASHER_KEY].verify, stored, password)
     if not ok:
-        request.app[FAILURES_KEY].setdefault(username, []).append(time.monotonic())
+        guard.failed(attempt)
         log.info("dsr staff login failed")
         return _login_page(request, t, error=t("login_failed"), status=401, username=username)
-    request.app[FAILURES_KEY].pop(username, None)
+    guard.succeeded(attempt)
     token = secrets.token_urlsafe(32)
+    now = config.timer()
     request.app[SESSIONS_KEY][hashlib.sha256(token.encode("utf-8")).hexdigest()] = StaffSession(
         username=username, csrf=secrets.token_urlsafe(24),
-        expires=time.monotonic() + SESSION_IDLE_SECONDS)
+        expires=now + min(SESSION_IDLE_SECONDS, config.session_lifetime),
+        ends=now + config.session_lifetime, epoch=_epoch_of(account) or "")
     log.info("dsr staff login ok")
     redirect = web.HTTPSeeOther(_url(request, "cases", t.lang))
     redirect.set_cookie(SESSION_COOKIE, token, path=_base_path(request), httponly=True,
@@ -980,7 +999,7 @@ def create_app(config: DsrConfig) -> web.Application:
     app[CONFIG_KEY] = config
     app[STORE_KEY] = store
     app[SESSIONS_KEY] = {}
-    app[FAILURES_KEY] = {}
+    app[GUARD_KEY] = LoginGuard(clock=config.timer)
     app[HASHER_KEY] = PasswordCheck()
 
     async def close_store(_: web.Application) -> None:
@@ -1021,5 +1040,22 @@ def add_staff(data_dir: Path, username: str, password: str) -> None:
         "username": username,
         "password_hash": PasswordHasher().hash(password),
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        # A new password ends every session started with the old one (a running server checks
+        # the epoch on each request).
+        "session_epoch": secrets.token_urlsafe(12),
     }
     upsert_staff_sync(Path(data_dir), record)
+
+
+def disable_staff(data_dir: Path, username: str) -> None:
+    """Refuse a staff login and end its sessions (`add-staff` with a new password enables it).
+
+    Raises LookupError when there is no such login.
+    """
+    change_staff_sync(Path(data_dir), username,
+                      {"disabled": True, "session_epoch": secrets.token_urlsafe(12)})
+
+
+def remove_staff(data_dir: Path, username: str) -> None:
+    """Delete a staff login; its sessions end at their next request. LookupError if none."""
+    change_staff_sync(Path(data_dir), username, None)

@@ -67,6 +67,24 @@ def upsert_staff_sync(data_dir: Path, record: dict) -> None:
     db.storage.write(data)
 
 
+def change_staff_sync(data_dir: Path, username: str, changes: dict | None) -> None:
+    """Update a staff account's fields (`changes`) or delete it (None), in one atomic write.
+
+    Raises LookupError when there is no such account.
+    """
+    db = _open(data_dir)
+    data = _read(db)
+    found = [k for k, doc in data["staff"].items() if doc.get("username") == username]
+    if not found:
+        raise LookupError(f"there is no staff login {username!r}")
+    for doc_id in found:
+        if changes is None:
+            del data["staff"][doc_id]
+        else:
+            data["staff"][doc_id].update(changes)
+    db.storage.write(data)
+
+
 class DsrStore:
     """Keep cases, idempotency records, staff accounts and the audit log durable."""
 

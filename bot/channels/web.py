@@ -17,6 +17,7 @@ from aiohttp import web, web_urldispatcher
 
 from bot.engine import Engine, UnknownButton
 from bot.messages import Inbound
+from bot.netaddr import ClientAddresses
 from bot.session_ids import RULE as SESSION_RULE, is_session_id
 from bot.understanding import detect_language
 
@@ -97,6 +98,7 @@ class ChatConfig:
 
     per_address: RateLimiter
     per_session: RateLimiter
+    clients: ClientAddresses
 
 
 def json_error(message: str, status: int, **headers: str) -> web.Response:
@@ -166,7 +168,10 @@ def has_lone_surrogate(raw: str, data: Any) -> bool:
 
 
 def _client(request: web.Request) -> str:
-    return request.remote or "unknown"
+    """Return the client address per-address limits count under (X-Forwarded-For is believed
+    only from the trusted proxies of bot/netaddr.py)."""
+    config = request.config_dict.get(CHAT_CONFIG_KEY)
+    return (config.clients if config is not None else ClientAddresses()).of(request)
 
 
 def parse_chat_request(data: dict[str, Any]) -> tuple[str, str | None, str | None, str | None]:
@@ -202,14 +207,15 @@ async def post_chat(request: web.Request) -> web.Response:
     config: ChatConfig = request.app[CHAT_CONFIG_KEY]
     data = await read_json(request)
     session, text, button, lang = parse_chat_request(data)
-    wait = config.per_address.retry_after(_client(request)) or config.per_session.retry_after(session)
+    address = _client(request)
+    wait = config.per_address.retry_after(address) or config.per_session.retry_after(session)
     if wait:
         msg_lang = (detect_language(text) if text else None) or lang or "sv"
         message = engine.t("core.rate_limited", msg_lang)
         return web.json_response({"error": message}, status=429,
                                  headers={"Retry-After": str(int(wait) + 1)})
     inbound = Inbound(session=session, text=text, button=button, channel="web", lang_hint=lang,
-                      client=_client(request))
+                      client=config.clients.key(address))
     try:
         replies, state = await engine.handle_turn(inbound)
     except UnknownButton as exc:
@@ -238,9 +244,11 @@ def format_entry(entry: dict) -> dict:
             "buttons": entry.get("buttons", []), "at": entry.get("at")}
 
 
-def setup_chat_routes(app: web.Application, engine: Engine, *, per_address: int, per_session: int) -> None:
-    """Add the chat API to `app`."""
+def setup_chat_routes(app: web.Application, engine: Engine, *, per_address: int, per_session: int,
+                      clients: ClientAddresses | None = None) -> None:
+    """Add the chat API to `app`; `clients` finds client addresses (behind trusted proxies)."""
     app[ENGINE_KEY] = engine
-    app[CHAT_CONFIG_KEY] = ChatConfig(RateLimiter(per_address), RateLimiter(per_session))
+    app[CHAT_CONFIG_KEY] = ChatConfig(RateLimiter(per_address), RateLimiter(per_session),
+                                      clients or ClientAddresses())
     app.router.add_post("/api/chat", post_chat)
     app.router.add_get("/api/chat/{session}/messages", get_messages)

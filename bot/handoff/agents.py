@@ -60,6 +60,10 @@ def add_agent(data_dir: str | Path, username: str, password: str, display_name: 
         "display_name": (display_name or username).strip(),
         "password_hash": PasswordHasher().hash(password),
         "updated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        # A new password ends every console session started with the old one (and enables a
+        # disabled login again).
+        "session_epoch": secrets.token_urlsafe(12),
+        "disabled": False,
     }
     path = Path(data_dir)
     path.mkdir(parents=True, exist_ok=True)
@@ -69,6 +73,36 @@ def add_agent(data_dir: str | Path, username: str, password: str, display_name: 
             db.upsert(record, Query().username == username)
         finally:
             db.close()
+
+
+def _change_agent(data_dir: str | Path, username: str, remove: bool) -> None:
+    """Disable (or remove) an agent login; raise LookupError when there is no such agent."""
+    path = Path(data_dir) / AGENTS_FILE
+    if not path.exists():
+        raise LookupError(f"there is no agent {username!r}")
+    with _FILE_LOCK:
+        db = TinyDB(path, storage=AtomicJSONStorage)
+        try:
+            if not db.contains(Query().username == username):
+                raise LookupError(f"there is no agent {username!r}")
+            if remove:
+                db.remove(Query().username == username)
+            else:
+                db.update({"disabled": True, "session_epoch": secrets.token_urlsafe(12),
+                           "updated_at": datetime.now(timezone.utc).isoformat(timespec="seconds")},
+                          Query().username == username)
+        finally:
+            db.close()
+
+
+def disable_agent(data_dir: str | Path, username: str) -> None:
+    """Refuse the agent's logins and end their console sessions (`agents add` enables again)."""
+    _change_agent(data_dir, username, remove=False)
+
+
+def remove_agent(data_dir: str | Path, username: str) -> None:
+    """Delete the agent's login; their console sessions end at their next request."""
+    _change_agent(data_dir, username, remove=True)
 
 
 @dataclass(frozen=True)
@@ -92,17 +126,36 @@ class AgentDirectory:
         self.path = Path(data_dir) / AGENTS_FILE
         self._hasher = PasswordHasher()
         self._dummy = self._hasher.hash(secrets.token_hex(16))
+        self._cache: tuple[tuple[int, int], dict[str, dict]] | None = None
+
+    def _records(self) -> dict[str, dict]:
+        """Return every login by username, read again only when the file has changed, so a
+        session check per request costs one stat (`agents add|disable|remove` run elsewhere)."""
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            return {}
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        if self._cache is None or self._cache[0] != stamp:
+            with _FILE_LOCK:
+                db = TinyDB(self.path, storage=AtomicJSONStorage)
+                try:
+                    records = {doc["username"]: dict(doc) for doc in db.all() if "username" in doc}
+                finally:
+                    db.close()
+            self._cache = (stamp, records)
+        return self._cache[1]
 
     def _record(self, username: str) -> dict | None:
-        if not self.path.exists():
+        record = self._records().get(username)
+        if record is None or record.get("disabled"):
             return None
-        with _FILE_LOCK:
-            db = TinyDB(self.path, storage=AtomicJSONStorage)
-            try:
-                found = db.get(Query().username == username)
-            finally:
-                db.close()
-        return dict(found) if found else None
+        return record
+
+    def epoch_of(self, username: str) -> str | None:
+        """Return the login's session epoch ("" for old records), None when removed or disabled."""
+        record = self._record(username)
+        return None if record is None else record.get("session_epoch", "")
 
     def verify(self, username: str, password: str) -> Agent | None:
         """Return the agent when the password matches, else None (blocking: run in a thread)."""
@@ -123,6 +176,7 @@ class AgentSession:
 
     agent: Agent
     started: float
+    epoch: str = ""  # the login's session epoch at login; a new password or disabling changes it
 
 
 class Sessions:
@@ -137,10 +191,10 @@ class Sessions:
         # A forged cookie may hold bytes that are not UTF-8 (surrogate-escaped by aiohttp).
         return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
 
-    def start(self, agent: Agent) -> str:
+    def start(self, agent: Agent, epoch: str = "") -> str:
         """Start a session and return its token (for the cookie)."""
         token = secrets.token_urlsafe(32)
-        self._by_hash[self._hash(token)] = AgentSession(agent, time.monotonic())
+        self._by_hash[self._hash(token)] = AgentSession(agent, time.monotonic(), epoch)
         return token
 
     def get(self, token: str | None) -> AgentSession | None:

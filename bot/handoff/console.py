@@ -19,8 +19,10 @@ from urllib.parse import urlsplit
 from aiohttp import WSMsgType, web
 
 from bot import privacy
-from bot.channels.web import BadRequest, RateLimiter, format_entry, json_error, read_json
-from bot.handoff.agents import AgentDirectory, AgentSession, Presence, Sessions
+from bot.channels.web import BadRequest, format_entry, json_error, read_json
+from bot.handoff.agents import SESSION_SECONDS, AgentDirectory, AgentSession, Presence, Sessions
+from bot.loginguard import Attempt, LoginGuard, retry_after_header
+from bot.netaddr import ClientAddresses
 from bot.handoff.metrics import CONTENT_TYPE, make_registry, render, scrape_status
 from bot.handoff.queue import OUTCOMES, QueueError
 
@@ -41,13 +43,24 @@ class Console:
         self.service = service
         self.presence = presence
         self.directory = AgentDirectory(runtime.config.data_dir)
-        self.sessions = Sessions()
+        hours = getattr(runtime.config, "session_hours", None)
+        self.sessions = Sessions(hours * 3600 if hours else SESSION_SECONDS)
         self.secure = runtime.config.base_url.startswith("https://")
-        self.login_limiter = RateLimiter(30)
+        self.clients = getattr(runtime, "clients", None) or ClientAddresses()
+        self.login_guard = LoginGuard()
         self.registry = make_registry(service)
 
+    def live_session(self, token: str | None) -> AgentSession | None:
+        """Return the session of `token` unless it expired or its login was since changed,
+        disabled or removed (then it is ended)."""
+        session = self.sessions.get(token)
+        if session is not None and self.directory.epoch_of(session.agent.username) != session.epoch:
+            self.sessions.end(token)
+            return None
+        return session
+
     def session_of(self, request: web.Request) -> AgentSession | None:
-        session = self.sessions.get(request.cookies.get(COOKIE))
+        session = self.live_session(request.cookies.get(COOKIE))
         if session is not None:
             self.presence.touch(session.agent)
         return session
@@ -136,18 +149,23 @@ def _summary(console: Console, item: dict, username: str) -> dict:
 async def post_login(request: web.Request) -> web.Response:
     console = _console(request)
     data = await json_body(request)
-    if console.login_limiter.retry_after(request.remote or "unknown"):
-        return json_error("too many login attempts; wait a minute", 429)
     username, password = data.get("username"), data.get("password")
     if not isinstance(username, str) or not isinstance(password, str) or not username or not password:
         raise BadRequest("send 'username' and 'password' as strings")
     if len(username) > 64 or len(password) > 256:
         return json_error("wrong username or password", 401)
+    # Counted before argon2 runs, so logins sent together cannot all pass the check.
+    attempt = console.login_guard.begin(username, console.clients.of(request))
+    if not isinstance(attempt, Attempt):
+        log.info("agent login throttled")
+        return json_error("too many failed logins; try again later", 429, **retry_after_header(attempt))
     agent = await asyncio.to_thread(console.directory.verify, username, password)
     if agent is None:
+        console.login_guard.failed(attempt)
         log.info("agent login refused")
         return json_error("wrong username or password", 401)
-    token = console.sessions.start(agent)
+    console.login_guard.succeeded(attempt)
+    token = console.sessions.start(agent, console.directory.epoch_of(agent.username) or "")
     console.presence.touch(agent)
     await console.service.queue.audit(agent.username, "login")
     response = web.json_response({"username": agent.username, "display_name": agent.display_name,
@@ -341,7 +359,7 @@ async def get_ws(request: web.Request, session: AgentSession) -> web.StreamRespo
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:
                 continue
-            live = console.sessions.get(request.cookies.get(COOKIE))
+            live = console.live_session(request.cookies.get(COOKIE))
             if live is None:
                 await ws.send_json({"type": "logged_out"})
                 break

@@ -421,16 +421,21 @@ async def test_code_still_valid_just_before_expiry(make_backend):
     assert done.status == 200
 
 
-async def test_new_request_invalidates_the_previous_code(backend):
-    await backend.request_activation(GUARDIAN)
+async def test_nobodys_request_cancels_a_link_already_sent_and_using_one_spends_the_others(backend):
+    await backend.request_activation(GUARDIAN, client="the-guardian")
     first_link = link_in(await backend.wait_for_mail(1))
-    await backend.request_activation(GUARDIAN)
-    second_link = link_in(await backend.wait_for_mail(2))
-    assert first_link != second_link
-    old = await backend.submit(await backend.get(first_link))
-    assert old.status == 410
-    done = await create_credentials(backend, second_link, "ny.kod")
+    # A stranger asks for the guardian's address until the per-address cap refuses more mail.
+    assert (await backend.request_activation(GUARDIAN, client="a-stranger")).status == 202
+    assert (await backend.request_activation(GUARDIAN, client="a-stranger")).status == 202
+    assert (await backend.request_activation(GUARDIAN, client="a-stranger")).status == 429
+    later_link = link_in(await backend.wait_for_mail(3))
+    assert first_link != later_link
+    assert backend.count("codes") == 3  # the cap limits mails; it never removes a code
+    done = await create_credentials(backend, first_link, "forsta.lanken")  # the guardian's own link works
     assert done.status == 200
+    assert backend.count("codes") == 0  # using one link spends the account's others
+    spent = await backend.submit(await backend.get(later_link))
+    assert spent.status == 410
 
 
 async def test_activating_again_replaces_the_credentials(backend):

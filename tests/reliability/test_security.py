@@ -455,3 +455,42 @@ async def test_metrics_need_the_bearer_token(tmp_path, monkeypatch):
                 assert "halmstad_agents_available" not in await resp.text()
         async with http.get(f"{srv.base}/metrics", headers={"Authorization": f"Bearer {token}"}) as resp:
             assert resp.status == 200 and "halmstad_agents_available" in await resp.text()
+
+
+def test_x_forwarded_for_counts_only_from_a_trusted_proxy(tmp_path):
+    srv = Server(tmp_path / "data", "--trusted-proxy", "10.9.0.0/16, 127.0.0.1",
+                 "--rate-limit-per-address", "3", "--rate-limit-per-session", "0").start()
+    try:
+        def chat(session: str, forwarded: str) -> int:
+            body = json.dumps({"session": session, "text": "tack"}).encode()
+            return srv.request("POST", "/api/chat", body, {"Content-Type": "application/json",
+                                                           "X-Forwarded-For": forwarded})[0]
+
+        # Behind the proxy each client has its own budget…
+        assert [chat(f"a{i}", "198.51.100.1") for i in range(4)] == [200, 200, 200, 429]
+        assert chat("b0", "198.51.100.2") == 200
+        # …and what the client writes left of the address the proxy saw changes nothing; trusted
+        # hops (10.9.x.x) right of it are skipped.
+        assert chat("a4", "203.0.113.9, 198.51.100.1") == 429
+        assert chat("a5", "198.51.100.1, 10.9.0.4") == 429
+    finally:
+        srv.kill()
+
+
+def test_serve_refuses_a_trusted_proxy_that_is_no_address(tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "bot.cli", "serve", "--data-dir", str(tmp_path),
+                           "--trusted-proxy", "10.0.0.300/8"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "10.0.0.300/8" in done.stderr and "CIDR" in done.stderr
+
+
+# --------------------------------------------------------------------------- headers (item 11)
+
+HEADER_PATHS = [("GET", "/"), ("GET", "/healthz"), ("GET", "/widget.js"), ("GET", "/no-such-page"),
+                ("GET", "/api/chat"), ("POST", "/api/chat"), ("GET", "/dsr/login"), ("GET", "/dsr/cases"),
+                ("POST", "/dsr/api/requests"), ("GET", "/activation/activate"),
+                ("POST", "/activation/api/activation-requests"), ("GET", "/agent/login"),
+                ("GET", "/agent/api/me"), ("GET", "/metrics"), ("GET", "/dsr/no-such-page")]
