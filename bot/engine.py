@@ -398,10 +398,15 @@ class Engine:
         for key in fld.keys:
             state["data"].pop(key, None)
         target = flow.by_id[fld.step]
-        value = answers.find_contact(text).value if target.expects in ("contact", "email") else None
-        if value:
-            state["step"] = fld.step
-            replies = await self.run_step(turn, Answer(text=value))
+        state["step"] = fld.step
+        if target.choices:  # "fel, det gäller ett nytt konto": the sentence may answer it again
+            again = answers.read(text, target, flow, self.knowledge, state["data"])
+            answer = Answer(text=text, choice=again.exact or again.choice) if again.exact or again.choice else None
+        else:
+            value = answers.find_contact(text).value if target.expects in ("contact", "email") else None
+            answer = Answer(text=value) if value else None
+        if answer is not None:
+            replies = await self.run_step(turn, answer)
             if replies is not None:
                 return replies
         return await self._enter(turn, flow, fld.step)

@@ -380,6 +380,8 @@ def _correction(text, words, core, step, flow, knowledge, lex: Lexicon, data: di
             field = None
         if field is None and "@" in text:
             return None  # "nej, skicka till b@example.se": the step takes the new address
+        if field is None and _starts(core, lex.yes):
+            return None  # "ja, det var den jag menade" confirms; "ja men ändra namnet" corrects
         return Reading(correction=True, field=field)
     # Elsewhere: "oj, fel nummer" — short, starting with a correction word, naming a field given.
     # At a step that takes a long text ("ändra min adress i skola24" may be the message) only

@@ -105,7 +105,8 @@ def test_corrections_at_a_confirmation(knowledge, text, field):
     assert (r.correction and r.field == field) or (field is None and r.exact == "change")
 
 
-@pytest.mark.parametrize("text", ["ja", "ja, skicka", "det stämmer", "yes send it"])
+@pytest.mark.parametrize("text", ["ja", "ja, skicka", "det stämmer", "yes send it", "ja, det är den jag menade",
+                                  "yes, that's the one I meant"])
 def test_a_yes_at_a_confirmation_is_no_correction(knowledge, text):
     r = reading(knowledge, "data_rights:summary", text)
     assert not r.correction and choice_of(r) == "confirm"

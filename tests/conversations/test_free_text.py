@@ -108,6 +108,31 @@ async def test_a_change_of_mind_at_any_account_step(talk, opening, answers, word
                          "OK, I have cancelled that. What would you like to do now?")
 
 
+async def test_account_corrections_in_swedish_words(talk):
+    await talk(ACCOUNT_SV)
+    await talk("koppla ett barn till")
+    await talk("fel, det gäller ett nytt konto")  # back to the first question, answered at once
+    state = await talk.state()
+    assert state["data"]["purpose"] == "new" and state["step"] == "account:age"
+    await talk("ja")
+    await talk("oj, fel ålder, hon är 19")
+    assert "En elev som fyllt 18" in talk.text and (await talk.state())["flow"] is None
+
+
+async def test_account_corrections_in_english_words(talk):
+    await talk(ACCOUNT_EN)
+    await talk("new account")
+    await talk("yes")
+    await talk("sorry, I meant link another child")
+    state = await talk.state()
+    assert state["data"]["purpose"] == "link" and state["step"] == "account:age"
+    await talk("yes")
+    await talk("no")
+    assert await step(talk) == "account:eleg"
+    await talk("no wait, wrong age: she is 19")
+    assert "A pupil who has turned 18" in talk.text and (await talk.state())["flow"] is None
+
+
 async def test_worded_answers_never_count_as_detours(talk):
     await talk(ACCOUNT_SV)
     await talk("nytt konto")
