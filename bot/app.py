@@ -180,9 +180,11 @@ def build_app(config: ServeConfig) -> web.Application:
     from flows.registry import all_flows
 
     from bot.accesslog import quiet_protocol_errors
+    from bot.datadir import secure_data_dir
+    from bot import headers
 
     quiet_protocol_errors()
-    config.data_dir.mkdir(parents=True, exist_ok=True)
+    secure_data_dir(config.data_dir)  # folders 0700, files 0600 (bot/datadir.py)
     _remove_stale_temp_files(config.data_dir)
     flows = all_flows()
     holder = KnowledgeHolder(config.knowledge_dir, flows)
@@ -201,6 +203,7 @@ def build_app(config: ServeConfig) -> web.Application:
 
     app = web.Application(middlewares=[api_errors], client_max_size=256 * 1024)
     app[RUNTIME_KEY] = runtime
+    headers.install(app, config.public_url)  # Server: halmstad; HSTS when the public URL is https
     setup_chat_routes(app, engine, per_address=config.rate_limit_per_address,
                       per_session=config.rate_limit_per_session, clients=clients)
     pages.setup(app, runtime)

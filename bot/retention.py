@@ -5,18 +5,27 @@ sweep under the configured decision (`privacy.retention_days`, default 90, and
 `privacy.retention_decision`), never ad hoc. A conversation is due when its last activity
 (`updated_at`) is older than the retention period. Closed data-rights outbox items follow the same
 period (the backend keeps the case itself). Logs carry counts only.
+
+The e-mail outbox (`DATA_DIR/outbox/`, a Maildir used when no SMTP server is configured) holds
+only activation mails, each with a link that works for 24 hours (the activation backend's
+`code_ttl`). A mail older than that has nothing left to deliver but still names a guardian's
+address, so it is removed then: the shorter of that lifetime and the retention period.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
+import os
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
 
 from bot.privacy import RetentionPolicy
 
 log = logging.getLogger("halmstad.retention")
 
 SWEEP_INTERVAL = 3600.0  # seconds between sweeps; the first runs at start
+OUTBOX_MAX_AGE = timedelta(hours=24)  # the activation link's lifetime (ActivationConfig.code_ttl)
 
 
 def _last_activity(state: dict) -> datetime | None:
@@ -32,7 +41,27 @@ def _last_activity(state: dict) -> datetime | None:
     return None
 
 
-async def sweep(store, policy: RetentionPolicy, now: datetime, *, pending=None) -> int:
+def sweep_outbox(outbox: Path, max_age: timedelta, now: float | None = None) -> int:
+    """Delete the outbox's mails older than `max_age` (by file time, which is real time, not the
+    --now clock); return how many. A missing outbox is nothing to do."""
+    cutoff = (time.time() if now is None else now) - max_age.total_seconds()
+    removed = 0
+    for sub in ("new", "cur", "tmp"):
+        try:
+            entries = list(os.scandir(Path(outbox) / sub))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < cutoff:
+                    os.unlink(entry.path)
+                    removed += 1
+            except OSError:
+                continue
+    return removed
+
+
+async def sweep(store, policy: RetentionPolicy, now: datetime, *, pending=None, outbox: Path | None = None) -> int:
     """Delete the conversations last active before the retention cutoff; return how many.
 
     A conversation whose time cannot be read is kept (and counted in the log), because deleting
@@ -51,8 +80,11 @@ async def sweep(store, policy: RetentionPolicy, now: datetime, *, pending=None) 
             await store.delete(session)
             removed += 1
     pruned = await pending.prune(policy.cutoff(now)) if pending is not None else 0
-    log.info("retention sweep removed=%d undated=%d outbox_pruned=%d days=%d", removed, undated, pruned,
-             policy.days)
+    mails = 0
+    if outbox is not None:
+        mails = await asyncio.to_thread(sweep_outbox, outbox, min(OUTBOX_MAX_AGE, timedelta(days=policy.days)))
+    log.info("retention sweep removed=%d undated=%d outbox_pruned=%d mails_removed=%d days=%d", removed, undated,
+             pruned, mails, policy.days)
     return removed
 
 
@@ -65,7 +97,8 @@ def setup(app, runtime) -> None:
                 knowledge = runtime.engine.knowledge
                 policy = RetentionPolicy.from_settings(knowledge.settings)
                 await sweep(runtime.store, policy, runtime.clock(),
-                            pending=getattr(runtime.engine.services, "pending", None))
+                            pending=getattr(runtime.engine.services, "pending", None),
+                            outbox=runtime.config.data_dir / "outbox")
             except asyncio.CancelledError:
                 raise
             except Exception:

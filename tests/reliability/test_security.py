@@ -56,7 +56,7 @@ def server(tmp_path_factory):
     data_dir.mkdir()
     prepare(data_dir)
     srv = Server(data_dir, "--demo", "--rate-limit-per-address", "0", "--rate-limit-per-session", "5",
-                 env={"HALMSTAD_BACKEND_TOKEN": TOKEN}).start()
+                 env={"HALMSTAD_BACKEND_TOKEN": TOKEN}).start(timeout=120)  # a busy CI machine
     yield srv
     srv.kill()
 
@@ -457,6 +457,69 @@ async def test_metrics_need_the_bearer_token(tmp_path, monkeypatch):
             assert resp.status == 200 and "halmstad_agents_available" in await resp.text()
 
 
+# --------------------------------------------------------------------------- data dir (item 10)
+
+async def test_every_folder_and_file_the_server_writes_is_private(tmp_path):
+    import os
+    import stat
+
+    from tests.handoff.conftest import TUESDAY, Guardian, running
+
+    data = tmp_path / "data"
+    (data / "sessions").mkdir(parents=True)  # as an older version left them: 0755
+    os.chmod(data, 0o755)
+    os.chmod(data / "sessions", 0o755)
+    old_umask = os.umask(0o022)
+    try:
+        async with running(data, TUESDAY) as srv:
+            guardian = Guardian(srv.base, "private-files")
+            try:
+                await guardian.say("jag vill prata med en människa")
+                await guardian.say("hur aktiverar jag appen")
+            finally:
+                await guardian.close()
+    finally:
+        os.umask(old_umask)
+    seen = []
+    for path in [data, *data.rglob("*")]:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        seen.append(path)
+        assert mode & 0o077 == 0, f"{path.relative_to(tmp_path)} is {oct(mode)}"
+    assert any(p.suffix == ".json" and p.parent.parent.name == "sessions" for p in seen)
+    assert (data / "outbox").is_dir()
+
+
+async def test_the_outbox_is_swept_after_the_activation_link_lifetime(tmp_path):
+    import os
+    import time
+    from datetime import datetime, timedelta, timezone
+    from email.message import EmailMessage
+
+    from backends.activation.app import ActivationConfig
+    from backends.mail import Mailer
+    from bot.privacy import RetentionPolicy
+    from bot.retention import OUTBOX_MAX_AGE, sweep
+    from bot.store.memory import MemoryStore
+
+    assert OUTBOX_MAX_AGE == ActivationConfig.__dataclass_fields__["code_ttl"].default == timedelta(hours=24)
+    outbox = tmp_path / "outbox"
+    mailer = Mailer.maildir(outbox)
+    for subject in ("old link", "fresh link"):
+        msg = EmailMessage()
+        msg["To"], msg["Subject"] = "guardian@example.org", subject
+        msg.set_content("https://example.org/activation/activate?code=secret")
+        await mailer.send(msg)
+    files = sorted((outbox / "new").iterdir())
+    assert len(files) == 2
+    old = next(f for f in files if "old link" in f.read_text())
+    a_day_ago = time.time() - OUTBOX_MAX_AGE.total_seconds() - 60
+    os.utime(old, (a_day_ago, a_day_ago))
+    policy = RetentionPolicy(days=90, decision={"sv": "Beslut", "en": "Decision"})
+    await sweep(MemoryStore(), policy, datetime.now(timezone.utc), outbox=outbox)
+    left = [f.read_text() for f in (outbox / "new").iterdir()]
+    assert len(left) == 1 and "fresh link" in left[0]
+
+
 def test_x_forwarded_for_counts_only_from_a_trusted_proxy(tmp_path):
     srv = Server(tmp_path / "data", "--trusted-proxy", "10.9.0.0/16, 127.0.0.1",
                  "--rate-limit-per-address", "3", "--rate-limit-per-session", "0").start()
@@ -494,3 +557,49 @@ HEADER_PATHS = [("GET", "/"), ("GET", "/healthz"), ("GET", "/widget.js"), ("GET"
                 ("POST", "/dsr/api/requests"), ("GET", "/activation/activate"),
                 ("POST", "/activation/api/activation-requests"), ("GET", "/agent/login"),
                 ("GET", "/agent/api/me"), ("GET", "/metrics"), ("GET", "/dsr/no-such-page")]
+
+
+def _assert_neutral_server(headers: dict, where) -> None:
+    server = {k.lower(): v for k, v in headers.items()}.get("server", "")
+    assert "python" not in server.lower() and "aiohttp" not in server.lower(), (where, server)
+    assert not any(ch.isdigit() for ch in server), (where, server)
+
+
+async def test_no_response_names_the_server_software_or_its_version(server):
+    from tests.reliability.hostile import send_raw
+
+    for method, path in HEADER_PATHS:
+        status, headers, _ = call(server, method, path, {"x": 1} if method == "POST" else None)
+        _assert_neutral_server(headers, (method, path, status))
+        assert "Strict-Transport-Security" not in headers  # plain http: HSTS means nothing here
+    for raw in (b"GARBAGE\r\n\r\n", b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+                b"GET /\x00 HTTP/1.1\r\n\r\n"):
+        status, answer = await send_raw(server.port, raw)
+        head = answer.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+        lines = dict(line.split(": ", 1) for line in head.split("\r\n")[1:] if ": " in line)
+        _assert_neutral_server(lines, raw)
+
+
+async def test_hsts_is_sent_on_every_response_when_the_public_url_is_https(tmp_path):
+    import aiohttp
+    from aiohttp import web
+
+    from bot.app import ServeConfig, build_app
+    from tests.conftest import free_port
+
+    port = free_port()
+    app = build_app(ServeConfig(port=port, data_dir=tmp_path, public_url="https://chat.example.org",
+                                rate_limit_per_address=0, rate_limit_per_session=0))
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            for method, path in HEADER_PATHS:
+                async with http.request(method, f"http://127.0.0.1:{port}{path}", allow_redirects=False) as resp:
+                    hsts = resp.headers.get("Strict-Transport-Security", "")
+                    assert hsts.startswith("max-age=") and int(hsts.split("=")[1].split(";")[0]) >= 15552000, \
+                        (method, path, resp.status, hsts)
+                    _assert_neutral_server(dict(resp.headers), (method, path))
+    finally:
+        await runner.cleanup()
