@@ -120,9 +120,13 @@ async def _name(ctx: FlowContext, answer: Answer):
 
 async def _contact(ctx: FlowContext, answer: Answer):
     value = (answer.text or "").strip()
-    found = find_contact(value, Lexicon.of(ctx.knowledge).contact_lead) if value else None
-    contact = found.value if found else None
-    kind = contact_kind(contact) if contact else None
+    kind = contact_kind(value) if value else None
+    if kind is not None:  # just the number or address
+        contact, note = value, ""
+    else:  # in a sentence: "ni kan ringa mig på 070 123 45 67 helst eftermiddag"
+        found = find_contact(value, Lexicon.of(ctx.knowledge).contact_lead) if value else None
+        contact, note = (found.value, found.note) if found and found.value else (None, "")
+        kind = contact_kind(contact) if contact else None
     if kind is None:
         if not value or value.endswith("?"):
             return NotAnAnswer()
@@ -131,7 +135,7 @@ async def _contact(ctx: FlowContext, answer: Answer):
     ctx.data["contact"] = contact
     ctx.data["contact_kind"] = kind
     # What else the sentence said ("helst eftermiddag") goes to the agent with the message.
-    ctx.data["contact_note"] = found.note
+    ctx.data["contact_note"] = note
     return _next(ctx)
 
 

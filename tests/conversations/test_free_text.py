@@ -240,6 +240,21 @@ async def test_a_change_of_mind_while_leaving_a_message_stores_nothing(wired, an
         assert "avbrutit" in talk.text or "cancelled" in talk.text
 
 
+@pytest.mark.parametrize("typed, contact, note", [
+    ("46701234567", "46701234567", ""),  # a bare number is taken as typed, as before
+    ("+46 70 123 45 67", "+46 70 123 45 67", ""),
+    ("ring mig på 0701234567 efter kl 16", "0701234567", "efter kl 16"),
+    ("mejla mig på anna@example.se", "anna@example.se", ""),
+])
+async def test_the_contact_step_takes_a_number_or_address_with_or_without_a_sentence(wired, typed, contact, note):
+    engine, service = wired(now=SUNDAY)
+    talk = Talk(engine, "contact-forms")
+    for answer in ("jag vill prata med en människa", "ja", "Anna", typed):
+        await talk(answer)
+    data = (await talk.state())["data"]
+    assert (data["contact"], data["contact_note"]) == (contact, note)
+
+
 async def test_no_thanks_to_the_offer_in_english(wired):
     engine, service = wired(now=SUNDAY)
     talk = Talk(engine, "no-thanks")
