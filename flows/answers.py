@@ -137,6 +137,15 @@ def _only_lead_words(part: str, lead_words: frozenset[str]) -> bool:
 
 
 def _phrases(knowledge, key: str) -> tuple[str, ...]:
+    """Return a words key's entries in both languages, normalised (cached per knowledge version)."""
+    cache = getattr(knowledge, "cache", None)
+    memo = cache.setdefault("answers.phrases", {}) if cache is not None else {}
+    if key not in memo:
+        memo[key] = _read_phrases(knowledge, key)
+    return memo[key]
+
+
+def _read_phrases(knowledge, key: str) -> tuple[str, ...]:
     out: list[str] = []
     for lang in LANGS:
         for item in knowledge.text(key, lang).split("|"):
@@ -256,7 +265,7 @@ def _vocabulary(phrases: tuple[str, ...], stop: frozenset[str]) -> frozenset[str
 
 def _choice_phrases(knowledge, choice) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Return (labels, words) of a choice in both languages, normalised."""
-    labels = tuple(dict.fromkeys(normalize(knowledge.text(choice.label, lang)) for lang in LANGS))
+    labels = tuple(dict.fromkeys(w for w in _phrases(knowledge, choice.label)))
     words = _phrases(knowledge, choice.words) if choice.words else ()
     return labels, words
 
