@@ -3,7 +3,7 @@
     python bench/bench_language.py [--repeat 20]
 
 Compares, each deciding "the reply language of this message, given the conversation's":
-- today: the word-list `detect_language` of bot/understanding.py, then `Understanding.language_of`
+- today: the word-list detector of bot/understanding.py before #12 (copied here), then the language
   (the language of the best FAQ match), else the conversation's language (the engine before #12);
 - lingua (low / high accuracy mode, sv/en only): its top language when its confidence is at least
   --lingua-min, else the conversation's language;
@@ -41,14 +41,38 @@ def load_trials(path: Path = CASES) -> list[tuple[str, str, str, str]]:
     return trials
 
 
+# The word lists of the detector before #12 (bot/understanding.py at 535dbd2), kept as the baseline.
+_OLD_SV = frozenset("""och att jag hur vad nar ar har inte kan min mitt mina ni er ert
+vill med for pa till det som en ett nagon dotter son barn skolan appen frånvaro franvaro tack hej
+ansoka ansoker konto oppet oppna telefonnummer prata manniska uppgifter radera hjalp glomt losenord
+""".split())
+_OLD_EN = frozenset("""the and is are how what when where my your you i can do does want need to
+of for with have has not please thanks hello hi account app open opening hours phone number talk
+person human data delete forgot password daughter son child school apply activate
+""".split())
+
+
 def today_decider():
     from bot.knowledge import default_knowledge_dir, load_knowledge
-    from bot.understanding import Understanding, detect_language
+    from bot.understanding import Understanding, normalize
 
     understanding = Understanding(load_knowledge(default_knowledge_dir()))
 
+    def old_detect(text: str) -> str | None:
+        if any(ch in text.lower() for ch in "åäö"):
+            return "sv"
+        words = normalize(text).split()
+        sv, en = sum(w in _OLD_SV for w in words), sum(w in _OLD_EN for w in words)
+        return "sv" if sv > en else "en" if en > sv else None
+
+    def best_match_language(text: str) -> str | None:
+        if len(normalize(text).split()) < 3:
+            return None
+        best = understanding.score_all(text, limit=1)
+        return best[0].lang if best and best[0].score >= understanding.answer_threshold else None
+
     def decide(text: str, prior: str) -> str:
-        return detect_language(text) or understanding.language_of(text) or prior
+        return old_detect(text) or best_match_language(text) or prior
     return decide
 
 

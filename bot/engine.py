@@ -297,7 +297,8 @@ class Engine:
             (kind == "cmd" and value in {"menu", "help", "cancel", "human", "privacy", "language",
                                          "lang:sv", "lang:en", "resume"})
             or (kind == "flow" and value in self.flows)
-            or (kind == "faq" and value in self.knowledge.entries)
+            or (kind == "faq" and value in self.knowledge.entries
+                and not self.knowledge.entries[value].out_of_scope)
             or payload in state.get("offered", [])
         )
         if not known:

@@ -530,6 +530,7 @@ _TOMORROW_CUES = ("imorgon", "i morgon", "imorn", "i morn", "imorrn", "i morrn",
 _NOW_CUES = ("nu", "just nu", "now", "right now", "currently", "at the moment", "for tillfallet", "nuvarande")
 _NEXT_CUES = ("oppnar", "oppnas", "oppna igen", "oppet igen", "open again", "reopen", "opens", "do you open",
               "will you open", "next open", "nasta gang")
+_WEEKEND_CUES = ("helgen", "i helg", "veckoslut", "weekend")
 _WHEN_CUES = ("nar", "when", "vilka tider", "what time", "tider", "oppettid", "hours", "telefontid",
               "besokstid", "schedule")
 _OPEN_CUES = ("oppet", "oppen", "oppna", "open", "stangt", "stangd", "closed", "svarar", "answer")
@@ -617,6 +618,8 @@ def parse_question(text: str, lang: str = "sv", today: date | None = None) -> Ho
             day = "today"
         else:
             day = _weekday(words)
+            if day is None and _has(folded, words, _WEEKEND_CUES):
+                day = 5  # "i helgen", "this weekend": the Saturday (closed days say so, with the next open)
     elif today is not None:
         day = _resolve_named(None, named, today)
 

@@ -27,7 +27,7 @@ _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _PAYLOAD_CMDS = ("menu", "help", "cancel", "human", "privacy", "lang:sv", "lang:en")
 _ENTRY_FIELDS = {
     "id", "topic", "phrasings", "answer", "flow", "flow_args", "links", "buttons", "owner",
-    "review_by",
+    "review_by", "out_of_scope",
 }
 
 
@@ -183,6 +183,7 @@ class Entry:
     path: str
     line: int
     phrasing_lines: dict[str, list[int]] = field(default_factory=dict)
+    out_of_scope: bool = False  # questions like these get the fallback reply (knowledge/faq/out_of_scope.yaml)
 
 
 @dataclass
@@ -195,10 +196,10 @@ class Knowledge:
     contact: dict
     facts: dict[str, dict[str, str]]
     settings: dict
-    labelled: list[dict]
-    eval_threshold: float
+    eval_sets: "EvalSets"
     version: str
     warnings: list[Problem] = field(default_factory=list)
+    synonyms: dict = field(default_factory=dict)  # knowledge/synonyms.yaml: groups, domain_words
     text_sources: dict[str, tuple[str, int]] = field(default_factory=dict)
     cache: dict = field(default_factory=dict)  # things derived from this version (calendar, ...)
 
@@ -211,6 +212,15 @@ class Knowledge:
         values = {name: by_lang.get(lang, "") for name, by_lang in self.facts.items()}
         values.update(fmt)
         return template.format_map(_Placeholders(values))
+
+    @property
+    def labelled(self) -> list[dict]:
+        """The tuning set's cases (knowledge/tests/ without the held-out files)."""
+        return self.eval_sets.tuning
+
+    @property
+    def eval_threshold(self) -> float:
+        return self.eval_sets.thresholds["tuning"]
 
     def fact(self, name: str, lang: str) -> str:
         return self.facts.get(name, {}).get(lang, "")
@@ -450,12 +460,15 @@ def _load_contact(root: Path, problems: list[Problem]) -> tuple[dict, dict]:
     return _plain(data), facts
 
 
-def _load_settings(root: Path, problems: list[Problem]) -> dict:
-    path = root / "settings.yaml"
+def _read_optional_file(root: Path, name: str, problems: list[Problem]) -> tuple[str, Any]:
+    """Read an optional top-level YAML file; (its path, None) when it is absent or unreadable."""
+    path = root / name
     rel = _rel(path, root)
-    if not path.exists():
-        return {}
-    data = read_yaml(path, rel, problems)
+    return rel, (read_yaml(path, rel, problems) if path.exists() else None)
+
+
+def _load_settings(root: Path, problems: list[Problem]) -> dict:
+    rel, data = _read_optional_file(root, "settings.yaml", problems)
     if data is None:
         return {}
     if not isinstance(data, LMap):
@@ -570,7 +583,16 @@ def _load_entry(item: Any, rel: str, line: int, problems: list[Problem], warning
     if flow is not None and flow not in FLOW_NAMES:
         problems.append(Problem(rel, item.line_of("flow"), f"unknown flow '{flow}'",
                                 "use one of: " + ", ".join(FLOW_NAMES)))
-    if answer is None and flow is None and "answer" not in item:
+    out_of_scope = item.get("out_of_scope", False)
+    if not isinstance(out_of_scope, bool):
+        problems.append(Problem(rel, item.line_of("out_of_scope"), "out_of_scope must be true or false",
+                                "write 'out_of_scope: true' for questions the assistant does not handle"))
+        out_of_scope = False
+    if out_of_scope and (answer is not None or flow is not None):
+        problems.append(Problem(rel, item.line_of("out_of_scope"),
+                                "an out-of-scope entry gets the fallback reply and has no answer or flow",
+                                "remove 'answer:' and 'flow:' from it, or remove 'out_of_scope: true'"))
+    if answer is None and flow is None and "answer" not in item and not out_of_scope:
         problems.append(Problem(rel, item.line, "the entry has neither an answer nor a flow",
                                 "add 'answer:' with 'sv:' and 'en:' texts"))
     flow_args = item.get("flow_args") or {}
@@ -633,6 +655,7 @@ def _load_entry(item: Any, rel: str, line: int, problems: list[Problem], warning
         id=entry_id, phrasings=phrasings, answer=answer, flow=flow, flow_args=_plain(flow_args),
         links=links, buttons=buttons, owner=owner.strip(), review_by=review_by,
         topic=item.get("topic"), path=rel, line=item.line, phrasing_lines=phrasing_lines,
+        out_of_scope=out_of_scope,
     )
 
 
@@ -649,19 +672,57 @@ def _valid_payload(payload: Any) -> bool:
     return False
 
 
-def _load_labelled(root: Path, problems: list[Problem], entries: dict[str, Entry]) -> tuple[list[dict], float]:
-    cases: list[dict] = []
-    threshold = 0.95
+@dataclass
+class EvalSets:
+    """The labelled questions in knowledge/tests/ and the thresholds `knowledge eval` holds them to.
+
+    `tuning`: phrasings staff may tune the FAQ against (labelled.yaml and any other file);
+    `holdout`: the held-out set (files named holdout*.yaml), never copied into FAQ phrasings.
+    A case's `expect` is a tuple of acceptable entry ids, or ("fallback",).
+    """
+
+    tuning: list[dict] = field(default_factory=list)
+    holdout: list[dict] = field(default_factory=list)
+    thresholds: dict[str, float] = field(default_factory=lambda: dict(EVAL_THRESHOLDS))
+
+
+# What `knowledge eval` requires unless a file in knowledge/tests/ says otherwise.
+EVAL_THRESHOLDS = {"tuning": 0.95, "holdout": 0.95, "out_of_scope": 0.95, "cross_validation": 0.90}
+_THRESHOLD_KEYS = {"threshold": None, "out_of_scope_threshold": "out_of_scope",
+                   "cross_validation_threshold": "cross_validation"}
+
+
+def _load_thresholds(rel: str, data: LMap, sets: EvalSets, problems: list[Problem]) -> None:
+    """knowledge/tests/thresholds.yaml: what `knowledge eval` requires of each set."""
+    for key, value in data.items():
+        if key not in EVAL_THRESHOLDS:
+            problems.append(Problem(rel, data.line_of(key), f"unknown field '{key}'",
+                                    f"use only {', '.join(EVAL_THRESHOLDS)}"))
+        elif isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+            problems.append(Problem(rel, data.line_of(key), f"{key} must be between 0 and 1", "write e.g. 0.95"))
+        else:
+            sets.thresholds[key] = float(value)
+
+
+def _load_labelled(root: Path, problems: list[Problem], entries: dict[str, Entry]) -> EvalSets:
+    sets = EvalSets()
+    thresholds_file = None
     for rel, data in _read_folder(root, "tests", problems):
         if not isinstance(data, LMap):
             continue
-        if "threshold" in data:
-            value = data["threshold"]
-            if not isinstance(value, (int, float)) or not 0 < value <= 1:
-                problems.append(Problem(rel, data.line_of("threshold"), "threshold must be between 0 and 1",
+        if Path(rel).name == "thresholds.yaml":
+            thresholds_file = (rel, data)  # applied last: it has the final word
+            continue
+        held_out = Path(rel).name.startswith("holdout")
+        for key, name in _THRESHOLD_KEYS.items():
+            if key not in data:
+                continue
+            value = data[key]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+                problems.append(Problem(rel, data.line_of(key), f"{key} must be between 0 and 1",
                                         "write e.g. 0.95"))
             else:
-                threshold = float(value)
+                sets.thresholds[name or ("holdout" if held_out else "tuning")] = float(value)
         items = data.get("cases") or LList()
         for i, case in enumerate(items):
             line = items.line_of(i) if isinstance(items, LList) else 1
@@ -670,13 +731,60 @@ def _load_labelled(root: Path, problems: list[Problem], entries: dict[str, Entry
                                         "write '- {text: \"...\", lang: sv, expect: entry-id}'"))
                 continue
             expect = case.get("expect")
-            if expect != "fallback" and expect not in entries:
-                problems.append(Problem(rel, line, f"the test case expects unknown entry '{expect}'",
-                                        "write an existing entry id or 'fallback'"))
+            expects = tuple(expect) if isinstance(expect, list) else (expect,)
+            unknown = [e for e in expects if e != "fallback" and e not in entries]
+            if not expects or unknown or ("fallback" in expects and len(expects) > 1):
+                problems.append(Problem(rel, line, f"the test case expects unknown entry '{(unknown or [expect])[0]}'",
+                                        "write an existing entry id, a list of them, or 'fallback'"))
                 continue
-            cases.append({"text": case["text"], "lang": case["lang"], "expect": expect,
-                          "path": rel, "line": line})
-    return cases, threshold
+            (sets.holdout if held_out else sets.tuning).append(
+                {"text": case["text"], "lang": case["lang"], "expect": expects, "path": rel, "line": line})
+    if thresholds_file:
+        _load_thresholds(*thresholds_file, sets, problems)
+    return sets
+
+
+def _load_synonyms(root: Path, problems: list[Problem]) -> dict:
+    """knowledge/synonyms.yaml: groups of words the matcher treats as one, and the domain words
+    that never get the generic fallback."""
+    rel, data = _read_optional_file(root, "synonyms.yaml", problems)
+    if data is None:
+        return {}
+    if not isinstance(data, LMap):
+        problems.append(Problem(rel, 1, "synonyms.yaml must be a mapping with 'groups' and 'domain_words'",
+                                "see docs/KNOWLEDGE-FORMAT.md"))
+        return {}
+    for key in data:
+        if key not in ("groups", "domain_words"):
+            problems.append(Problem(rel, data.line_of(key), f"unknown field '{key}'",
+                                    "use only 'groups' and 'domain_words'"))
+    groups = data.get("groups") or LList()
+    seen: dict[str, int] = {}
+    out_groups: list[list[str]] = []
+    if not isinstance(groups, list):
+        problems.append(Problem(rel, data.line_of("groups"), "'groups' must be a list of word lists",
+                                "write e.g. '  - [mejl, e-post, mail]'"))
+        groups = LList()
+    for i, group in enumerate(groups):
+        line = groups.line_of(i) if isinstance(groups, LList) else 1
+        if (not isinstance(group, list) or len(group) < 2
+                or not all(isinstance(w, str) and w.strip() for w in group)):
+            problems.append(Problem(rel, line, "a synonym group needs at least two words",
+                                    "write e.g. '  - [mejl, e-post, mail]'"))
+            continue
+        for word in group:
+            key = word.strip().lower()
+            if key in seen:
+                problems.append(Problem(rel, line, f"the word '{word}' is already in the group on line {seen[key]}",
+                                        "keep each word in one group only"))
+            seen[key] = line
+        out_groups.append([w.strip() for w in group])
+    domain = data.get("domain_words") or []
+    if not isinstance(domain, list) or not all(isinstance(w, str) and w.strip() for w in domain):
+        problems.append(Problem(rel, data.line_of("domain_words"), "'domain_words' must be a list of words",
+                                "write e.g. 'domain_words: [konto, app, frånvaro]'"))
+        domain = []
+    return {"groups": out_groups, "domain_words": [w.strip() for w in domain]}
 
 
 def _plain(value: Any) -> Any:
@@ -716,10 +824,11 @@ def check_knowledge(root: Path, *, today: date | None = None,
     contact, facts = _load_contact(root, problems)
     settings = _load_settings(root, problems)
     entries, warnings = _load_entries(root, problems, today)
-    labelled, threshold = _load_labelled(root, problems, entries)
+    eval_sets = _load_labelled(root, problems, entries)
+    synonyms = _load_synonyms(root, problems)
     knowledge = Knowledge(
         root=root, texts=texts, entries=entries, contact=contact, facts=facts, settings=settings,
-        labelled=labelled, eval_threshold=threshold, version=_fingerprint(root), warnings=warnings,
+        eval_sets=eval_sets, version=_fingerprint(root), warnings=warnings, synonyms=synonyms,
         text_sources=sources,
     )
     for check in extra_checks:

@@ -7,7 +7,8 @@ Swedish.
 
 - `check`: every problem at once, plus phrasings that clash (`collision_problems`).
 - `try`: what the bot would do with one question: the best three entries, the decision, the reply.
-- `eval`: the labelled phrasings in knowledge/tests/ -> accuracy per language, misses, confusions.
+- `eval`: the tuning set, the held-out set (with out-of-scope precision) and a leave-one-out
+  cross-validation over the FAQ phrasings -> accuracy per language, misses, confusions.
 - `gaps`: what guardians asked that got the fallback or a clarification, masked and grouped.
 """
 from __future__ import annotations
@@ -24,7 +25,7 @@ from rapidfuzz import fuzz
 
 from bot.knowledge import LANGS, Entry, Knowledge, Problem, check_knowledge, default_knowledge_dir
 from bot.knowledge_messages import catalog
-from bot.understanding import STOPWORDS, Understanding, normalize
+from bot.understanding import STOPWORDS, Match, Understanding, normalize
 
 GAP_OUTCOMES = ("fallback", "clarify")
 GROUP_SIMILARITY = 80  # rapidfuzz token_set_ratio of the meaningful words, 0-100
@@ -47,6 +48,9 @@ def add_commands(knowledge_subparsers) -> None:
     ev = knowledge_subparsers.add_parser("eval", help="accuracy on the labelled phrasings in knowledge/tests/")
     ev.add_argument("--dir", type=Path, default=default_knowledge_dir())
     ev.add_argument("--lang", choices=LANGS, default="en", help="language of the report")
+    ev.add_argument("--show-held-out-misses", action="store_true",
+                    help="list the held-out questions that were missed (to find general problems; "
+                         "never copy them into phrasings)")
 
     gaps = knowledge_subparsers.add_parser("gaps", help="questions that got the fallback or a clarification")
     gaps.add_argument("--days", type=int, default=None,
@@ -122,6 +126,12 @@ def collision_problems(knowledge: Knowledge, understanding: Understanding | None
                     continue
                 match = understanding.match(text)
                 best = match.best
+                if not entry.out_of_scope:
+                    top = understanding.score_all(text, limit=1)
+                    if top and top[0].entry_id != entry.id and knowledge.entries[top[0].entry_id].out_of_scope:
+                        match, best = Match("answer", (top[0],)), top[0]  # taken by "not ours"
+                elif match.outcome == "fallback":
+                    continue  # an out-of-scope phrasing that gets the fallback is right
                 if match.outcome != "answer" or best is None or best.entry_id == entry.id:
                     continue
                 other = knowledge.entries[best.entry_id]
@@ -262,80 +272,164 @@ def cmd_try(args) -> int:
 
 @dataclass
 class EvalResult:
-    """How the matcher does on the labelled phrasings."""
+    """How the matcher does on one set of labelled questions."""
 
+    name: str  # "tuning" | "holdout" | "cross_validation"
     threshold: float
     total: Counter = field(default_factory=Counter)
     correct: Counter = field(default_factory=Counter)
     misses: list[dict] = field(default_factory=list)
+    out_of_scope: Counter = field(default_factory=Counter)  # "total" / "fallback"
+    out_of_scope_threshold: float | None = None
+    identical: int = 0  # held-out questions left out: worded exactly as a phrasing
 
     def accuracy(self, lang: str) -> float:
         return self.correct[lang] / self.total[lang] if self.total[lang] else 1.0
 
     @property
+    def out_of_scope_rate(self) -> float:
+        total = self.out_of_scope["total"]
+        return self.out_of_scope["fallback"] / total if total else 1.0
+
+    @property
     def failing(self) -> list[str]:
-        return [lang for lang in LANGS if self.total[lang] and self.accuracy(lang) < self.threshold]
+        below = [lang for lang in LANGS if self.total[lang] and self.accuracy(lang) < self.threshold]
+        if (self.out_of_scope_threshold is not None and self.out_of_scope["total"]
+                and self.out_of_scope_rate < self.out_of_scope_threshold):
+            below.append("out-of-scope")
+        return below
+
+    def add(self, case: dict, got: str, best) -> None:
+        expect = case["expect"]
+        self.total[case["lang"]] += 1
+        if expect == ("fallback",):
+            self.out_of_scope["total"] += 1
+            self.out_of_scope["fallback"] += got == "fallback"
+        if got in expect:
+            self.correct[case["lang"]] += 1
+        else:
+            self.misses.append({**case, "got": got, "best": best})
 
     def confused(self, limit: int = 5) -> list[tuple[tuple[str, str], int]]:
-        pairs = Counter((m["expect"], m["got"]) for m in self.misses)
+        pairs = Counter(("/".join(m["expect"]), m["got"]) for m in self.misses)
         return sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
 
 
-def evaluate(knowledge: Knowledge, understanding: Understanding) -> EvalResult:
-    """Match every labelled phrasing; the answer is the entry id, else "clarify" or "fallback"."""
-    result = EvalResult(threshold=knowledge.eval_threshold)
-    for case in knowledge.labelled:
+def _decision(match) -> str:
+    return match.best.entry_id if match.outcome == "answer" else match.outcome
+
+
+def tuned_texts(knowledge: Knowledge) -> set[str]:
+    """Every FAQ phrasing and tuning question, normalised."""
+    texts = {normalize(p) for e in knowledge.entries.values() for ps in e.phrasings.values() for p in ps}
+    return texts | {normalize(c["text"]) for c in knowledge.eval_sets.tuning}
+
+
+def evaluate(knowledge: Knowledge, understanding: Understanding, name: str = "tuning") -> EvalResult:
+    """Match every case of one set; the answer is the entry id, else "clarify" or "fallback".
+    A held-out question worded exactly as a phrasing or a tuning question measures nothing
+    unseen: it is left out and counted in `result.identical`."""
+    thresholds = knowledge.eval_sets.thresholds
+    cases = knowledge.eval_sets.holdout if name == "holdout" else knowledge.eval_sets.tuning
+    result = EvalResult(name, thresholds[name],
+                        out_of_scope_threshold=thresholds["out_of_scope"] if name == "holdout" else None)
+    if name == "holdout":
+        tuned = tuned_texts(knowledge)
+        result.identical = sum(1 for c in cases if normalize(c["text"]) in tuned)
+        cases = [c for c in cases if normalize(c["text"]) not in tuned]
+    for case in cases:
         match = understanding.match(case["text"])
-        got = match.best.entry_id if match.outcome == "answer" else match.outcome
-        result.total[case["lang"]] += 1
-        if got == case["expect"]:
-            result.correct[case["lang"]] += 1
-        else:
-            result.misses.append({**case, "got": got, "best": match.best})
+        result.add(case, _decision(match), match.best)
     return result
 
 
-def eval_report(knowledge: Knowledge, understanding: Understanding, lang: str) -> tuple[list[str], EvalResult]:
-    """Return the lines `knowledge eval` prints and the result."""
+CV_FOLDS = 10
+
+
+def cross_validate(knowledge: Knowledge, understanding: Understanding) -> EvalResult:
+    """Take each FAQ phrasing out and match it against the rest: out of the word index one at a
+    time (leave-one-out), and out of the classifier by folds of a tenth (retraining it for every
+    phrasing would take minutes)."""
+    result = EvalResult("cross_validation", knowledge.eval_sets.thresholds["cross_validation"])
+    phrasings = understanding.phrasing_list()
+    for fold in range(CV_FOLDS):
+        kept = [i for i in range(len(phrasings)) if i % CV_FOLDS != fold]
+        classifier = understanding.train(kept)
+        for index in range(fold, len(phrasings), CV_FOLDS):
+            entry_id, lang, text = phrasings[index]
+            entry = understanding.knowledge.entries[entry_id]
+            if len(entry.phrasings.get(lang, ())) < 2:
+                continue
+            match = understanding.match(text, exclude=index, classifier=classifier)
+            expect = ("fallback",) if entry.out_of_scope else (entry_id,)
+            result.add({"text": text, "lang": lang, "expect": expect}, _decision(match), match.best)
+    return result
+
+
+def eval_report(knowledge: Knowledge, understanding: Understanding, lang: str,
+                show_holdout: bool = False) -> tuple[list[str], list[EvalResult]]:
+    """Return the lines `knowledge eval` prints and the results of every set."""
     cat = catalog(knowledge.root)
-    result = evaluate(knowledge, understanding)
-    if not knowledge.labelled:
-        return [cat.text("staff.eval.no_cases", lang)], result
+    if not knowledge.labelled and not knowledge.eval_sets.holdout:
+        return [cat.text("staff.eval.no_cases", lang)], []
+    results = [evaluate(knowledge, understanding, "tuning")]
+    if knowledge.eval_sets.holdout:
+        results.append(evaluate(knowledge, understanding, "holdout"))
+    results.append(cross_validate(knowledge, understanding))
     out = []
-    for case_lang in LANGS:
-        if not result.total[case_lang]:
+    for result in results:
+        if not sum(result.total.values()):
             continue
-        out.append(cat.text("staff.eval.accuracy", lang, lang=case_lang, correct=result.correct[case_lang],
-                            total=result.total[case_lang], percent=f"{100 * result.accuracy(case_lang):.1f}",
-                            threshold=f"{100 * result.threshold:g}"))
-    if result.misses:
-        out.append(cat.text("staff.eval.misses", lang))
+        out.append(cat.text(f"staff.eval.set_{result.name}", lang))
+        for case_lang in LANGS:
+            if result.total[case_lang]:
+                out.append("  " + cat.text("staff.eval.accuracy", lang, lang=case_lang,
+                                           correct=result.correct[case_lang], total=result.total[case_lang],
+                                           percent=f"{100 * result.accuracy(case_lang):.1f}",
+                                           threshold=f"{100 * result.threshold:g}"))
+        if result.identical:
+            out.append("  " + cat.text("staff.eval.identical", lang, count=result.identical))
+        if result.out_of_scope_threshold is not None and result.out_of_scope["total"]:
+            out.append("  " + cat.text("staff.eval.out_of_scope", lang, correct=result.out_of_scope["fallback"],
+                                       total=result.out_of_scope["total"],
+                                       percent=f"{100 * result.out_of_scope_rate:.1f}",
+                                       threshold=f"{100 * result.out_of_scope_threshold:g}"))
+    for result in results:
+        if not result.misses or (result.name == "holdout" and not show_holdout):
+            continue
+        out.append(cat.text(f"staff.eval.misses_{result.name}", lang))
         for miss in result.misses:
             best = miss["best"]
             shown = (cat.text("staff.eval.best", lang, id=best.entry_id, score=f"{best.score:.1f}")
                      if best is not None and miss["got"] != best.entry_id else "")
-            out.append("  " + cat.text("staff.eval.miss", lang, place=f"{miss['path']}:{miss['line']}",
-                                       text=miss["text"], lang=miss["lang"], expect=miss["expect"],
+            place = f"{miss['path']}:{miss['line']}" if "path" in miss else miss["expect"][0]
+            out.append("  " + cat.text("staff.eval.miss", lang, place=place, text=miss["text"],
+                                       lang=miss["lang"], expect="/".join(miss["expect"]),
                                        got=miss["got"], best=shown).rstrip())
-        out.append(cat.text("staff.eval.confused", lang))
-        for (expect, got), count in result.confused():
-            out.append("  " + cat.text("staff.eval.pair", lang, count=count, expect=expect, got=got))
-    if result.failing:
-        out.append(cat.text("staff.eval.below", lang, langs=", ".join(result.failing)))
+    for result in results:
+        if result.misses:
+            out.append(cat.text(f"staff.eval.confused_{result.name}", lang))
+            for (expect, got), count in result.confused():
+                out.append("  " + cat.text("staff.eval.pair", lang, count=count, expect=expect, got=got))
+    failing = [f"{cat.text(f'staff.eval.name_{r.name}', lang)} {', '.join(r.failing)}"
+               for r in results if r.failing]
+    if failing:
+        out.append(cat.text("staff.eval.below", lang, langs="; ".join(failing)))
     else:
         out.append(cat.text("staff.eval.ok", lang))
-    return out, result
+    return out, results
 
 
 def cmd_eval(args) -> int:
-    """`knowledge eval`: print accuracy, misses and confusions; exit 1 below the threshold."""
+    """`knowledge eval`: print accuracy per set and language; exit 1 under any threshold."""
     holder = _load_or_report(args.dir, args.lang)
     if holder is None:
         return 1
-    lines, result = eval_report(holder.knowledge, holder.understanding, args.lang)
+    lines, results = eval_report(holder.knowledge, holder.understanding, args.lang,
+                                 show_holdout=args.show_held_out_misses)
     for line in lines:
         print(line)
-    return 1 if result.failing else 0
+    return 1 if any(r.failing for r in results) else 0
 
 
 # gaps ------------------------------------------------------------------------------------------

@@ -66,7 +66,7 @@ EXPECTED = {
         "knowledge/contact.yaml:{words}: 'den 5 maj' is not a date — write the date as YYYY-MM-DD, e.g. 2026-12-23",
         "knowledge/faq/skola.yaml:7: the answer has no English text ('en') — add a line 'en: ...' with the text",
         "knowledge/faq/skola.yaml:10: the link 'www.halmstad.se/lasar' is not a web address — write a full address starting with https://",
-        "knowledge/faq/skola.yaml:11: unknown field 'ownr' — use only: answer, buttons, flow, flow_args, id, links, owner, phrasings, review_by, topic",
+        "knowledge/faq/skola.yaml:11: unknown field 'ownr' — use only: answer, buttons, flow, flow_args, id, links, out_of_scope, owner, phrasings, review_by, topic",
     ],
     "sv": [
         "knowledge/contact.yaml:{phone}: tiderna '16:00-07:00' stänger innan de öppnar — skriv öppningstiden först, t.ex. 08:00-17:00",
@@ -75,7 +75,7 @@ EXPECTED = {
         "knowledge/contact.yaml:{words}: 'den 5 maj' är inte ett datum — skriv datumet som ÅÅÅÅ-MM-DD, t.ex. 2026-12-23",
         "knowledge/faq/skola.yaml:7: svaret saknar engelsk text ('en') — lägg till en rad 'en: ...' med texten",
         "knowledge/faq/skola.yaml:10: länken 'www.halmstad.se/lasar' är inte en webbadress — skriv hela adressen, som börjar med https://",
-        "knowledge/faq/skola.yaml:11: okänt fält 'ownr' — använd bara: answer, buttons, flow, flow_args, id, links, owner, phrasings, review_by, topic",
+        "knowledge/faq/skola.yaml:11: okänt fält 'ownr' — använd bara: answer, buttons, flow, flow_args, id, links, out_of_scope, owner, phrasings, review_by, topic",
     ],
 }
 

@@ -38,7 +38,7 @@ async def test_gaps_groups_masks_and_orders_by_frequency(holder, tmp_path):
         "a2": ["När är det studiedag?"],
         "a3": ["när är det studiedag"],
         "a4": ["studiedag nästa vecka?"],
-        "b1": ["min mejl är anna.svensson@example.com, varför kommer inget från parkeringen"],
+        "b1": ["min mejl är anna.svensson@example.com, skicka beslutet om parkeringen dit"],
         "b2": ["ring mig på 070-123 45 67 om parkeringen"],
         "c1": ["hur söker jag bygglov för 19121212-1212"],
     })
