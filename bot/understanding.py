@@ -393,6 +393,13 @@ class Understanding:
             for w in words:
                 doc_freq[w] += 1
         self.vocab_words = list(vocab)
+        # Typos are looked up among the vocabulary and the synonyms' own words, so a misspelt
+        # member of a group ("thnaks" for "thanks" in the group named "tack") still finds it.
+        self.spellings: dict[str, int] = dict(vocab)
+        for surface, canon in self.lexicon.synonym.items():
+            if canon in vocab and len(surface) > 3:
+                self.spellings.setdefault(surface, vocab[canon])
+        self.spelling_words = list(self.spellings)
         self.vocab = vocab
         self.weight = [0.0] * len(vocab)
         for w, i in vocab.items():
@@ -437,9 +444,12 @@ class Understanding:
         exact = self.vocab.get(word)
         if len(word) <= 3 or word.isdigit():
             return ((exact, 1.0),) if exact is not None else ()
-        found = process.extract(word, self.vocab_words, scorer=fuzz.ratio,
+        found = process.extract(word, self.spelling_words, scorer=fuzz.ratio,
                                 score_cutoff=TOKEN_CUTOFF, limit=5)
-        out = {self.vocab[w]: score / 100.0 for w, score, _ in found}
+        out: dict[int, float] = {}
+        for w, score, _ in found:
+            vid = self.spellings[w]
+            out[vid] = max(out.get(vid, 0.0), score / 100.0)
         if exact is not None:
             out[exact] = 1.0
         return tuple(sorted(out.items(), key=lambda kv: -kv[1]))
