@@ -28,7 +28,7 @@ from aiohttp import web
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from bot.loginguard import Attempt, LoginGuard
+from bot.loginguard import Attempt, LoginGuard, retry_after_header
 from bot.netaddr import ClientAddresses
 
 from .deadline import due_date, extended_due_date
@@ -617,8 +617,10 @@ async def post_login(request: web.Request) -> web.Response:
     attempt = guard.begin(username, config.clients.of(request))
     if not isinstance(attempt, Attempt):
         log.info("dsr staff login throttled")
-        resp = _login_page(request, t, error=t("login_throttled"), status=429, username=username)
-        resp.headers["Retry-After"] = str(int(attempt))
+        retry = retry_after_header(attempt)
+        resp = _login_page(request, t, error=t("login_throttled", seconds=retry["Retry-After"]),
+                           status=429, username=username)
+        resp.headers.update(retry)
         return resp
     account = await request.app[STORE_KEY].staff(username) if username else None
     stored = account.get("password_hash") if _epoch_of(account) is not None else None

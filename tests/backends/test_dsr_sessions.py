@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from backends.dsr.app import DsrConfig, add_staff, create_app, load_texts
 from bot.cli import main as cli
-from tests.backends.test_dsr_staff import PASSWORD, ROOT, STHLM, TOKEN, Clock, Staff
+from tests.backends.test_dsr_staff import PASSWORD, ROOT, STHLM, TOKEN, Clock, Staff, csrf_of
 
 
 class Timer:
@@ -100,3 +100,24 @@ async def test_wrong_guesses_delay_the_right_password_with_retry_after_never_a_l
     assert held.status == 429 and int(held.headers["Retry-After"]) == 4  # it grows: 2, 4, 8 …
     staff.timer.now += 4
     assert (await staff.login()).status == 303  # the right password, after the delay
+
+
+async def test_a_throttled_login_page_says_how_many_seconds_to_wait_in_an_alert(staff):
+    for i in range(5):
+        assert (await staff.login(password=f"wrong password {i}")).status == 401
+    held = await staff.login()  # the right password, during the delay
+    assert held.status == 429 and held.headers["Retry-After"] == "2"
+    page = await held.text()
+    assert ('<p class="error" role="alert" id="login-error">'
+            "För många försök. Vänta 2 sekunder och försök igen.</p>") in page
+    assert "Fel användarnamn eller lösenord." not in page
+    assert 'aria-describedby="login-error"' in page and 'value="handlaggare"' in page
+
+    staff.timer.now += 2
+    assert (await staff.login(password="wrong password 6")).status == 401
+    form = await staff.client.get(staff.url("login?lang=en"))
+    csrf = csrf_of(await form.text())
+    held = await staff.client.post(staff.url("login?lang=en"), allow_redirects=False,
+                                   data={"csrf": csrf, "username": "handlaggare", "password": PASSWORD})
+    assert held.status == 429 and held.headers["Retry-After"] == "4"
+    assert "Too many attempts. Wait 4 seconds and try again." in await held.text()

@@ -7,6 +7,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from bot.handoff.console import CONSOLE_KEY
 from tests.handoff.conftest import AGENT_PASSWORD, TUESDAY, running
 
 pytestmark = [pytest.mark.browser,
@@ -119,3 +120,67 @@ async def test_console_login_accept_reply_close_with_inert_user_text(tmp_path):
                 assert dialogs == [] and errors == []
             finally:
                 await browser.close()
+
+
+class FrozenClock:
+    """Seconds for the console's login throttle that move only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_throttled_login_says_how_long_to_wait_not_wrong_password(tmp_path, browser, axe_violations):
+    """Issue 13: during a login delay the right password is answered 429; the agent must read
+    that they should wait (with the seconds from Retry-After), in an alert, not "wrong password"."""
+    playwright_api = pytest.importorskip("playwright.async_api")
+    expect = playwright_api.expect
+    async with running(tmp_path, TUESDAY) as srv:
+        clock = FrozenClock()
+        srv.app[CONSOLE_KEY].login_guard.clock = clock
+        context = await browser.new_context(viewport={"width": 1280, "height": 800}, locale="sv-SE")
+        page = await context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        error = page.locator("#login-error")
+
+        async def log_in(password: str):
+            await page.get_by_label("Användarnamn" if "lang=sv" in page.url else "Username").fill("agent")
+            field = page.get_by_label("Lösenord" if "lang=sv" in page.url else "Password")
+            await field.fill(password)
+            async with page.expect_response(lambda r: r.url.endswith("/agent/api/login")) as answer:
+                await field.press("Enter")
+            return await answer.value
+
+        try:
+            await page.goto(f"{srv.base}/agent/login?lang=sv")
+            for i in range(5):
+                assert (await log_in(f"fel lösenord {i}")).status == 401
+                await expect(error).to_have_text("Fel användarnamn eller lösenord.")
+
+            held = await log_in(AGENT_PASSWORD)  # the right password, during the delay
+            assert held.status == 429 and held.headers["retry-after"] == "2"
+            await expect(error).to_have_text("För många försök. Vänta 2 sekunder och försök igen.")
+            await expect(error).to_be_visible()
+            assert await error.get_attribute("role") == "alert"  # announced by screen readers
+            assert "/agent/login" in page.url
+            violations = await axe_violations(page)
+            assert violations == [], violations
+
+            clock.now += 2
+            assert (await log_in("fel igen")).status == 401
+            await page.goto(f"{srv.base}/agent/login?lang=en")
+            held = await log_in(AGENT_PASSWORD)
+            assert held.status == 429 and held.headers["retry-after"] == "4"  # it grows: 2, 4, 8 …
+            await expect(error).to_have_text("Too many attempts. Wait 4 seconds and try again.")
+            violations = await axe_violations(page)
+            assert violations == [], violations
+
+            clock.now += 4
+            await log_in(AGENT_PASSWORD)
+            await page.wait_for_url(f"{srv.base}/agent/?lang=en")
+            assert errors == []
+        finally:
+            await context.close()

@@ -13,6 +13,18 @@
   var form = document.getElementById("login-form");
   var error = document.getElementById("login-error");
   document.getElementById("username").focus();
+
+  // What a refused login tells the agent: a throttle (429) is not a wrong password, and says
+  // how long to wait (the Retry-After header, in seconds).
+  function refusal(response) {
+    if (response.status === 401) return T.login_failed;
+    if (response.status === 429) {
+      var seconds = parseInt(response.headers.get("Retry-After"), 10);
+      if (!(seconds > 0)) seconds = 1;
+      return (T.login_throttled || "").split("{seconds}").join(String(seconds));
+    }
+    return T.error;
+  }
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     error.hidden = true;
@@ -28,7 +40,7 @@
         window.location.assign("/agent/?lang=" + data.lang);
         return;
       }
-      error.textContent = response.status === 401 ? T.login_failed : T.error;
+      error.textContent = refusal(response);
       error.hidden = false;
       document.getElementById("password").focus();
     }).catch(function () {
