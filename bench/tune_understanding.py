@@ -19,24 +19,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.knowledge import LANGS, default_knowledge_dir, load_knowledge  # noqa: E402
-from bot.staff_tools import CV_FOLDS, tuned_texts  # noqa: E402
-from bot.understanding import DOMAIN_FLOOR, Understanding, normalize  # noqa: E402
-
-
-def decide(cands, domain: bool, answer: float, clarify: float, margin: float, lead: float) -> str:
-    """Understanding.decide for one setting, on candidates with out-of-scope entries taken out
-    (None: an out-of-scope entry came first)."""
-    if cands is None:
-        return "fallback"
-    top = cands[0] if cands else None
-    runner = cands[1].score if len(cands) > 1 else 0.0
-    if top is None or top.score < clarify:
-        return "clarify" if len(cands) >= 2 and cands[1].score >= DOMAIN_FLOOR and domain else "fallback"
-    if top.score >= answer and (top.score - runner >= margin or top.score >= 99):
-        return top.entry_id
-    if top.score - runner >= lead:
-        return top.entry_id
-    return "clarify"
+from bot.staff_tools import counted_holdout, cv_expect  # noqa: E402
+from bot.understanding import Understanding  # noqa: E402
 
 
 def main() -> int:
@@ -66,28 +50,16 @@ def main() -> int:
 
 
 def grid(knowledge, und):
-    rows = []  # (set, lang, expect, candidates, domain)
-    def row(cands):
-        if cands and knowledge.entries[cands[0].entry_id].out_of_scope:
-            return None
-        return [c for c in cands if not knowledge.entries[c.entry_id].out_of_scope]
-
-    tuned = tuned_texts(knowledge)  # held-out questions worded as a phrasing are not counted
-    holdout = [c for c in knowledge.eval_sets.holdout if normalize(c["text"]) not in tuned]
+    rows = []  # (set, lang, expect, candidates, has domain words)
+    holdout, _ = counted_holdout(knowledge)  # held-out questions worded as a phrasing do not count
     for name, cases in (("tuning", knowledge.eval_sets.tuning), ("holdout", holdout)):
         for case in cases:
-            rows.append((name, case["lang"], case["expect"], row(und.score_all(case["text"], limit=3)),
+            rows.append((name, case["lang"], case["expect"], tuple(und.score_all(case["text"], limit=3)),
                          und.has_domain_words(case["text"])))
-    phrasings = und.phrasing_list()
-    for fold in range(CV_FOLDS):
-        classifier = und.train([i for i in range(len(phrasings)) if i % CV_FOLDS != fold])
-        for index in range(fold, len(phrasings), CV_FOLDS):
-            entry_id, lang, text = phrasings[index]
-            entry = knowledge.entries[entry_id]
-            if len(entry.phrasings.get(lang, ())) >= 2:
-                rows.append(("cv", lang, ("fallback",) if entry.out_of_scope else (entry_id,),
-                             row(und.score_all(text, limit=3, exclude=index, classifier=classifier)),
-                             und.has_domain_words(text)))
+    for index, entry, lang, text, classifier in und.left_out():
+        rows.append(("cv", lang, cv_expect(entry),
+                     tuple(und.score_all(text, limit=3, exclude=index, classifier=classifier)),
+                     und.has_domain_words(text)))
     results = []
     for answer, clarify, margin, lead in itertools.product(range(40, 86, 2), range(20, 70, 4),
                                                            (0, 2, 4, 6, 8), (8, 12, 15, 20, 100)):
@@ -96,7 +68,8 @@ def grid(knowledge, und):
         correct: dict[tuple[str, str], list[int]] = {}
         oos = [0, 0]
         for name, lang, expect, cands, domain in rows:
-            got = decide(cands, domain, answer, clarify, margin, lead)
+            match = und.decide("", cands, domain=domain, answer=answer, clarify=clarify, margin=margin, lead=lead)
+            got = match.best.entry_id if match.outcome == "answer" else match.outcome
             tally = correct.setdefault((name, lang), [0, 0])
             tally[0] += got in expect
             tally[1] += 1

@@ -25,7 +25,7 @@ from rapidfuzz import fuzz
 
 from bot.knowledge import LANGS, Entry, Knowledge, Problem, check_knowledge, default_knowledge_dir
 from bot.knowledge_messages import catalog
-from bot.understanding import STOPWORDS, Match, Understanding, normalize
+from bot.understanding import STOPWORDS, Understanding, normalize
 
 GAP_OUTCOMES = ("fallback", "clarify")
 GROUP_SIMILARITY = 80  # rapidfuzz token_set_ratio of the meaningful words, 0-100
@@ -125,14 +125,12 @@ def collision_problems(knowledge: Knowledge, understanding: Understanding | None
                 if (entry.id, text) in clashing:
                     continue
                 match = understanding.match(text)
-                best = match.best
+                best = match.best if match.outcome == "answer" else None
                 if not entry.out_of_scope:
                     top = understanding.score_all(text, limit=1)
-                    if top and top[0].entry_id != entry.id and knowledge.entries[top[0].entry_id].out_of_scope:
-                        match, best = Match("answer", (top[0],)), top[0]  # taken by "not ours"
-                elif match.outcome == "fallback":
-                    continue  # an out-of-scope phrasing that gets the fallback is right
-                if match.outcome != "answer" or best is None or best.entry_id == entry.id:
+                    if top and knowledge.entries[top[0].entry_id].out_of_scope:
+                        best = top[0]  # taken by the questions that are not the assistant's
+                if best is None or best.entry_id == entry.id:
                     continue
                 other = knowledge.entries[best.entry_id]
                 problems.append(cat.local_problem(
@@ -325,6 +323,14 @@ def tuned_texts(knowledge: Knowledge) -> set[str]:
     return texts | {normalize(c["text"]) for c in knowledge.eval_sets.tuning}
 
 
+def counted_holdout(knowledge: Knowledge) -> tuple[list[dict], int]:
+    """The held-out questions that measure something unseen, and how many were left out for
+    being worded exactly as a phrasing or a tuning question."""
+    tuned = tuned_texts(knowledge)
+    cases = [c for c in knowledge.eval_sets.holdout if normalize(c["text"]) not in tuned]
+    return cases, len(knowledge.eval_sets.holdout) - len(cases)
+
+
 def evaluate(knowledge: Knowledge, understanding: Understanding, name: str = "tuning") -> EvalResult:
     """Match every case of one set; the answer is the entry id, else "clarify" or "fallback".
     A held-out question worded exactly as a phrasing or a tuning question measures nothing
@@ -334,36 +340,26 @@ def evaluate(knowledge: Knowledge, understanding: Understanding, name: str = "tu
     result = EvalResult(name, thresholds[name],
                         out_of_scope_threshold=thresholds["out_of_scope"] if name == "holdout" else None)
     if name == "holdout":
-        tuned = tuned_texts(knowledge)
-        result.identical = sum(1 for c in cases if normalize(c["text"]) in tuned)
-        cases = [c for c in cases if normalize(c["text"]) not in tuned]
+        cases, result.identical = counted_holdout(knowledge)
     for case in cases:
         match = understanding.match(case["text"])
         result.add(case, _decision(match), match.best)
     return result
 
 
-CV_FOLDS = 10
-
-
 def cross_validate(knowledge: Knowledge, understanding: Understanding) -> EvalResult:
     """Take each FAQ phrasing out and match it against the rest: out of the word index one at a
-    time (leave-one-out), and out of the classifier by folds of a tenth (retraining it for every
-    phrasing would take minutes)."""
+    time (leave-one-out), and out of the classifier by folds (`Understanding.left_out`)."""
     result = EvalResult("cross_validation", knowledge.eval_sets.thresholds["cross_validation"])
-    phrasings = understanding.phrasing_list()
-    for fold in range(CV_FOLDS):
-        kept = [i for i in range(len(phrasings)) if i % CV_FOLDS != fold]
-        classifier = understanding.train(kept)
-        for index in range(fold, len(phrasings), CV_FOLDS):
-            entry_id, lang, text = phrasings[index]
-            entry = understanding.knowledge.entries[entry_id]
-            if len(entry.phrasings.get(lang, ())) < 2:
-                continue
-            match = understanding.match(text, exclude=index, classifier=classifier)
-            expect = ("fallback",) if entry.out_of_scope else (entry_id,)
-            result.add({"text": text, "lang": lang, "expect": expect}, _decision(match), match.best)
+    for index, entry, lang, text, classifier in understanding.left_out():
+        match = understanding.match(text, exclude=index, classifier=classifier)
+        result.add({"text": text, "lang": lang, "expect": cv_expect(entry)}, _decision(match), match.best)
     return result
+
+
+def cv_expect(entry: Entry) -> tuple[str, ...]:
+    """What a phrasing of `entry` must get when it is matched against the others."""
+    return ("fallback",) if entry.out_of_scope else (entry.id,)
 
 
 def eval_report(knowledge: Knowledge, understanding: Understanding, lang: str,

@@ -104,6 +104,7 @@ hej hallo tack snalla inte ja nej nu sa da bara lite man nagon nagot finns gor g
 """.split())
 STOP_WEIGHT = 0.15
 TOKEN_CUTOFF = 80  # rapidfuzz ratio at which a typed word counts as a known word
+CV_FOLDS = 10  # the classifier's folds in cross-validation
 CLARIFY_FLOOR = 35  # a candidate scoring less is not offered in a clarification
 DOMAIN_FLOOR = 15  # ... unless the text has domain words: then the likeliest topics down to this
 # Unexplained words cost by how common they are (wordfreq Zipf): Zipf >= RARITY_COMMON costs the
@@ -338,7 +339,7 @@ class Understanding:
         self.beta = float(settings.get("recall_weight", 1.0))
         self.classifier_weight = float(settings.get("classifier_weight", 50))
         self.context_floor = float(settings.get("context_word_weight", 1.0))
-        synonyms = getattr(knowledge, "synonyms", None) or {}
+        synonyms = knowledge.synonyms
         self.lexicon = Lexicon(synonyms.get("groups", []))
         self.domain_words = frozenset(self.lexicon.word(normalize(w), lang)
                                       for w in synonyms.get("domain_words", []) for lang in LANGS
@@ -407,13 +408,13 @@ class Understanding:
             self.weight[i] = idf * (STOP_WEIGHT if w in STOPWORDS else 1.0)
         self.unknown_weight = math.log(1 + n_entries)  # an unknown word is as rare as it gets
         self.phrasings: list[_Phrasing] = []
-        self.postings: dict[tuple[str, int], list[int]] = defaultdict(list)
+        self.postings: dict[int, list[int]] = defaultdict(list)  # vocabulary id -> phrasings
         for entry_id, lang, text, words in normalised:
             tokens = {vocab[w]: self.weight[vocab[w]] for w in words}
             index = len(self.phrasings)
             self.phrasings.append(_Phrasing(entry_id, lang, text, tokens, sum(tokens.values()) or 1.0))
             for vid in tokens:
-                self.postings[(lang, vid)].append(index)
+                self.postings[vid].append(index)
         # The same index as arrays per language, for scoring a text against every phrasing at once.
         self.arrays: dict[str, _LangIndex] = {}
         for lang in LANGS:
@@ -428,8 +429,13 @@ class Understanding:
                 {vid: np.array(ns, dtype=np.int64) for vid, ns in postings.items()},
                 np.array([self.phrasings[i].total for i in members], dtype=np.float64))
 
-    def _classifier_tokens(self, norm: str) -> list[str]:
-        return [t for lang in LANGS for t, _ in self._query_tokens(norm, lang)]
+    def _tokens_by_lang(self, norm: str) -> dict[str, list[tuple[str, str]]]:
+        """The text's (token, surface word) pairs read as each language."""
+        return {lang: self._query_tokens(norm, lang) for lang in LANGS}
+
+    @staticmethod
+    def _classifier_tokens(tokens: dict[str, list[tuple[str, str]]]) -> list[str]:
+        return [t for lang in LANGS for t, _ in tokens[lang]]
 
     def train(self, indexes: list[int]) -> _Classifier | None:
         """Train the classifier on the phrasings at `indexes` (None when fewer than two entries)."""
@@ -437,7 +443,7 @@ class Understanding:
         if self.classifier_weight <= 0 or len(set(labels)) < 2:
             return None
         texts = [normalize(self.phrasings[i].text) for i in indexes]
-        return _Classifier(texts, [self._classifier_tokens(t) for t in texts], labels)
+        return _Classifier(texts, [self._classifier_tokens(self._tokens_by_lang(t)) for t in texts], labels)
 
     def _word_matches_uncached(self, word: str) -> tuple[tuple[int, float], ...]:
         """Return the vocabulary words `word` may be, with similarity 0-1."""
@@ -475,15 +481,14 @@ class Understanding:
             out.append((token, surface))
         return out
 
-    def _query(self, norm: str, lang: str, exclude: int | None) -> list[_QueryWord]:
+    def _query(self, tokens: list[tuple[str, str]], exclude: int | None) -> list[_QueryWord]:
         query: list[_QueryWord] = []
-        for token, surface in dict.fromkeys(self._query_tokens(norm, lang)[:40]):
+        for token, surface in dict.fromkeys(tokens[:40]):
             if len(token) == 1 and not token.isdigit():
                 continue  # stray letters carry no meaning
             matches = self._word_matches(token)
             if exclude is not None:  # cross-validation: a word only the left-out phrasing has is unknown
-                matches = tuple((vid, s) for vid, s in matches
-                                if any(set(self.postings.get((lang, vid), ())) - {exclude} for lang in LANGS))
+                matches = tuple((vid, s) for vid, s in matches if self.postings[vid] != [exclude])
             exact = self.vocab.get(token)
             if exact is not None and matches and matches[0][0] == exact:
                 weight = self.weight[exact]  # a known word weighs what it weighs, not its look-alikes
@@ -513,25 +518,28 @@ class Understanding:
         """Score the whole text and, for a message of several sentences, each sentence alone (a
         request at the end of a long message counts as much as a message of its own)."""
         best: dict[str, Candidate] = {}
-        parts = [text]
-        sentences = [s for s in _SENTENCE.split(text) if len(normalize(s).split()) >= 2]
+        parts = [normalize(text)]
+        sentences = [n for n in map(normalize, _SENTENCE.split(text)) if len(n.split()) >= 2]
         if len(sentences) > 1:
             parts += sentences[:6]
         classifier = classifier if exclude is not None else self.classifier
-        for part in parts:
-            norm = normalize(part)
-            lexical = self._score_normalized(norm, exclude)
-            for cand in self._combine(norm, lexical, classifier):
+        for norm in parts:
+            if not norm:
+                continue
+            tokens = self._tokens_by_lang(norm)
+            lexical = self._score_normalized(tokens, exclude)
+            for cand in self._combine(norm, tokens, lexical, classifier):
                 current = best.get(cand.entry_id)
                 if current is None or cand.score > current.score:
                     best[cand.entry_id] = cand
         return tuple(sorted(best.values(), key=lambda c: (-c.score, c.entry_id))[:5])
 
-    def _combine(self, norm: str, lexical: list[Candidate], classifier: _Classifier | None) -> list[Candidate]:
+    def _combine(self, norm: str, tokens: dict[str, list[tuple[str, str]]], lexical: list[Candidate],
+                 classifier: _Classifier | None) -> list[Candidate]:
         """Add the classifier's decision values to the lexical scores (0-100)."""
-        if classifier is None or not norm:
+        if classifier is None:
             return lexical
-        decisions = classifier.decisions(norm, self._classifier_tokens(norm))
+        decisions = classifier.decisions(norm, self._classifier_tokens(tokens))
         by_id = {c.entry_id: c for c in lexical}
         ranked = sorted(decisions, key=decisions.get, reverse=True)[:3]
         out = []
@@ -545,19 +553,18 @@ class Understanding:
                 out.append(Candidate(entry_id, score, lex.lang if lex else "", lex.phrasing if lex else ""))
         return sorted(out, key=lambda c: (-c.score, c.entry_id))[:5]
 
-    def _score_normalized(self, norm: str, exclude: int | None = None) -> list[Candidate]:
+    def _score_normalized(self, tokens: dict[str, list[tuple[str, str]]],
+                          exclude: int | None = None) -> list[Candidate]:
         """Score every phrasing that shares a content word with the text: a weighted F-score of
         how much of the text the phrasing explains (precision; an unexplained word costs its
         `cost`) and how much of the phrasing the text covers (recall). Word by word over the
         index, with arrays, so a long text against thousands of phrasings stays fast."""
-        if not norm:
-            return []
         beta2 = self.beta * self.beta
         best: dict[str, Candidate] = {}
         for lang in LANGS:
             index = self.arrays[lang]
             size = len(index.members)
-            query = self._query(norm, lang, exclude)
+            query = self._query(tokens[lang], exclude)
             if not size or not query:
                 continue
             explained = np.zeros(size)
@@ -604,8 +611,8 @@ class Understanding:
 
     def has_domain_words(self, text: str) -> bool:
         """True when the text names something the assistant is about (konto, app, frånvaro …)."""
-        norm = normalize(text)
-        return any(t in self.domain_words for lang in LANGS for t, _ in self._query_tokens(norm, lang))
+        tokens = self._tokens_by_lang(normalize(text))
+        return any(t in self.domain_words for pairs in tokens.values() for t, _ in pairs)
 
     def match(self, text: str, exclude: int | None = None, classifier: _Classifier | None = None) -> Match:
         """Decide between answer, clarify and fallback for `text` (`exclude`: a phrasing index
@@ -613,24 +620,44 @@ class Understanding:
         candidates = tuple(self.score_all(text, limit=3, exclude=exclude, classifier=classifier))
         return self.decide(text, candidates)
 
-    def decide(self, text: str, candidates: tuple[Candidate, ...]) -> Match:
+    def decide(self, text: str, candidates: tuple[Candidate, ...], *, domain: bool | None = None,
+               **policy: float) -> Match:
         """The policy of the three outcomes, for candidates already scored. A text closest to an
-        out-of-scope entry (knowledge/faq/out_of_scope.yaml) gets the fallback."""
+        out-of-scope entry (knowledge/faq/out_of_scope.yaml) gets the fallback. `domain` (whether
+        the text has domain words) and the thresholds in `policy` (answer, clarify, margin, lead)
+        may be given, so bench/tune_understanding.py replays this very decision over a grid."""
         entries = self.knowledge.entries
-        if candidates and getattr(entries.get(candidates[0].entry_id), "out_of_scope", False):
-            return Match("fallback", tuple(c for c in candidates
-                                           if not getattr(entries.get(c.entry_id), "out_of_scope", False)))
-        candidates = tuple(c for c in candidates if not getattr(entries.get(c.entry_id), "out_of_scope", False))
-        top = candidates[0] if candidates else None
-        runner_up = candidates[1].score if len(candidates) > 1 else 0.0
-        if top is None or top.score < self.clarify_threshold:
+        inside = tuple(c for c in candidates if not entries[c.entry_id].out_of_scope)
+        if candidates and candidates[0] not in inside:
+            return Match("fallback", inside)
+        answer = policy.get("answer", self.answer_threshold)
+        clarify = policy.get("clarify", self.clarify_threshold)
+        margin = policy.get("margin", self.margin)
+        lead = policy.get("lead", self.lead)
+        top = inside[0] if inside else None
+        runner_up = inside[1].score if len(inside) > 1 else 0.0
+        if top is None or top.score < clarify:
             # Clear domain words never get the generic "can't answer": offer the likeliest topics.
-            if len(candidates) >= 2 and candidates[1].score >= DOMAIN_FLOOR and self.has_domain_words(text):
-                return Match("clarify", candidates[:3])
-            return Match("fallback", candidates)
-        if top.score >= self.answer_threshold and (top.score - runner_up >= self.margin or top.score >= 99):
-            return Match("answer", candidates)
-        if top.score - runner_up >= self.lead:
-            return Match("answer", candidates)  # one candidate far ahead: answer it
-        close = tuple(c for c in candidates if c.score >= CLARIFY_FLOOR)
-        return Match("clarify", close)
+            if len(inside) >= 2 and inside[1].score >= DOMAIN_FLOOR and (
+                    self.has_domain_words(text) if domain is None else domain):
+                return Match("clarify", inside[:3])
+            return Match("fallback", inside)
+        if top.score >= answer and (top.score - runner_up >= margin or top.score >= 99):
+            return Match("answer", inside)
+        if top.score - runner_up >= lead:
+            return Match("answer", inside)  # one candidate far ahead: answer it
+        return Match("clarify", tuple(c for c in inside if c.score >= CLARIFY_FLOOR))
+
+    def left_out(self, folds: int = CV_FOLDS):
+        """For cross-validation: yield (index, entry, lang, text, classifier) for every phrasing
+        of an entry with at least two in its language, the classifier trained without its fold
+        (a tenth; retraining for every phrasing would take minutes). Score it with
+        `exclude=index` so the word index leaves it out too."""
+        phrasings = self.phrasing_list()
+        for fold in range(folds):
+            classifier = self.train([i for i in range(len(phrasings)) if i % folds != fold])
+            for index in range(fold, len(phrasings), folds):
+                entry_id, lang, text = phrasings[index]
+                entry = self.knowledge.entries[entry_id]
+                if len(entry.phrasings.get(lang, ())) >= 2:
+                    yield index, entry, lang, text, classifier
