@@ -30,7 +30,7 @@ from bench_store import pct, seed, session_id  # noqa: E402
 from bot.app import KnowledgeHolder, make_clock  # noqa: E402
 from bot.engine import Engine  # noqa: E402
 from bot.knowledge import default_knowledge_dir  # noqa: E402
-from bot.messages import Inbound  # noqa: E402
+from common.messages import Inbound  # noqa: E402
 from bot.store.tinydb_store import TinyDBStore  # noqa: E402
 from bot.understanding import Understanding  # noqa: E402
 from flows.registry import all_flows  # noqa: E402

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from bot.engine import Engine, Services
 from bot.knowledge import Knowledge, KnowledgeError, Problem, check_knowledge, default_knowledge_dir
-from bot.netaddr import ClientAddresses, parse_trusted_proxies
+from common.netaddr import ClientAddresses, parse_trusted_proxies
 from bot.store.tinydb_store import TinyDBStore
 from bot.understanding import Understanding
 
@@ -245,7 +245,7 @@ def _remove_stale_temp_files(data_dir: Path) -> None:
     leaves the old file intact plus an orphaned `.tmp-*`; nothing else clears those. Only the
     top level is swept here (the session store sweeps its own tree when it opens).
     """
-    from bot.store.atomic import TMP_PREFIX
+    from common.atomic import TMP_PREFIX
 
     for stale in data_dir.glob(TMP_PREFIX + "*"):
         try:

@@ -133,7 +133,7 @@ def cmd_serve(args) -> int:
 
     from bot.app import ServeConfig, build_app, parse_now
     from bot.knowledge import KnowledgeError
-    from bot.netaddr import parse_trusted_proxies
+    from common.netaddr import parse_trusted_proxies
 
     try:
         if args.now:

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Awaitable, Callable, Protocol
 
-from bot import privacy
+from common import privacy
 from bot.knowledge import LANGS, Entry, Knowledge
 from bot.language import choose_language
-from bot.messages import Button, Inbound, Outbound, Reply
+from common.messages import Button, Inbound, Outbound, Reply
 from bot.store.base import SessionStore
 from bot.understanding import Match, Understanding, normalize
 from flows import answers

@@ -29,7 +29,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Awaitable, Callable
 
-from bot.store.atomic import clean_stale_temp_files, write_atomic
+from common.atomic import clean_stale_temp_files, write_atomic
 
 log = logging.getLogger("halmstad.pending")
 
@@ -324,7 +324,7 @@ class DeliveryWorker:
 
 def outcome_text(item: dict, t: Callable[..., str], lang: str) -> str:
     """Render what the guardian is told when a stored request has been registered or refused."""
-    from bot.hours import format_date
+    from common.calendar import format_date
 
     def tr(key: str, **fmt) -> str:
         return t(key, lang, **fmt)
@@ -338,7 +338,7 @@ def outcome_text(item: dict, t: Callable[..., str], lang: str) -> str:
 def engine_announcer(engine) -> Announcer:
     """Return an announcer that posts the outcome into the guardian's conversation (and so to
     its channel's listeners: the web chat, Telegram)."""
-    from bot.messages import Reply
+    from common.messages import Reply
 
     async def announce(item: dict) -> None:
         lang = item.get("lang") if item.get("lang") in ("sv", "en") else "sv"

@@ -20,7 +20,7 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from bot.privacy import RetentionPolicy
+from common.privacy import RetentionPolicy
 
 log = logging.getLogger("halmstad.retention")
 

@@ -198,7 +198,7 @@ async def _one_turn(holder, text: str, lang: str, now: str | None):
     """Run one real turn of the engine (memory store, no backends) and return replies and state."""
     from bot.app import make_clock
     from bot.engine import Engine, Services
-    from bot.messages import Inbound
+    from common.messages import Inbound
     from bot.store.memory import MemoryStore
 
     engine = Engine(source=holder, store=MemoryStore(), flows=holder.flows, clock=make_clock(now),
@@ -484,7 +484,7 @@ def _meaningful(text: str) -> str:
 
 def group_gaps(questions: list[tuple[str, str]]) -> list[GapGroup]:
     """Mask and group similar questions, most frequent first."""
-    from bot.privacy import mask_contact
+    from common.privacy import mask_contact
 
     masked = [(mask_contact(text).strip(), outcome) for text, outcome in questions]
     by_key: dict[str, GapGroup] = {}

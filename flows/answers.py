@@ -46,7 +46,7 @@ from functools import lru_cache
 
 from rapidfuzz import fuzz
 
-from bot.understanding import normalize
+from common.text import normalize
 
 LANGS = ("sv", "en")
 YES, NO = "yes", "no"

@@ -1,6 +1,6 @@
 """Halmstad direkt's hours: "are you open now?", "when do you open?", phone or visiting, a day.
 
-A one-step flow: it answers at once from `bot.hours` (holidays, the staff exceptions calendar,
+A one-step flow: it answers at once from `common.calendar` (holidays, the staff exceptions calendar,
 Europe/Stockholm with DST) at the turn's clock, then ends. The FAQ entry that starts it says
 which topic was asked (flow_args.topic); the words of the question refine it (today, tomorrow,
 a weekday, phone or visiting).
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bot.hours import ContactCalendar, HoursQuery, parse_question
+from common.calendar import ContactCalendar, HoursQuery, parse_question
 from flows.machine import END, Answer, Finish, Flow, FlowContext, NotAnAnswer, Step
 
 

@@ -22,9 +22,9 @@ from datetime import date
 
 from rapidfuzz import fuzz
 
-from bot.hours import format_date
-from bot.privacy import PNR_TOKEN
-from bot.understanding import normalize
+from common.calendar import format_date
+from common.privacy import PNR_TOKEN
+from common.text import normalize
 from flows.answers import Lexicon, find_contact, find_name
 from flows.machine import (
     END, HANDOFF, Answer, Choice, Escalate, Field, Finish, Flow, FlowContext, Goto, NotAnAnswer, Stay,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from bot.hours import HoursQuery, format_datetime
+from common.calendar import HoursQuery, format_datetime
 from flows.answers import Lexicon, find_contact, find_name
 from flows.contact_hours import calendar_for
 from flows.machine import (

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Awaitable, Callable, Mapping, Sequence
 
-from bot.messages import Button, Reply
+from common.messages import Button, Reply
 
 END = "END"
 HANDOFF = "HANDOFF"  # leaving the flow to the handoff flow (an escalation point)

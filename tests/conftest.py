@@ -11,7 +11,7 @@ import pytest
 from bot.app import KnowledgeHolder, make_clock
 from bot.engine import Engine, Services
 from bot.knowledge import default_knowledge_dir
-from bot.messages import Button, Inbound, Reply
+from common.messages import Button, Inbound, Reply
 from bot.store.memory import MemoryStore
 from flows.registry import all_flows
 

@@ -1,8 +1,8 @@
-"""The login throttle every login shares (bot/loginguard.py): counted before the password is
+"""The login throttle every login shares (common/loginguard.py): counted before the password is
 checked, a growing delay per account instead of a lock-out, a limit per client address."""
 from __future__ import annotations
 
-from bot.loginguard import Attempt, LoginGuard
+from common.loginguard import Attempt, LoginGuard
 
 
 class Timer:

@@ -1,4 +1,4 @@
-"""The one place a client address is read (bot/netaddr.py): X-Forwarded-For only from trusted
+"""The one place a client address is read (common/netaddr.py): X-Forwarded-For only from trusted
 proxies, the rightmost untrusted hop, IPv6 limited per /64, and keys that hide the address."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from multidict import CIMultiDict
 
 from bot.cli import build_parser
-from bot.netaddr import ClientAddresses, parse_trusted_proxies
+from common.netaddr import ClientAddresses, parse_trusted_proxies
 
 
 class Request:

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.privacy import (
+from common.privacy import (
     EMAIL_TOKEN,
     PASSWORD_TOKEN,
     PHONE_TOKEN,

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from bot.app import ServeConfig, build_app
 from bot.pending import PendingQueue
-from bot.privacy import RetentionPolicy
+from common.privacy import RetentionPolicy
 from bot.retention import sweep
 from bot.store.tinydb_store import TinyDBStore
 from tests.conftest import free_port

@@ -33,8 +33,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from backends.mail import Mailer
-from bot.loginguard import Attempt, LoginGuard, retry_after_header
-from bot.netaddr import ClientAddresses
+from common.loginguard import Attempt, LoginGuard, retry_after_header
+from common.netaddr import ClientAddresses
 
 from . import pages
 from .pages import Texts

@@ -141,7 +141,7 @@ class Limit:
 
 class RateLimiter:
     """Count events per key in a sliding window, in memory (activation requests; logins use
-    bot/loginguard.py, which counts an attempt before its password is checked).
+    common/loginguard.py, which counts an attempt before its password is checked).
 
     The clock is injected so tests can move time; keys with no recent events are pruned once the
     table grows, so a flood of distinct keys cannot grow memory without bound.

@@ -16,7 +16,7 @@ from typing import Callable, TypeVar
 
 from tinydb import TinyDB
 
-from bot.store.atomic import AtomicJSONStorage
+from common.atomic import AtomicJSONStorage
 
 from .security import email_key
 

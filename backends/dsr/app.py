@@ -28,8 +28,8 @@ from aiohttp import web
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from bot.loginguard import Attempt, LoginGuard, retry_after_header
-from bot.netaddr import ClientAddresses
+from common.loginguard import Attempt, LoginGuard, retry_after_header
+from common.netaddr import ClientAddresses
 
 from .deadline import due_date, extended_due_date
 from .store import CaseNotFound, DsrStore, IdempotencyConflict, change_staff_sync, upsert_staff_sync

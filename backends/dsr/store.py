@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from tinydb import TinyDB
 
-from bot.store.atomic import AtomicJSONStorage
+from common.atomic import AtomicJSONStorage
 
 FILE_NAME = "dsr.json"
 TABLES = ("cases", "idempotency", "staff", "audit")

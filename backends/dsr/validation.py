@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bot.privacy import mask
+from common.privacy import mask
 
 RIGHTS = ("access", "rectification", "erasure", "restriction", "portability", "objection")
 ON_BEHALF_OF = ("self", "child")

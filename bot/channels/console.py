@@ -6,7 +6,7 @@ import sys
 from typing import TextIO
 
 from bot.engine import Engine, UnknownButton
-from bot.messages import Inbound, Reply
+from common.messages import Inbound, Reply
 
 
 def render(replies: list[Reply], out: TextIO) -> list[str]:

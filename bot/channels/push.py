@@ -20,8 +20,8 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from bot.channels.web import _client as client_address, format_entry, json_error
 from bot.channels.widget import origin_allowed
-from bot.messages import Outbound
-from bot.session_ids import RULE as SESSION_RULE, is_session_id
+from common.messages import Outbound
+from common.session_ids import RULE as SESSION_RULE, is_session_id
 
 log = logging.getLogger("halmstad.push")
 HEARTBEAT = 25.0

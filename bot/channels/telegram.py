@@ -53,9 +53,9 @@ from telegram.ext import (
 from bot.channels.web import BadRequest, json_error, read_json
 from bot.engine import Engine, Turn, UnknownButton
 from bot.knowledge import LANGS
-from bot.messages import Button, Inbound, Outbound, Reply
-from bot.session_ids import validate_session
-from bot.store.atomic import write_atomic
+from common.messages import Button, Inbound, Outbound, Reply
+from common.session_ids import validate_session
+from common.atomic import write_atomic
 
 log = logging.getLogger("halmstad.telegram")
 

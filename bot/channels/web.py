@@ -16,9 +16,9 @@ from typing import Any
 from aiohttp import web, web_urldispatcher
 
 from bot.engine import Engine, UnknownButton
-from bot.messages import Inbound
-from bot.netaddr import ClientAddresses
-from bot.session_ids import RULE as SESSION_RULE, is_session_id
+from common.messages import Inbound
+from common.netaddr import ClientAddresses
+from common.session_ids import RULE as SESSION_RULE, is_session_id
 from bot.understanding import detect_language
 
 log = logging.getLogger("halmstad.web")
@@ -169,7 +169,7 @@ def has_lone_surrogate(raw: str, data: Any) -> bool:
 
 def _client(request: web.Request) -> str:
     """Return the client address per-address limits count under (X-Forwarded-For is believed
-    only from the trusted proxies of bot/netaddr.py)."""
+    only from the trusted proxies of common/netaddr.py)."""
     config = request.config_dict.get(CHAT_CONFIG_KEY)
     return (config.clients if config is not None else ClientAddresses()).of(request)
 

@@ -19,7 +19,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from tinydb import Query, TinyDB
 
-from bot.store.atomic import AtomicJSONStorage
+from common.atomic import AtomicJSONStorage
 
 AGENTS_FILE = "agents.json"
 USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789._-")

@@ -18,11 +18,11 @@ from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
-from bot import privacy
+from common import privacy
 from bot.channels.web import BadRequest, format_entry, json_error, read_json
 from bot.handoff.agents import SESSION_SECONDS, AgentDirectory, AgentSession, Presence, Sessions
-from bot.loginguard import Attempt, LoginGuard, retry_after_header
-from bot.netaddr import ClientAddresses
+from common.loginguard import Attempt, LoginGuard, retry_after_header
+from common.netaddr import ClientAddresses
 from bot.handoff.metrics import CONTENT_TYPE, make_registry, render, scrape_status
 from bot.handoff.queue import OUTCOMES, QueueError
 

@@ -33,7 +33,7 @@ import logging
 
 from tinydb import TinyDB
 
-from bot.store.atomic import AtomicJSONStorage, clean_stale_temp_files, write_atomic
+from common.atomic import AtomicJSONStorage, clean_stale_temp_files, write_atomic
 
 log = logging.getLogger("halmstad.handoff")
 QUEUE_DIR = "handoff"

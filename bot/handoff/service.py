@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot import privacy
+from common import privacy
 from bot.engine import COMMANDS, Turn
-from bot.messages import Button, Reply
-from bot.understanding import normalize
+from common.messages import Button, Reply
+from common.text import normalize
 from bot.handoff.agents import Agent, Presence
 from bot.handoff.queue import HandoffQueue, QueueError, retention_cutoff
 

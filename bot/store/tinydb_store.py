@@ -40,8 +40,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-from bot.store.atomic import TMP_PREFIX, AtomicJSONStorage, clean_stale_temp_files
-from bot.session_ids import SESSION_ID, validate_session  # noqa: F401 (re-exported)
+from common.atomic import TMP_PREFIX, AtomicJSONStorage, clean_stale_temp_files
+from common.session_ids import SESSION_ID, validate_session  # noqa: F401 (re-exported)
 from bot.store.base import Conversation
 
 log = logging.getLogger(__name__)

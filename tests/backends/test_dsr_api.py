@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from tinydb import TinyDB
 
 from backends.dsr.app import DsrConfig, create_app, load_texts
-from bot.store.atomic import AtomicJSONStorage
+from common.atomic import AtomicJSONStorage
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "test-backend-token-0123456789"

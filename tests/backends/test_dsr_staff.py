@@ -14,7 +14,7 @@ from tinydb import TinyDB
 
 from backends.dsr.app import DsrConfig, add_staff, create_app, load_texts
 from backends.dsr.deadline import extended_due_date
-from bot.store.atomic import AtomicJSONStorage
+from common.atomic import AtomicJSONStorage
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "staff-test-token-abcdef"

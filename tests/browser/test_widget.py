@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from bot.messages import Reply
+from common.messages import Reply
 
 pytestmark = pytest.mark.browser
 

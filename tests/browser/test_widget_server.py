@@ -12,7 +12,7 @@ import pytest
 
 from bot.channels.push import HUB_KEY
 from bot.knowledge import default_knowledge_dir
-from bot.messages import Reply
+from common.messages import Reply
 
 
 async def chat(http, base: str, session: str, text: str) -> dict:

@@ -2,7 +2,7 @@
 import pytest
 
 from bot.engine import UnknownButton
-from bot.messages import Inbound
+from common.messages import Inbound
 
 
 async def test_greeting_and_capabilities(talk):

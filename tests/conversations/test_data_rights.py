@@ -15,7 +15,7 @@ from aiohttp import web
 from backends.dsr.app import DsrConfig, create_app, load_texts
 from bot.clients.dsr import DsrClient
 from bot.engine import Services
-from bot.messages import Inbound
+from common.messages import Inbound
 from bot.knowledge import default_knowledge_dir
 from bot.pending import PendingQueue
 from tests.conftest import Talk, free_port

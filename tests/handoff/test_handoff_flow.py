@@ -58,7 +58,7 @@ async def test_an_escalation_keeps_the_flow_step_and_reason_for_the_agent(wired)
 
 
 async def engine_start(talk: Talk, flow: str) -> None:
-    from bot.messages import Inbound
+    from common.messages import Inbound
 
     talk.replies = await talk.engine.handle(Inbound(session=talk.session, button=f"flow:{flow}"))
 

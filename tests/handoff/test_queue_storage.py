@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 from tinydb import TinyDB
 
 from bot.handoff.queue import HandoffQueue
-from bot.store.atomic import AtomicJSONStorage
+from common.atomic import AtomicJSONStorage
 
 NOW = datetime(2026, 12, 6, 11, 0, tzinfo=ZoneInfo("Europe/Stockholm"))
 

@@ -305,7 +305,7 @@ def test_a_malformed_session_id_is_a_400_on_every_route_never_a_500(server, sess
 
 def test_the_session_id_rule_is_one_full_match_used_by_every_channel():
     from bot.channels import push, telegram, web
-    from bot.session_ids import is_session_id, validate_session
+    from common.session_ids import is_session_id, validate_session
     from bot.store import tinydb_store
 
     assert is_session_id("abc") and is_session_id("A-z_09" * 10) and is_session_id("x" * 64)
@@ -497,7 +497,7 @@ async def test_the_outbox_is_swept_after_the_activation_link_lifetime(tmp_path):
 
     from backends.activation.app import ActivationConfig
     from backends.mail import Mailer
-    from bot.privacy import RetentionPolicy
+    from common.privacy import RetentionPolicy
     from bot.retention import OUTBOX_MAX_AGE, sweep
     from bot.store.memory import MemoryStore
 

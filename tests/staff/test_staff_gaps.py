@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.engine import Engine, Services
-from bot.messages import Inbound
+from common.messages import Inbound
 from bot.store.tinydb_store import TinyDBStore
 from flows.registry import all_flows
 from tests.staff.staffkit import cli

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tinydb import TinyDB
 
-from bot.store.atomic import AtomicJSONStorage
+from common.atomic import AtomicJSONStorage
 from bot.store.tinydb_store import TinyDBStore, shard_path
 
 REPO = Path(__file__).resolve().parents[2]

@@ -13,7 +13,7 @@ import pytest
 from telegram import Update
 
 from bot.channels import telegram as tg
-from bot.messages import Button, Reply
+from common.messages import Button, Reply
 from tests.telegram.fakes import (
     RecordingRequest, callback_update, keyboard_of, message_update,
 )
@@ -354,7 +354,7 @@ async def test_outbound_message_reaches_the_chat(channel, request_):
 
 
 async def test_outbound_for_other_channels_is_ignored(channel, request_):
-    from bot.messages import Inbound
+    from common.messages import Inbound
 
     await channel.engine.handle(Inbound(session="web-1", text="hej", channel="web"))
     await channel.engine.post("web-1", [Reply("till webben")], sender="agent")

@@ -24,7 +24,7 @@ from aiosmtpd.controller import Controller
 from backends.activation.app import add_account
 from bot.app import RUNTIME_KEY, ServeConfig, build_app
 from bot.channels import telegram as tg
-from bot.messages import Button, Reply
+from common.messages import Button, Reply
 from tests.conftest import free_port
 from tests.serving import Server
 from tests.telegram.emulator import Telemelya, TelegramUser, buttons, texts

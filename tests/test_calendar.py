@@ -10,8 +10,8 @@ import holidays
 import pytest
 import yaml
 
-from bot import hours as hours_mod
-from bot.hours import (
+from common import calendar as hours_mod
+from common.calendar import (
     ContactCalendar,
     HoursQuery,
     format_date,

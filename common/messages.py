@@ -35,7 +35,7 @@ class Inbound:
     button: str | None = None
     channel: str = "web"
     lang_hint: str | None = None  # e.g. the browser's or Telegram's language; only a hint
-    # A keyed hash of the client's address (bot/netaddr.py), never the address itself: flows pass
+    # A keyed hash of the client's address (common/netaddr.py), never the address itself: flows pass
     # it to backends' per-client limits, so a new conversation per request does not reset them.
     client: str | None = None
 
