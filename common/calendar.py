@@ -2,19 +2,19 @@
 
 Pure: no I/O and no clock. Callers pass the parsed `contact.yaml` mapping and an aware `now`,
 so `serve --now ...` and the tests see exactly the answers a guardian would see on that day.
+`ContactCalendar.answer` writes the reply to an `HoursQuery` (what is asked: which kind, which
+day, open now?); reading that query out of a guardian's words is `flows.hours_questions`.
 Every sentence comes from `knowledge/texts/hours.yaml` through the `t(key, **fmt)` callable.
 """
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Callable, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
-from rapidfuzz import fuzz
 
 __all__ = [
     "WEEKDAYS",
@@ -22,7 +22,8 @@ __all__ = [
     "OpenStatus",
     "HoursQuery",
     "ContactCalendar",
-    "parse_question",
+    "swedish_holidays",
+    "next_holiday",
     "format_time",
     "format_date",
     "format_datetime",
@@ -73,11 +74,11 @@ class OpenStatus:
 
 @dataclass(frozen=True)
 class HoursQuery:
-    """Capture what a guardian asked about the opening hours.
+    """Say what to answer about the opening hours (`flows.hours_questions` reads it from words).
 
     `day` is None, "today", "tomorrow", a weekday 0-6 (Monday = 0) or a date. A named day
-    ("julafton", "midsummer eve") is kept in `named`; it becomes a date in `day` when
-    `parse_question` was given `today`, otherwise `answer` resolves it against its clock.
+    ("julafton", "midsummer eve") is kept in `named`; it becomes a date in `day` when the parser
+    was given `today`, otherwise `ContactCalendar.answer` resolves it against its clock.
     """
 
     kind: str = "both"  # "phone" | "visiting" | "both"
@@ -88,6 +89,29 @@ class HoursQuery:
     # "när kan jag ringa er", "when can I come by": asks when one can call or visit, so the reply
     # gives that schedule (or the named day's hours) together with whether it is open now.
     schedule: bool = False
+
+
+# --------------------------------------------------------------------------- holidays
+
+
+def swedish_holidays(year: int, lang: str = "sv") -> dict[date, str]:
+    """List the closed days of a year (public and de-facto holidays) with names in `lang`."""
+    code = _HOLIDAY_LANGS.get(lang, "sv")
+    if code not in _HOLIDAY_SUPPORTED:
+        code = "sv"
+    found = holidays.Sweden(years=year, categories=(holidays.PUBLIC, holidays.DE_FACTO), language=code)
+    return dict(found.items())
+
+
+def next_holiday(name: str, today: date,
+                 holiday_dates: Callable[[int], Mapping[date, str]] = swedish_holidays) -> date | None:
+    """Find the next date (from `today`) of a holiday by its Swedish name ("Julafton")."""
+    for year in (today.year, today.year + 1):
+        found = holiday_dates(year)
+        for day in sorted(found):
+            if day >= today and name in found[day].split("; "):
+                return day
+    return None
 
 
 # --------------------------------------------------------------------------- configuration
@@ -145,6 +169,55 @@ class _Exception:
     notes: Mapping[str, str] | None
 
 
+def _parse_weekly(hours: object) -> dict[str, dict[int, tuple[time, time]]]:
+    """Turn contact.yaml's `hours` into kind -> weekday 0-6 -> (opens, closes); closed days are absent."""
+    if not isinstance(hours, Mapping):
+        raise ValueError("hours: missing; give weekly hours for phone and visiting")
+    weekly: dict[str, dict[int, tuple[time, time]]] = {}
+    for kind, days in hours.items():
+        if not isinstance(days, Mapping):
+            raise ValueError(f"hours.{kind}: expected a mapping of weekdays (mon..sun) to \"HH:MM-HH:MM\"")
+        per_day: dict[int, tuple[time, time]] = {}
+        for day_name, value in days.items():
+            if day_name not in WEEKDAYS:
+                raise ValueError(f"hours.{kind}.{day_name}: unknown weekday; use one of {', '.join(WEEKDAYS)}")
+            span = _parse_span(value, f"hours.{kind}.{day_name}")
+            if span is not None:
+                per_day[WEEKDAYS.index(day_name)] = span
+        weekly[str(kind)] = per_day
+    for kind in KINDS:
+        if kind not in weekly:
+            raise ValueError(f"hours.{kind}: missing; both phone and visiting hours are required")
+    return weekly
+
+
+def _parse_exceptions(raw: object, weekly: Mapping[str, object]) -> dict[date, _Exception]:
+    """Turn contact.yaml's `exceptions` list into date -> the changed hours of that day."""
+    if not isinstance(raw, list):
+        raise ValueError("exceptions: expected a list of entries with a date")
+    exceptions: dict[date, _Exception] = {}
+    for i, entry in enumerate(raw):
+        where = f"exceptions[{i}]"
+        if not isinstance(entry, Mapping) or "date" not in entry:
+            raise ValueError(f"{where}: expected a mapping with a date")
+        day = _parse_date(entry["date"], f"{where}.date")
+        where = f"exceptions[{i}] ({day.isoformat()})"
+        if day in exceptions:
+            raise ValueError(f"{where}: the date is listed twice; merge the entries")
+        unknown = set(entry) - {"date", "closed", "note", *weekly}
+        if unknown:
+            raise ValueError(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}; "
+                             f"use date, closed, note or {', '.join(weekly)}")
+        closed = entry.get("closed", False)
+        if not isinstance(closed, bool):
+            raise ValueError(f"{where}.closed: expected true or false, got {closed!r}")
+        spans = {k: _parse_span(entry[k], f"{where}.{k}") for k in weekly if k in entry}
+        if not closed and not spans:
+            raise ValueError(f"{where}: says nothing; give closed: true or hours for {' or '.join(weekly)}")
+        exceptions[day] = _Exception(spans, closed, _parse_note(entry.get("note"), f"{where}.note"))
+    return exceptions
+
+
 # --------------------------------------------------------------------------- the calendar
 
 
@@ -176,65 +249,18 @@ class ContactCalendar:
             tz = ZoneInfo(str(tz_name))
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"timezone: unknown time zone {tz_name!r}; use e.g. Europe/Stockholm") from None
-
-        hours = contact.get("hours")
-        if not isinstance(hours, Mapping):
-            raise ValueError("hours: missing; give weekly hours for phone and visiting")
-        weekly: dict[str, dict[int, tuple[time, time]]] = {}
-        for kind, days in hours.items():
-            if not isinstance(days, Mapping):
-                raise ValueError(f"hours.{kind}: expected a mapping of weekdays (mon..sun) to \"HH:MM-HH:MM\"")
-            per_day: dict[int, tuple[time, time]] = {}
-            for day_name, value in days.items():
-                if day_name not in WEEKDAYS:
-                    raise ValueError(f"hours.{kind}.{day_name}: unknown weekday; use one of {', '.join(WEEKDAYS)}")
-                span = _parse_span(value, f"hours.{kind}.{day_name}")
-                if span is not None:
-                    per_day[WEEKDAYS.index(day_name)] = span
-            weekly[str(kind)] = per_day
-        for kind in KINDS:
-            if kind not in weekly:
-                raise ValueError(f"hours.{kind}: missing; both phone and visiting hours are required")
-
+        weekly = _parse_weekly(contact.get("hours"))
         staffed = contact.get("staffed", "phone") or "phone"
         if staffed not in weekly:
             raise ValueError(f"staffed: {staffed!r} is not one of the kinds under hours ({', '.join(weekly)})")
-
-        raw_exceptions = contact.get("exceptions") or []
-        if not isinstance(raw_exceptions, list):
-            raise ValueError("exceptions: expected a list of entries with a date")
-        exceptions: dict[date, _Exception] = {}
-        for i, entry in enumerate(raw_exceptions):
-            where = f"exceptions[{i}]"
-            if not isinstance(entry, Mapping) or "date" not in entry:
-                raise ValueError(f"{where}: expected a mapping with a date")
-            day = _parse_date(entry["date"], f"{where}.date")
-            where = f"exceptions[{i}] ({day.isoformat()})"
-            if day in exceptions:
-                raise ValueError(f"{where}: the date is listed twice; merge the entries")
-            unknown = set(entry) - {"date", "closed", "note", *weekly}
-            if unknown:
-                raise ValueError(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}; "
-                                 f"use date, closed, note or {', '.join(weekly)}")
-            closed = entry.get("closed", False)
-            if not isinstance(closed, bool):
-                raise ValueError(f"{where}.closed: expected true or false, got {closed!r}")
-            spans = {k: _parse_span(entry[k], f"{where}.{k}") for k in weekly if k in entry}
-            if not closed and not spans:
-                raise ValueError(f"{where}: says nothing; give closed: true or hours for {' or '.join(weekly)}")
-            exceptions[day] = _Exception(spans, closed, _parse_note(entry.get("note"), f"{where}.note"))
-        return cls(tz, weekly, staffed, exceptions)
+        return cls(tz, weekly, staffed, _parse_exceptions(contact.get("exceptions") or [], weekly))
 
     # ---- holidays
 
     def _holiday_map(self, year: int, lang: str = "sv") -> dict[date, str]:
-        code = _HOLIDAY_LANGS.get(lang, "sv")
-        if code not in _HOLIDAY_SUPPORTED:
-            code = "sv"
-        key = (year, code)
+        key = (year, lang)
         if key not in self._holidays:
-            h = holidays.Sweden(years=year, categories=(holidays.PUBLIC, holidays.DE_FACTO), language=code)
-            self._holidays[key] = dict(h.items())
+            self._holidays[key] = swedish_holidays(year, lang)
         return self._holidays[key]
 
     def holiday_name(self, day: date, lang: str = "sv") -> str | None:
@@ -244,9 +270,6 @@ class ContactCalendar:
     def holiday_dates(self, year: int) -> dict[date, str]:
         """List the closed holidays of a year with Swedish names (for other modules' deadlines)."""
         return dict(self._holiday_map(year, "sv"))
-
-    def is_holiday(self, day: date) -> bool:
-        return day in self._holiday_map(day.year, "sv")
 
     # ---- hours
 
@@ -274,14 +297,6 @@ class ContactCalendar:
         if span is None:
             return DayHours(None, None, None, "weekend" if day.weekday() >= 5 else None)
         return DayHours(span[0], span[1])
-
-    def weekly(self, kind: str) -> dict[int, tuple[time, time]]:
-        """Return the ordinary week (weekday 0-6 -> opens, closes) for overviews."""
-        return dict(self._weekly[self.resolve_kind(kind)])
-
-    def exceptions_between(self, start: date, end: date) -> list[date]:
-        """List staff exception dates in [start, end], so overviews can announce changed days."""
-        return sorted(d for d in self._exceptions if start <= d <= end)
 
     def reason_text(self, hours: DayHours, day: date, lang: str) -> str | None:
         """Say in `lang` why a day differs: the holiday's name or the staff note."""
@@ -321,10 +336,6 @@ class ContactCalendar:
                 return OpenStatus(kind, False, None, opens_at, dh)
         return OpenStatus(kind, False, None, self._first_opening(kind, today + timedelta(days=1)), dh)
 
-    def is_working_day(self, day: date) -> bool:
-        """Say whether `day` is an ordinary working day (no weekend, holiday), e.g. for deadlines."""
-        return day.weekday() < 5 and not self.is_holiday(day)
-
     # ---- answering
 
     def resolve_day(self, query: HoursQuery, today: date) -> date | None:
@@ -339,7 +350,7 @@ class ContactCalendar:
         if isinstance(day, int) and not isinstance(day, bool):
             return today + timedelta(days=(day - today.weekday()) % 7)
         if query.named:
-            return _resolve_named(self, query.named, today)
+            return next_holiday(query.named, today, self.holiday_dates)
         return None
 
     def answer(self, query: HoursQuery, now: datetime, lang: str, t: Translate) -> str:
@@ -505,143 +516,3 @@ def format_datetime(value: datetime, lang: str, t: Translate, now: datetime | No
         if delta == 1:
             return t("hours.datetime_tomorrow", time=clock, weekday=weekday)
     return t("hours.datetime", date=format_date(value, lang, t), time=clock, weekday=weekday)
-
-
-# --------------------------------------------------------------------------- question parsing
-
-
-def _fold(text: str) -> str:
-    """Lower-case, drop accents (å->a, ä->a, ö->o) and punctuation, so typed variants compare equal."""
-    text = unicodedata.normalize("NFKD", text.lower())
-    text = "".join(c for c in text if not unicodedata.combining(c))
-    text = re.sub(r"[^\w\s]", " ", text)
-    return re.sub(r"\s+", " ", text).strip()
-
-
-# Cue tables over folded text. A cue matches at the start of a word ("besok" matches "besoka",
-# "besokstid"); multi-word cues match as phrases. Typos are caught by fuzzy word matching below.
-_FUZZY_MIN = 84  # rapidfuzz ratio for a misspelt cue word ("telefpn"); 80 let "visst" pass as "visit"
-_PHONE_CUES = ("telefon", "telfon", "telefn", "ring", "samtal", "phone", "call", "telephone")
-_VISIT_CUES = ("besok", "besak", "kontor", "komma in", "komma forbi", "kommer in", "radhus", "reception",
-               "visit", "office", "in person", "come in", "come by", "drop in", "walk in", "kyrkogatan")
-_TODAY_CUES = ("idag", "i dag", "ikvall", "i kvall", "today", "tonight", "this afternoon", "this morning")
-_TOMORROW_CUES = ("imorgon", "i morgon", "imorn", "i morn", "imorrn", "i morrn", "imorron", "i morron",
-                  "imorgn", "tomorrow", "tomorow", "tommorow", "tommorrow", "tmrw", "tmr")
-_NOW_CUES = ("nu", "just nu", "now", "right now", "currently", "at the moment", "for tillfallet", "nuvarande")
-_NEXT_CUES = ("oppnar", "oppnas", "oppna igen", "oppet igen", "open again", "reopen", "opens", "do you open",
-              "will you open", "next open", "nasta gang")
-_WEEKEND_CUES = ("helgen", "i helg", "veckoslut", "weekend")
-_WHEN_CUES = ("nar", "when", "vilka tider", "what time", "tider", "oppettid", "hours", "telefontid",
-              "besokstid", "schedule")
-_OPEN_CUES = ("oppet", "oppen", "oppna", "open", "stangt", "stangd", "closed", "svarar", "answer")
-_WEEKDAY_CUES: tuple[tuple[str, int], ...] = (
-    ("mandag", 0), ("tisdag", 1), ("onsdag", 2), ("torsdag", 3), ("fredag", 4), ("lordag", 5), ("sondag", 6),
-    ("monday", 0), ("tuesday", 1), ("wednesday", 2), ("thursday", 3), ("friday", 4), ("saturday", 5),
-    ("sunday", 6),
-)
-# Named days -> the Swedish name the `holidays` package uses, so movable feasts need no arithmetic.
-_NAMED_CUES: tuple[tuple[str, str], ...] = (
-    ("julafton", "Julafton"), ("christmas eve", "Julafton"), ("xmas eve", "Julafton"),
-    ("juldag", "Juldagen"), ("christmas day", "Juldagen"), ("xmas day", "Juldagen"),
-    ("annandag jul", "Annandag jul"), ("annandagen", "Annandag jul"), ("boxing day", "Annandag jul"),
-    ("nyarsafton", "Nyårsafton"), ("nyars afton", "Nyårsafton"), ("new years eve", "Nyårsafton"),
-    ("new year s eve", "Nyårsafton"), ("nyarsdag", "Nyårsdagen"), ("new years day", "Nyårsdagen"),
-    ("new year s day", "Nyårsdagen"), ("trettondag", "Trettondedag jul"), ("epiphany", "Trettondedag jul"),
-    ("midsommarafton", "Midsommarafton"), ("midsommar afton", "Midsommarafton"),
-    ("midsummer eve", "Midsommarafton"), ("midsommardag", "Midsommardagen"), ("midsummer day", "Midsommardagen"),
-    ("langfredag", "Långfredagen"), ("good friday", "Långfredagen"), ("annandag pask", "Annandag påsk"),
-    ("easter monday", "Annandag påsk"), ("kristi himmelsfard", "Kristi himmelsfärdsdag"),
-    ("ascension", "Kristi himmelsfärdsdag"), ("nationaldag", "Nationaldagen"), ("national day", "Nationaldagen"),
-    ("forsta maj", "Första maj"), ("1 maj", "Första maj"), ("may day", "Första maj"),
-    ("alla helgons", "Alla helgons dag"), ("all saints", "Alla helgons dag"),
-    # A whole holiday period named loosely: its first closed day (checked after the exact names).
-    ("pask", "Långfredagen"), ("easter", "Långfredagen"), ("christmas", "Julafton"), ("xmas", "Julafton"),
-    ("midsommar", "Midsommarafton"), ("midsummer", "Midsommarafton"),
-)
-
-
-def _has(folded: str, words: list[str], cues: tuple[str, ...], fuzzy: bool = False) -> bool:
-    padded = f" {folded} "
-    for cue in cues:
-        if " " in cue:
-            if f" {cue}" in padded:
-                return True
-        elif any(w.startswith(cue) for w in words):
-            return True
-    if fuzzy:
-        single = [c for c in cues if " " not in c.strip() and len(c) >= 5]
-        return any(len(w) >= 5 and fuzz.ratio(w, c) >= _FUZZY_MIN for w in words for c in single)
-    return False
-
-
-def _exact_word(words: list[str], cues: tuple[str, ...], folded: str) -> bool:
-    padded = f" {folded} "
-    return any(f" {c} " in padded for c in cues)
-
-
-def _weekday(words: list[str]) -> int | None:
-    """Find a weekday named in the words, by prefix ("fredagen") or a close misspelling ("fredg")."""
-    for w in words:
-        for cue, wd in _WEEKDAY_CUES:
-            if w.startswith(cue):
-                return wd
-    for w in words:
-        if len(w) < 5:
-            continue
-        score, wd = max((fuzz.ratio(w, cue), wd) for cue, wd in _WEEKDAY_CUES)
-        if score >= _FUZZY_MIN:
-            return wd
-    return None
-
-
-def parse_question(text: str, lang: str = "sv", today: date | None = None) -> HoursQuery:
-    """Read what a guardian asks about hours, tolerating typos and missing å/ä/ö.
-
-    Small and table-driven on purpose: the engine has already decided this is an hours question.
-    """
-    folded = _fold(text)
-    words = folded.split()
-    phone = _has(folded, words, _PHONE_CUES, fuzzy=True)
-    visit = _has(folded, words, _VISIT_CUES, fuzzy=True)
-    kind = "phone" if phone and not visit else "visiting" if visit and not phone else "both"
-
-    named = None
-    for cue, name in _NAMED_CUES:
-        if _has(folded, words, (cue,)):
-            named = name
-            break
-    day: str | int | date | None = None
-    if named is None:
-        if _has(folded, words, _TOMORROW_CUES):
-            day = "tomorrow"
-        elif _exact_word(words, _TODAY_CUES, folded) or _has(folded, words, ("idag", "today")):
-            day = "today"
-        else:
-            day = _weekday(words)
-            if day is None and _has(folded, words, _WEEKEND_CUES):
-                day = 5  # "i helgen", "this weekend": the Saturday (closed days say so, with the next open)
-    elif today is not None:
-        day = _resolve_named(None, named, today)
-
-    now_word = _exact_word(words, _NOW_CUES, folded)
-    next_open = _has(folded, words, _NEXT_CUES)
-    when = _has(folded, words, _WHEN_CUES)
-    open_word = _has(folded, words, _OPEN_CUES)
-    open_now = now_word or (open_word and not when and not next_open and day is None and named is None)
-    schedule = kind != "both" and (when or day is not None or named is not None) and not open_now and not next_open
-    return HoursQuery(kind=kind, day=day, open_now=bool(open_now), next_open=bool(next_open), named=named,
-                      schedule=schedule)
-
-
-def _resolve_named(calendar: ContactCalendar | None, name: str, today: date) -> date | None:
-    """Find the next date (from `today`) of a holiday by its Swedish name."""
-    for year in (today.year, today.year + 1):
-        if calendar is not None:
-            found = calendar.holiday_dates(year)
-        else:
-            found = dict(holidays.Sweden(years=year, categories=(holidays.PUBLIC, holidays.DE_FACTO),
-                                         language="sv").items())
-        for d in sorted(found):
-            if d >= today and name in found[d].split("; "):
-                return d
-    return None

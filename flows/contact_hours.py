@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from common.calendar import ContactCalendar, HoursQuery, parse_question
+from common.calendar import ContactCalendar, HoursQuery
+from flows.hours_questions import parse_question
 from flows.machine import END, Answer, Finish, Flow, FlowContext, NotAnAnswer, Step
 
 
