@@ -21,20 +21,23 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from urllib.parse import parse_qsl, urlparse
 
-import yaml
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from backends import texts as texts_file
+from backends.httpkit import (
+    BadBody, bearer_ok, json_error, parse_json, pick_language, read_capped, utc_now,
+)
 from backends.mail import Mailer
 from common.loginguard import Attempt, LoginGuard, retry_after_header
 from common.netaddr import ClientAddresses
+from common.passwords import PasswordCheck
 
 from . import pages
 from .pages import Texts
@@ -66,11 +69,6 @@ SECURITY_HEADERS = {
 }
 
 
-def utc_now() -> datetime:
-    """Return the current time, timezone-aware in UTC (the default clock)."""
-    return datetime.now(timezone.utc)
-
-
 @dataclass
 class ActivationConfig:
     """Everything the activation backend needs; the composition root fills it in."""
@@ -96,13 +94,11 @@ class ActivationConfig:
     shutdown_timeout: float = 30.0
 
 
-class BadInput(Exception):
-    """Client input that cannot be used; `reason` is safe to show (it never echoes the input)."""
+class BadInput(BadBody):
+    """Client input that cannot be used; the message is safe to show (it never echoes input)."""
 
-    def __init__(self, reason: str, status: int = 400) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.status = status
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(status, message)
 
 
 def load_texts(knowledge_dir: Path) -> dict:
@@ -111,20 +107,7 @@ def load_texts(knowledge_dir: Path) -> dict:
     Raises ValueError naming the file and every problem, so a broken edit stops start-up with a
     message staff can act on instead of a page with a hole in it.
     """
-    path = Path(knowledge_dir) / TEXTS_FILE
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ValueError(f"{path}: missing — the activation pages need this file") from None
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML ({exc})") from None
-    if not isinstance(raw, dict):
-        raise ValueError(f"{path}: must be a mapping of key: {{sv: ..., en: ...}}")
-    problems = [f"{path}: {line}" for line in pages.check_texts(raw)]
-    if problems:
-        raise ValueError("\n".join(problems))
-    return {key: {"sv": value["sv"], "en": value["en"]} for key, value in raw.items()
-            if isinstance(value, dict)}
+    return texts_file.load_texts(Path(knowledge_dir) / TEXTS_FILE, pages.REQUIRED_TEXTS)
 
 
 def add_account(data_dir: Path, email: str) -> None:
@@ -147,7 +130,7 @@ class ActivationService:
     """The state one running backend holds: store, limiters, CSRF guard and mail tasks."""
 
     def __init__(self, config: ActivationConfig) -> None:
-        problems = pages.check_texts(config.texts)
+        problems = texts_file.text_problems(config.texts, pages.REQUIRED_TEXTS)
         if problems:
             raise ValueError("activation texts incomplete:\n" + "\n".join(problems))
         self.config = config
@@ -164,8 +147,8 @@ class ActivationService:
             clock=lambda: clock().timestamp())
         secret = hmac.new(config.token.encode("utf-8"), b"activation-csrf", hashlib.sha256).digest()
         self.csrf = CsrfGuard(secret, clock, config.csrf_max_age)
+        self.passwords = PasswordCheck(config.password_hasher)
         self.tasks: set[asyncio.Task] = set()
-        self._dummy_hash: str | None = None
 
     # Helpers ---------------------------------------------------------------------------------
 
@@ -187,13 +170,6 @@ class ActivationService:
         """Wait for pending mail work before the process stops."""
         if self.tasks:
             await asyncio.wait(set(self.tasks), timeout=self.config.shutdown_timeout)
-
-    async def dummy_hash(self) -> str:
-        """Return a hash to verify against for unknown usernames, so timing does not tell."""
-        if self._dummy_hash is None:
-            self._dummy_hash = await asyncio.to_thread(
-                self.config.password_hasher.hash, secrets.token_urlsafe(16))
-        return self._dummy_hash
 
     # Activation requests ---------------------------------------------------------------------
 
@@ -239,40 +215,11 @@ SERVICE = web.AppKey("activation_service", ActivationService)
 
 # Request helpers ------------------------------------------------------------------------------
 
-async def read_body(request: web.Request, cap: int) -> bytes:
-    """Read the request body up to `cap` bytes; larger bodies are refused without being stored."""
-    if request.content_length is not None and request.content_length > cap:
-        raise BadInput(f"request body larger than {cap} bytes", 413)
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        try:
-            chunk = await request.content.read(16 * 1024)
-        except (web.RequestPayloadError, ConnectionResetError):  # bad compression, a cut-off body
-            raise BadInput("the request body could not be read") from None
-        if not chunk:
-            break
-        size += len(chunk)
-        if size > cap:
-            raise BadInput(f"request body larger than {cap} bytes", 413)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 async def read_json_object(request: web.Request) -> dict:
     """Return the body as a JSON object, or raise BadInput saying what is wrong."""
-    svc = request.app[SERVICE]
-    raw = await read_body(request, svc.config.max_body_bytes)
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise BadInput("body must be JSON") from None
+    data = parse_json(await read_capped(request, request.app[SERVICE].config.max_body_bytes))
     if not isinstance(data, dict):
         raise BadInput("body must be a JSON object")
-    try:  # a "\\ud800" escape is valid JSON but no text: refuse it before it reaches a hash or a file
-        json.dumps(data, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        raise BadInput("body holds a \\u escape that is no character") from None
     return data
 
 
@@ -281,7 +228,7 @@ async def read_form(request: web.Request) -> dict[str, str]:
     svc = request.app[SERVICE]
     if request.content_type != "application/x-www-form-urlencoded":
         raise BadInput("form must be application/x-www-form-urlencoded", 415)
-    raw = await read_body(request, svc.config.max_body_bytes)
+    raw = await read_capped(request, svc.config.max_body_bytes)
     try:
         pairs = parse_qsl(raw.decode("ascii"), keep_blank_values=True, encoding="utf-8",
                           errors="strict", max_num_fields=MAX_FORM_FIELDS)
@@ -295,36 +242,6 @@ async def read_form(request: web.Request) -> dict[str, str]:
             raise BadInput("form field too long")
         form[name] = value
     return form
-
-
-def json_response(status: int, payload: dict, headers: dict | None = None) -> web.Response:
-    return web.Response(status=status, body=json.dumps(payload).encode("utf-8"),
-                        content_type="application/json", headers=headers)
-
-
-def json_error(status: int, reason: str, headers: dict | None = None) -> web.Response:
-    return json_response(status, {"error": reason}, headers)
-
-
-def pick_language(request: web.Request, explicit: str | None = None) -> str:
-    """Choose sv or en: a form's or the query's `lang`, else Accept-Language, else Swedish."""
-    for candidate in (explicit, request.query.get("lang")):
-        if candidate in pages.LANGUAGES:
-            return candidate
-    ranked: list[tuple[float, int, str]] = []
-    for index, item in enumerate(request.headers.get("Accept-Language", "").split(",")[:20]):
-        tag, _, params = item.strip().partition(";")
-        primary = tag.strip().lower().split("-")[0]
-        quality = 1.0
-        params = params.strip()
-        if params.startswith("q="):
-            try:
-                quality = float(params[2:])
-            except ValueError:
-                quality = 0.0
-        if primary in pages.LANGUAGES and quality > 0:
-            ranked.append((-quality, index, primary))
-    return min(ranked)[2] if ranked else "sv"
 
 
 def render(svc: ActivationService, lang: str, page: pages.Page, status: int = 200) -> web.Response:
@@ -371,9 +288,9 @@ async def guard(request: web.Request, handler) -> web.StreamResponse:
     is_api = "/api/" in request.path
     try:
         response = await handler(request)
-    except BadInput as exc:
+    except BadBody as exc:
         if is_api:
-            response = json_error(exc.status, exc.reason)
+            response = json_error(exc.status, exc.message)
         else:
             response = page_error(request, exc.status, "bad_request")
     except web.HTTPException as exc:
@@ -401,21 +318,10 @@ async def guard(request: web.Request, handler) -> web.StreamResponse:
 
 # API handlers ---------------------------------------------------------------------------------
 
-def authorized(request: web.Request, token: str) -> bool:
-    """Tell whether the request carries the shared backend bearer token (constant-time)."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, supplied = header.partition(" ")
-    if scheme.lower() != "bearer" or not supplied:
-        return False
-    # Header bytes that are not UTF-8 arrive surrogate-escaped; encode them back, never raise.
-    return hmac.compare_digest(supplied.strip().encode("utf-8", "surrogateescape"),
-                               token.encode("utf-8"))
-
-
 async def activation_requests(request: web.Request) -> web.Response:
     """Accept a request to mail an activation link; answer identically for any valid address."""
     svc = request.app[SERVICE]
-    if not authorized(request, svc.config.token):
+    if not bearer_ok(request, svc.config.token):
         return json_error(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
     data = await read_json_object(request)
     if "email" not in data:
@@ -458,22 +364,17 @@ async def app_login(request: web.Request) -> web.Response:
         log.info("app_login throttled")
         return json_error(429, "too many failed logins; try again later", retry_after_header(attempt))
     stored = await asyncio.to_thread(svc.store.password_hash_for, username)
-    candidate = stored or await svc.dummy_hash()
-    try:
-        ok = await asyncio.to_thread(svc.config.password_hasher.verify, candidate, password)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        ok = False
-    if not ok or stored is None:
+    if not await asyncio.to_thread(svc.passwords.verify, stored, password):
         svc.login_guard.failed(attempt)
         log.info("app_login failed")
         return json_error(401, "wrong username or password")
     svc.login_guard.succeeded(attempt)
     log.info("app_login ok")
-    return json_response(200, {"status": "ok"})
+    return web.json_response({"status": "ok"})
 
 
 async def health(request: web.Request) -> web.Response:
-    return json_response(200, {"status": "ok"})
+    return web.json_response({"status": "ok"})
 
 
 # Page handlers --------------------------------------------------------------------------------
@@ -489,71 +390,94 @@ async def start_get(request: web.Request) -> web.Response:
     return with_csrf_cookie(svc, render(svc, lang, page), cookie, is_new)
 
 
-async def start_post(request: web.Request) -> web.Response:
-    """Check the code ("Nästa") and show the username and password form."""
+@dataclass
+class Posted:
+    """A submitted activation form whose CSRF token checked out."""
+
+    form: dict[str, str]
+    lang: str
+    code: str
+    cookie: str
+
+
+async def posted_form(request: web.Request, step: str) -> Posted | web.Response:
+    """Read the form of `step` ("start" or "credentials"); a 403 page when its token is wrong."""
     svc = request.app[SERVICE]
     form = await read_form(request)
     lang = pick_language(request, form.get("lang"))
     code = form.get("code", "").strip()
     cookie = request.cookies.get(CSRF_COOKIE)
-    if not svc.csrf.check(cookie, "start", form.get("csrf")):
-        log.info("activation_page csrf_refused step=start")
+    if not svc.csrf.check(cookie, step, form.get("csrf")):
+        log.info("activation_page csrf_refused step=%s", step)
         return page_error(request, 403, "forbidden", lang, code)
-    if not code:
-        page = pages.start_page(svc.texts, lang, code="", csrf=svc.csrf.token(cookie, "start"),
+    return Posted(form, lang, code, cookie)
+
+
+async def code_is_live(svc: ActivationService, code: str) -> bool:
+    """Tell whether `code` is one we issued, unused and not expired."""
+    return plausible_code(code) and await asyncio.to_thread(
+        svc.store.code_is_valid, hash_code(code), svc.config.clock())
+
+
+def code_gone(svc: ActivationService, lang: str, step: str) -> web.Response:
+    """Answer a code that is unknown, used or expired with the page that says how to get one."""
+    log.info("activation_page code_invalid step=%s", step)
+    return render(svc, lang, pages.invalid_page(svc.texts, lang, hours=svc.ttl_hours), 410)
+
+
+async def start_post(request: web.Request) -> web.Response:
+    """Check the code ("Nästa") and show the username and password form."""
+    svc = request.app[SERVICE]
+    posted = await posted_form(request, "start")
+    if isinstance(posted, web.Response):
+        return posted
+    lang = posted.lang
+    if not posted.code:
+        page = pages.start_page(svc.texts, lang, code="", csrf=svc.csrf.token(posted.cookie, "start"),
                                 errors=["activation_page.code_missing"])
         return render(svc, lang, page, 422)
-    if not plausible_code(code) or not await asyncio.to_thread(
-            svc.store.code_is_valid, hash_code(code), svc.config.clock()):
-        log.info("activation_page code_invalid step=start")
-        return render(svc, lang, pages.invalid_page(svc.texts, lang, hours=svc.ttl_hours), 410)
-    page = pages.credentials_page(svc.texts, lang, code=code,
-                                  csrf=svc.csrf.token(cookie, "credentials"), username="", errors=[])
-    return render(svc, lang, page)
+    if not await code_is_live(svc, posted.code):
+        return code_gone(svc, lang, "start")
+    return credentials_form(svc, posted, [])
+
+
+def credentials_form(svc: ActivationService, posted: Posted, errors: list[str],
+                     username: str = "") -> web.Response:
+    """Render the username and password form (again, with `errors`, after a refused try)."""
+    page = pages.credentials_page(svc.texts, posted.lang, code=posted.code,
+                                  csrf=svc.csrf.token(posted.cookie, "credentials"),
+                                  username=username[:pages.USERNAME_MAX * 2], errors=errors)
+    return render(svc, posted.lang, page, 422 if errors else 200)
 
 
 async def credentials_post(request: web.Request) -> web.Response:
     """Create the app credentials, spending the code; re-show the form with errors otherwise."""
     svc = request.app[SERVICE]
-    form = await read_form(request)
-    lang = pick_language(request, form.get("lang"))
-    code = form.get("code", "").strip()
-    cookie = request.cookies.get(CSRF_COOKIE)
-    if not svc.csrf.check(cookie, "credentials", form.get("csrf")):
-        log.info("activation_page csrf_refused step=credentials")
-        return page_error(request, 403, "forbidden", lang, code)
-    code_hash = hash_code(code)
-    now = svc.config.clock()
-    if not plausible_code(code) or not await asyncio.to_thread(svc.store.code_is_valid, code_hash, now):
-        log.info("activation_page code_invalid step=credentials")
-        return render(svc, lang, pages.invalid_page(svc.texts, lang, hours=svc.ttl_hours), 410)
-    username = form.get("username", "").strip()
-    password = form.get("password", "")
-    confirmation = form.get("password_confirm", "")
-    errors = username_errors(username) + password_errors(password, confirmation, username)
+    posted = await posted_form(request, "credentials")
+    if isinstance(posted, web.Response):
+        return posted
+    if not await code_is_live(svc, posted.code):
+        return code_gone(svc, posted.lang, "credentials")
+    code_hash = hash_code(posted.code)
+    username = posted.form.get("username", "").strip()
+    password = posted.form.get("password", "")
+    errors = (username_errors(username)
+              + password_errors(password, posted.form.get("password_confirm", ""), username))
     if not errors and await asyncio.to_thread(svc.store.username_taken, username, code_hash):
         errors.append("activation_page.error_username_taken")
-
-    def form_again(errs: list[str]) -> web.Response:
-        page = pages.credentials_page(svc.texts, lang, code=code,
-                                      csrf=svc.csrf.token(cookie, "credentials"),
-                                      username=username[:pages.USERNAME_MAX * 2], errors=errs)
-        return render(svc, lang, page, 422)
-
     if errors:
         log.info("activation_page form_errors count=%d", len(errors))
-        return form_again(errors)
+        return credentials_form(svc, posted, errors, username)
     password_hash = await asyncio.to_thread(svc.config.password_hasher.hash, password)
     result = await asyncio.to_thread(svc.store.consume_code, code_hash, username, password_hash,
                                      svc.config.clock())
     if result.outcome == "invalid":
-        log.info("activation_page code_invalid step=commit")
-        return render(svc, lang, pages.invalid_page(svc.texts, lang, hours=svc.ttl_hours), 410)
+        return code_gone(svc, posted.lang, "commit")
     if result.outcome == "username_taken":
-        return form_again(["activation_page.error_username_taken"])
+        return credentials_form(svc, posted, ["activation_page.error_username_taken"], username)
     log.info("activation credentials_created")
     # Post/redirect/get: a reload of the success page never re-submits the form.
-    return web.Response(status=303, headers={"Location": pages.query("done", lang=lang)})
+    return web.Response(status=303, headers={"Location": pages.query("done", lang=posted.lang)})
 
 
 async def done_get(request: web.Request) -> web.Response:

@@ -13,8 +13,9 @@ from urllib.parse import urlencode
 
 from .security import CODE_MAX_LENGTH, PASSWORD_MAX, PASSWORD_MIN, USERNAME_MAX, USERNAME_MIN
 
-LANGUAGES = ("sv", "en")
 SKOLA24_APP_URL = "https://halmstad-mobil.skola24.se"
+NEW_PASSWORD_ATTRS = (f'required minlength="{PASSWORD_MIN}" maxlength="{PASSWORD_MAX}" '
+                      'autocomplete="new-password"')
 
 # Every text key the backend uses, with the placeholder names the code passes to it.
 REQUIRED_TEXTS: dict[str, tuple[str, ...]] = {
@@ -81,27 +82,6 @@ ERROR_FIELD = {
     "activation_page.error_password_common": "password",
     "activation_page.error_password_mismatch": "password_confirm",
 }
-
-
-def check_texts(texts: dict) -> list[str]:
-    """Return one line per missing or unusable text, so a bad knowledge file fails at start."""
-    problems = []
-    for key, names in REQUIRED_TEXTS.items():
-        entry = texts.get(key)
-        if not isinstance(entry, dict):
-            problems.append(f"{key}: missing — add it with sv and en")
-            continue
-        for lang in LANGUAGES:
-            value = entry.get(lang)
-            if not isinstance(value, str) or not value.strip():
-                problems.append(f"{key}: no '{lang}' text — add one")
-                continue
-            try:
-                value.format(**{name: "x" for name in names})
-            except (KeyError, IndexError, ValueError) as exc:
-                problems.append(f"{key}.{lang}: bad placeholder ({exc}) — allowed: "
-                                f"{', '.join(names) or 'none'}; write a literal brace as {{{{ }}}}")
-    return problems
 
 
 @dataclass
@@ -240,14 +220,10 @@ def credentials_page(texts: Texts, lang: str, *, code: str, csrf: str, username:
         + _field(texts, lang, name="password", label_key="activation_page.password_label",
                  input_type="password",
                  hint=texts.get("activation_page.password_hint", lang, min=PASSWORD_MIN),
-                 errors=errors,
-                 attrs=f'required minlength="{PASSWORD_MIN}" maxlength="{PASSWORD_MAX}" '
-                       'autocomplete="new-password"')
+                 errors=errors, attrs=NEW_PASSWORD_ATTRS)
         + _field(texts, lang, name="password_confirm",
                  label_key="activation_page.password_confirm_label", input_type="password",
-                 errors=errors,
-                 attrs=f'required minlength="{PASSWORD_MIN}" maxlength="{PASSWORD_MAX}" '
-                       'autocomplete="new-password"')
+                 errors=errors, attrs=NEW_PASSWORD_ATTRS)
         + f'<button type="submit">{escape(texts.get("activation_page.create_button", lang))}</button>\n'
         + "</form>"
     )

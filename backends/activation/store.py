@@ -14,9 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable, TypeVar
 
-from tinydb import TinyDB
-
-from common.atomic import AtomicJSONStorage
+from backends.docfile import first, insert, open_file, read_tables
 
 from .security import email_key
 
@@ -26,11 +24,6 @@ CODES = "codes"
 CREDENTIALS = "credentials"
 
 T = TypeVar("T")
-
-
-def _insert(table: dict, doc: dict) -> None:
-    next_id = max((int(k) for k in table), default=0) + 1
-    table[str(next_id)] = doc
 
 
 def _parse(ts: str) -> datetime:
@@ -49,8 +42,7 @@ class ActivationStore:
 
     def __init__(self, data_dir: Path) -> None:
         self.path = Path(data_dir) / FILE_NAME
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = TinyDB(self.path, storage=AtomicJSONStorage)
+        self._db = open_file(self.path)
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -59,13 +51,15 @@ class ActivationStore:
 
     def _transact(self, change: Callable[[dict], tuple[T, bool]]) -> T:
         with self._lock:
-            data = self._db.storage.read() or {}
-            for name in (ACCOUNTS, CODES, CREDENTIALS):
-                data.setdefault(name, {})
+            data = read_tables(self._db, (ACCOUNTS, CODES, CREDENTIALS))
             result, changed = change(data)
             if changed:
                 self._db.storage.write(data)
             return result
+
+    def _read(self, look: Callable[[dict], T]) -> T:
+        """Answer `look(data)` from the document, changing nothing."""
+        return self._transact(lambda data: (look(data), False))
 
     # Accounts -------------------------------------------------------------------------------
 
@@ -74,24 +68,17 @@ class ActivationStore:
         key = email_key(email)
 
         def change(data: dict) -> tuple[bool, bool]:
-            if any(doc.get("key") == key for doc in data[ACCOUNTS].values()):
+            if first(data[ACCOUNTS], key=key) is not None:
                 return False, False
-            _insert(data[ACCOUNTS], {"email": email, "key": key, "created_at": now.isoformat()})
+            insert(data[ACCOUNTS], {"email": email, "key": key, "created_at": now.isoformat()})
             return True, True
 
         return self._transact(change)
 
     def find_account(self, email: str) -> str | None:
         """Return the stored address for a normalised address, or None when unregistered."""
-        key = email_key(email)
-
-        def change(data: dict) -> tuple[str | None, bool]:
-            for doc in data[ACCOUNTS].values():
-                if doc.get("key") == key:
-                    return doc["email"], False
-            return None, False
-
-        return self._transact(change)
+        account = self._read(lambda data: first(data[ACCOUNTS], key=email_key(email)))
+        return None if account is None else account["email"]
 
     # Codes ----------------------------------------------------------------------------------
 
@@ -109,7 +96,7 @@ class ActivationStore:
             for doc_id, doc in list(codes.items()):
                 if _parse(doc["expires_at"]) <= now:
                     del codes[doc_id]
-            _insert(codes, {"hash": code_hash, "account": key, "created_at": now.isoformat(),
+            insert(codes, {"hash": code_hash, "account": key, "created_at": now.isoformat(),
                             "expires_at": expires_at.isoformat()})
             return None, True
 
@@ -117,14 +104,8 @@ class ActivationStore:
 
     def code_is_valid(self, code_hash: str, now: datetime) -> bool:
         """Tell whether a code exists, is unused and has not expired."""
-
-        def change(data: dict) -> tuple[bool, bool]:
-            for doc in data[CODES].values():
-                if doc.get("hash") == code_hash:
-                    return _parse(doc["expires_at"]) > now, False
-            return False, False
-
-        return self._transact(change)
+        code = self._read(lambda data: first(data[CODES], hash=code_hash))
+        return code is not None and _parse(code["expires_at"]) > now
 
     def consume_code(self, code_hash: str, username: str, password_hash: str,
                      now: datetime) -> ConsumeResult:
@@ -137,11 +118,10 @@ class ActivationStore:
 
         def change(data: dict) -> tuple[ConsumeResult, bool]:
             codes = data[CODES]
-            found = next(((doc_id, doc) for doc_id, doc in codes.items()
-                          if doc.get("hash") == code_hash), None)
-            if found is None or _parse(found[1]["expires_at"]) <= now:
+            found = first(codes, hash=code_hash)
+            if found is None or _parse(found["expires_at"]) <= now:
                 return ConsumeResult("invalid"), False
-            account = found[1]["account"]
+            account = found["account"]
             creds = data[CREDENTIALS]
             for doc in creds.values():
                 if doc.get("username_key") == username_key and doc.get("account") != account:
@@ -152,7 +132,7 @@ class ActivationStore:
             for doc_id, doc in list(creds.items()):
                 if doc.get("account") == account:
                     del creds[doc_id]
-            _insert(creds, {"account": account, "username": username, "username_key": username_key,
+            insert(creds, {"account": account, "username": username, "username_key": username_key,
                             "password_hash": password_hash, "created_at": now.isoformat()})
             return ConsumeResult("ok"), True
 
@@ -162,24 +142,17 @@ class ActivationStore:
 
     def password_hash_for(self, username: str) -> str | None:
         """Return the stored password hash for a username (case-insensitive), or None."""
-        username_key = username.casefold()
-
-        def change(data: dict) -> tuple[str | None, bool]:
-            for doc in data[CREDENTIALS].values():
-                if doc.get("username_key") == username_key:
-                    return doc["password_hash"], False
-            return None, False
-
-        return self._transact(change)
+        creds = self._read(lambda data: first(data[CREDENTIALS], username_key=username.casefold()))
+        return None if creds is None else creds["password_hash"]
 
     def username_taken(self, username: str, code_hash: str) -> bool:
         """Tell whether another account than the code's already uses this username."""
         username_key = username.casefold()
 
-        def change(data: dict) -> tuple[bool, bool]:
-            account = next((doc.get("account") for doc in data[CODES].values()
-                            if doc.get("hash") == code_hash), None)
+        def taken(data: dict) -> bool:
+            code = first(data[CODES], hash=code_hash)
+            account = None if code is None else code.get("account")
             return any(doc.get("username_key") == username_key and doc.get("account") != account
-                       for doc in data[CREDENTIALS].values()), False
+                       for doc in data[CREDENTIALS].values())
 
-        return self._transact(change)
+        return self._read(taken)

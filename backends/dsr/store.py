@@ -2,9 +2,8 @@
 
 Tables: `cases`, `idempotency`, `staff`, `audit`. A new case, its idempotency record and its audit
 entry must land together (a crash between them would let a retry file the request twice), and
-TinyDB has no multi-table transaction, so every change here reads the whole document through the
-TinyDB storage, changes it and writes it back once with `AtomicJSONStorage` (temp file, fsync,
-os.replace). An asyncio lock serialises read-modify-write inside the process; the blocking file
+TinyDB has no multi-table transaction, so every change here reads the whole document, changes it
+and writes it back once (`backends/docfile.py`). An asyncio lock serialises read-modify-write inside the process; the blocking file
 work runs in a thread so the event loop keeps serving.
 """
 from __future__ import annotations
@@ -16,7 +15,7 @@ from typing import Any, Callable
 
 from tinydb import TinyDB
 
-from common.atomic import AtomicJSONStorage
+from backends.docfile import first, insert, next_id, open_file, read_tables
 
 FILE_NAME = "dsr.json"
 TABLES = ("cases", "idempotency", "staff", "audit")
@@ -31,30 +30,11 @@ class CaseNotFound(LookupError):
 
 
 def _open(data_dir: Path) -> TinyDB:
-    """Open the backend's TinyDB file (created on first write) with the atomic storage."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    return TinyDB(data_dir / FILE_NAME, storage=AtomicJSONStorage)
+    return open_file(Path(data_dir) / FILE_NAME)
 
 
 def _read(db: TinyDB) -> dict:
-    """Return the whole document with every table present."""
-    data = db.storage.read() or {}
-    for table in TABLES:
-        data.setdefault(table, {})
-    return data
-
-
-def _next_id(table: dict) -> str:
-    """Return the next TinyDB document id of `table` (ids are decimal strings)."""
-    return str(max((int(k) for k in table), default=0) + 1)
-
-
-def _find(table: dict, **match: Any) -> dict | None:
-    """Return the first document whose fields equal `match`."""
-    for doc in table.values():
-        if all(doc.get(k) == v for k, v in match.items()):
-            return doc
-    return None
+    return read_tables(db, TABLES)
 
 
 def upsert_staff_sync(data_dir: Path, record: dict) -> None:
@@ -62,7 +42,7 @@ def upsert_staff_sync(data_dir: Path, record: dict) -> None:
     db = _open(data_dir)
     data = _read(db)
     existing = [k for k, doc in data["staff"].items() if doc.get("username") == record["username"]]
-    doc_id = existing[0] if existing else _next_id(data["staff"])
+    doc_id = existing[0] if existing else next_id(data["staff"])
     data["staff"][doc_id] = record
     db.storage.write(data)
 
@@ -110,18 +90,18 @@ class DsrStore:
 
         def work() -> tuple[dict, bool]:
             data = _read(self._db)
-            seen = _find(data["idempotency"], key=key)
+            seen = first(data["idempotency"], key=key)
             if seen is not None:
                 if seen["body_hash"] != body_hash:
                     raise IdempotencyConflict()
                 return seen["response"], False
             case, response, audit = build(data)
-            data["cases"][_next_id(data["cases"])] = case
-            data["idempotency"][_next_id(data["idempotency"])] = {
+            insert(data["cases"], case)
+            insert(data["idempotency"], {
                 "key": key, "body_hash": body_hash, "reference": case["reference"],
                 "response": response, "created_at": case["received_at"],
-            }
-            data["audit"][_next_id(data["audit"])] = audit
+            })
+            insert(data["audit"], audit)
             self._db.storage.write(data)
             return response, True
 
@@ -136,11 +116,11 @@ class DsrStore:
 
         def work() -> dict:
             data = _read(self._db)
-            case = _find(data["cases"], reference=reference)
+            case = first(data["cases"], reference=reference)
             if case is None:
                 raise CaseNotFound(reference)
             audit = change(case)
-            data["audit"][_next_id(data["audit"])] = audit
+            insert(data["audit"], audit)
             self._db.storage.write(data)
             return copy.deepcopy(case)
 
@@ -149,7 +129,7 @@ class DsrStore:
     async def get_case(self, reference: str) -> dict | None:
         """Return one case, or None."""
         data = await asyncio.to_thread(_read, self._db)
-        return _find(data["cases"], reference=reference)
+        return first(data["cases"], reference=reference)
 
     async def cases(self) -> list[dict]:
         """Return every case (unsorted)."""
@@ -165,7 +145,7 @@ class DsrStore:
     async def staff(self, username: str) -> dict | None:
         """Return a staff account by username, or None."""
         data = await asyncio.to_thread(_read, self._db)
-        return _find(data["staff"], username=username)
+        return first(data["staff"], username=username)
 
     def close(self) -> None:
         """Release the TinyDB handle (the storage holds no open file)."""

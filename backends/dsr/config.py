@@ -1,0 +1,63 @@
+"""The data-rights backend's settings and the state one running app holds.
+
+`DsrConfig` is what the composition root (`serve`, `python -m backends.dsr`, a test) fills in; the
+app keys name what `create_app` puts on the application for the handlers to find.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Callable
+
+from aiohttp import web
+
+from backends.httpkit import utc_now
+from common.loginguard import LoginGuard
+from common.netaddr import ClientAddresses
+from common.passwords import PasswordCheck
+
+from .store import DsrStore
+
+MAX_BODY_BYTES = 256 * 1024
+SESSION_IDLE_SECONDS = 8 * 3600
+SESSION_LIFETIME_SECONDS = 12 * 3600
+MAX_PASSWORD = 1024
+SESSION_COOKIE = "dsr_session"
+LOGIN_COOKIE = "dsr_login"
+
+
+@dataclass
+class DsrConfig:
+    """Configure one DSR backend: where it stores, the bot's token, its texts and its clock."""
+
+    data_dir: Path
+    token: str
+    texts: dict
+    clock: Callable[[], datetime] = field(default=utc_now)
+    secure_cookies: bool = False
+    # However busy, a session ends this long after its login (idle sessions end sooner).
+    session_lifetime: float = SESSION_LIFETIME_SECONDS
+    clients: ClientAddresses = field(default_factory=ClientAddresses)
+    # Seconds for sessions and login throttles, apart from `clock` (the cases' calendar, which
+    # `serve --now` and the tests move by months).
+    timer: Callable[[], float] = field(default=time.monotonic)
+
+
+@dataclass
+class StaffSession:
+    """Remember one signed-in staff member (kept server-side; the cookie holds a random token)."""
+
+    username: str
+    csrf: str
+    expires: float  # the idle limit, renewed while used
+    ends: float = float("inf")  # the absolute limit, never renewed
+    epoch: str = ""  # the login's session epoch at login: a new password or disabling changes it
+
+
+CONFIG_KEY = web.AppKey("dsr_config", DsrConfig)
+STORE_KEY = web.AppKey("dsr_store", DsrStore)
+SESSIONS_KEY = web.AppKey("dsr_sessions", dict)  # SHA-256 of a session token -> StaffSession
+GUARD_KEY = web.AppKey("dsr_login_guard", LoginGuard)
+HASHER_KEY = web.AppKey("dsr_password_check", PasswordCheck)
