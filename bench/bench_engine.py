@@ -27,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_store import pct, seed, session_id  # noqa: E402
 
-from bot.app import KnowledgeHolder, make_clock  # noqa: E402
+from bot.clock import make_clock  # noqa: E402
+from bot.holder import KnowledgeHolder  # noqa: E402
 from bot.engine import Engine  # noqa: E402
 from bot.knowledge import default_knowledge_dir  # noqa: E402
 from common.messages import Inbound  # noqa: E402

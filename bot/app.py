@@ -1,126 +1,61 @@
-"""The composition root: the one place that picks implementations and wires them together."""
+"""The composition root: the one place that picks implementations and wires them together.
+
+`build_app` builds `serve`; `build_chat` builds the terminal chat from the same parts (the same
+knowledge holder, clock, backend apps and clients, the engine), with the reference backends on a
+loopback port of its own process. Every part is constructed here and handed its collaborators;
+the engine's interceptors, listeners and turn hooks are listed in `_build_engine`, in order.
+"""
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import os
 import secrets
-import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
-from typing import Callable
-from zoneinfo import ZoneInfo
+from typing import Awaitable, Callable
 
 from aiohttp import web
 
-from bot.engine import Engine, Services
-from bot.knowledge import Knowledge, KnowledgeError, Problem, check_knowledge, default_knowledge_dir
-from common.netaddr import ClientAddresses, parse_trusted_proxies
+from backends.activation.app import ActivationConfig, create_app as create_activation
+from backends.activation.app import load_texts as activation_texts
+from backends.dsr.app import DsrConfig, create_app as create_dsr
+from backends.dsr.app import load_texts as dsr_texts
+from backends.mail import Mailer
+from bot import headers
+from bot.accesslog import quiet_protocol_errors
+from bot.channels import pages, widget
+from bot.channels.push import HUB_KEY, PushHub
+from bot.channels.telegram import TELEGRAM_KEY, TelegramChannel, TelegramSettings
+from bot.channels.web import api_errors, setup_chat_routes
+from bot.clients.activation import ActivationClient
+from bot.clients.dsr import BACKGROUND_TIMEOUT, DsrClient
+from bot.clock import make_clock
+from bot.datadir import secure_data_dir
+from bot.engine import Engine
+from bot.handoff.setup import HANDOFF_KEY, HandoffParts, build_handoff
+from bot.holder import KnowledgeHolder
+from bot.knowledge import default_knowledge_dir
+from bot.pending import DeliveryWorker, PendingQueue, engine_announcer
+from bot.reload import RELOADER_KEY, Reloader
+from bot.retention import retention_loop
+from bot.store.base import SessionStore
 from bot.store.tinydb_store import TinyDBStore
-from bot.understanding import Understanding
+from common.atomic import TMP_PREFIX
+from common.netaddr import ClientAddresses, parse_trusted_proxies
+from flows.ports import Services
+from flows.registry import all_flows
 
 log = logging.getLogger("halmstad.app")
-STOCKHOLM = ZoneInfo("Europe/Stockholm")
 RUNTIME_KEY = web.AppKey("runtime", object)
-
-
-def parse_now(value: str) -> datetime:
-    """Parse --now: ISO-8601; without an offset it is Stockholm local time."""
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"--now {value!r} is not an ISO-8601 time such as 2026-12-24T10:00") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=STOCKHOLM)
-    return moment
-
-
-def make_clock(now: str | datetime | None) -> Callable[[], datetime]:
-    """Return the clock: real time, or time that starts at `now` and runs on from there."""
-    if now is None:
-        return lambda: datetime.now(STOCKHOLM)
-    start = parse_now(now) if isinstance(now, str) else now
-    t0 = time.monotonic()
-    return lambda: start + timedelta(seconds=time.monotonic() - t0)
-
-
-def knowledge_checks(flows) -> list:
-    """Return the extra checks the loader runs: the text keys code needs exist."""
-    from flows.registry import required_text_keys
-
-    needed = required_text_keys(flows) | CORE_TEXT_KEYS
-
-    def texts_exist(knowledge: Knowledge) -> list[Problem]:
-        missing = sorted(k for k in needed if k not in knowledge.texts)
-        return [Problem("knowledge/texts", 1, f"the text '{k}' is missing",
-                        f"add '{k}:' with 'sv:' and 'en:' to a file in knowledge/texts/") for k in missing]
-    return [texts_exist]
-
-
-CORE_TEXT_KEYS = {
-    "core.menu", "core.help", "core.cancelled", "core.nothing_to_cancel", "core.language_set",
-    "core.clarify", "core.none_of_these", "core.fallback", "core.fallback_twice", "core.not_an_answer",
-    "core.resume", "core.other_flow_offer", "core.anything_else", "core.error", "core.rate_limited",
-    "menu.account", "menu.activation", "menu.hours", "menu.data_rights", "menu.human",
-    "privacy.masked_warning", "privacy.notice", "core.flow_paused", "core.resume_button",
-    "core.none_of_these_menu", "core.nothing_to_resume",
-}
-
-
-class KnowledgeHolder:
-    """Holds the knowledge in force and its understanding; `reload` swaps them only when valid."""
-
-    def __init__(self, root: Path, flows) -> None:
-        self.root = Path(root)
-        self.flows = flows
-        self.last_error: str | None = None
-        self.loaded_at: datetime | None = None
-        self.knowledge, self.understanding = self._load()
-        self.loaded_at = datetime.now(STOCKHOLM)
-
-    def _load(self) -> tuple[Knowledge, Understanding]:
-        """Load and check the folder, including phrasings the matcher would give to another entry."""
-        knowledge, problems = check_knowledge(self.root, extra_checks=knowledge_checks(self.flows))
-        if knowledge is None:
-            raise KnowledgeError([p for p in problems if p.severity == "error"])
-        understanding = Understanding(knowledge)
-        try:
-            from bot.staff_tools import collision_problems
-        except ImportError:
-            collision_problems = None
-        if collision_problems is not None:
-            collisions = [p for p in collision_problems(knowledge, understanding) if p.severity == "error"]
-            if collisions:
-                raise KnowledgeError(collisions)
-        return knowledge, understanding
-
-    def install(self, knowledge: Knowledge, understanding: Understanding) -> None:
-        """Swap in a checked knowledge and its understanding together."""
-        self.knowledge, self.understanding = knowledge, understanding
-        self.last_error = None
-        self.loaded_at = datetime.now(STOCKHOLM)
-        log.info("knowledge reloaded version=%s", knowledge.version)
-
-    def reload(self) -> bool:
-        """Load the files again; keep serving the old knowledge if the new one has errors."""
-        try:
-            knowledge, understanding = self._load()
-        except KnowledgeError as exc:
-            self.last_error = "\n".join(str(p) for p in exc.problems)
-            log.warning("knowledge reload refused errors=%d", len(exc.problems))
-            return False
-        self.install(knowledge, understanding)
-        return True
-
-    @property
-    def version(self) -> str:
-        return self.knowledge.version
+Closer = Callable[[], Awaitable[None]]
 
 
 @dataclass
 class ServeConfig:
-    """Everything `serve` is told on its command line and in its environment."""
+    """Everything `serve` (and `chat`) is told on its command line and in its environment."""
 
     host: str = "127.0.0.1"
     port: int = 8080
@@ -148,94 +83,169 @@ class ServeConfig:
 
 @dataclass
 class Runtime:
-    """The running parts of one `serve` process."""
+    """The running parts of one process."""
 
     config: ServeConfig
     engine: Engine
     holder: KnowledgeHolder
-    store: TinyDBStore
+    store: SessionStore
     clock: Callable[[], datetime]
     token: str
     clients: ClientAddresses = field(default_factory=ClientAddresses)
     background: list = field(default_factory=list)
-    closers: list = field(default_factory=list)
+    closers: list[Closer] = field(default_factory=list)
+    handoff: HandoffParts | None = None
+    push: PushHub | None = None
+    telegram: TelegramChannel | None = None
 
 
-def make_mailer(config: ServeConfig):
-    from backends.mail import Mailer
+@dataclass
+class Core:
+    """What every process builds first: the flows, the knowledge, the clock, the shared token."""
 
-    if config.smtp_host:
-        return Mailer.smtp(config.smtp_host, config.smtp_port)
-    return Mailer.maildir(config.data_dir / "outbox")
+    config: ServeConfig
+    holder: KnowledgeHolder
+    clock: Callable[[], datetime]
+    token: str
+    clients: ClientAddresses
+    closers: list[Closer] = field(default_factory=list)
 
 
-def build_app(config: ServeConfig) -> web.Application:
-    """Build the whole `serve` application: chat API, pages, backends, agent console."""
-    from backends.activation.app import ActivationConfig, create_app as create_activation
-    from backends.activation.app import load_texts as activation_texts
-    from backends.dsr.app import DsrConfig, create_app as create_dsr
-    from backends.dsr.app import load_texts as dsr_texts
-    from bot.channels.web import api_errors, setup_chat_routes
-    from bot.channels import pages
-    from flows.registry import all_flows
-
-    from bot.accesslog import quiet_protocol_errors
-    from bot.datadir import secure_data_dir
-    from bot import headers
-
+def build_core(config: ServeConfig) -> Core:
+    """Secure the data dir and load the knowledge (KnowledgeError when it is invalid)."""
     quiet_protocol_errors()
     secure_data_dir(config.data_dir)  # folders 0700, files 0600 (bot/datadir.py)
     _remove_stale_temp_files(config.data_dir)
-    flows = all_flows()
-    holder = KnowledgeHolder(config.knowledge_dir, flows)
-    clock = make_clock(config.now)
+    holder = KnowledgeHolder(config.knowledge_dir, all_flows())
     token = config.backend_token or os.environ.get("HALMSTAD_BACKEND_TOKEN") or secrets.token_urlsafe(32)
-    store = TinyDBStore(config.data_dir / "sessions")
-    base = config.base_url
-    services = Services()
-    engine = Engine(source=holder, store=store, flows=flows, clock=clock, services=services)
     # The key that hides client addresses from flows and backends follows the backend token, so
     # per-client limits survive a restart when HALMSTAD_BACKEND_TOKEN is set.
     clients = ClientAddresses(parse_trusted_proxies(config.trusted_proxies),
                               secret=hmac.new(token.encode("utf-8"), b"client-address", "sha256").digest())
-    runtime = Runtime(config=config, engine=engine, holder=holder, store=store, clock=clock, token=token,
-                      clients=clients)
+    return Core(config, holder, make_clock(config.now), token, clients)
 
+
+def mount_backends(app: web.Application, core: Core) -> None:
+    """Mount the reference activation and data-rights backends at /activation/ and /dsr/."""
+    config = core.config
+    mailer = (Mailer.smtp(config.smtp_host, config.smtp_port) if config.smtp_host
+              else Mailer.maildir(config.data_dir / "outbox"))
+    base = config.base_url
+    app.add_subapp("/activation/", create_activation(ActivationConfig(
+        data_dir=config.data_dir, token=core.token, public_url=f"{base}/activation", mailer=mailer,
+        texts=activation_texts(config.knowledge_dir), clock=core.clock, clients=core.clients,
+    )))
+    app.add_subapp("/dsr/", create_dsr(DsrConfig(
+        data_dir=config.data_dir, token=core.token, texts=dsr_texts(config.knowledge_dir), clock=core.clock,
+        secure_cookies=base.startswith("https://"), clients=core.clients,
+        session_lifetime=config.session_hours * 3600)))
+
+
+def build_services(core: Core, *, activation_url: str, dsr_url: str, outbox: str) -> Services:
+    """The backend clients flows call (over HTTP, never by import of the backends) and the
+    durable queue of data-rights requests waiting for delivery."""
+    activation = ActivationClient(activation_url, core.token)
+    dsr = DsrClient(dsr_url, core.token)
+    core.closers += [activation.close, dsr.close]
+    pending = PendingQueue(Path(core.config.data_dir) / outbox, clock=core.clock)
+    return Services(activation=activation, dsr=dsr, pending=pending)
+
+
+def _build_engine(core: Core, store: SessionStore, services: Services, *, handoff: HandoffParts | None = None,
+                  push: PushHub | None = None, telegram: TelegramChannel | None = None) -> Engine:
+    """The engine with its interceptors, listeners and turn hooks, in the order they run."""
+    interceptors = [handoff.service.intercept] if handoff else []
+    listeners = [p.on_outbound for p in (push, telegram) if p is not None]
+    turn_hooks = [handoff.service.after_turn] if handoff else []
+    engine = Engine(source=core.holder, store=store, flows=core.holder.flows, clock=core.clock,
+                    services=services, interceptors=interceptors, listeners=listeners, turn_hooks=turn_hooks)
+    for part in (handoff.service if handoff else None, telegram):
+        if part is not None:
+            part.bind(engine)
+    return engine
+
+
+def build_app(config: ServeConfig) -> web.Application:
+    """Build the whole `serve` application: chat API, pages, backends, agent console."""
+    core = build_core(config)
+    local = f"http://{config.host}:{config.port}"
+    services = build_services(core, activation_url=config.activation_url or f"{local}/activation",
+                              dsr_url=config.dsr_url or f"{local}/dsr", outbox="pending_dsr")
+    store = TinyDBStore(config.data_dir / "sessions")
+    handoff = build_handoff(config.data_dir, core.clock)
+    services.handoff = handoff.service
+    push = PushHub(store)
+    telegram = _telegram(core)
+    engine = _build_engine(core, store, services, handoff=handoff, push=push, telegram=telegram)
+    runtime = Runtime(config=config, engine=engine, holder=core.holder, store=store, clock=core.clock,
+                      token=core.token, clients=core.clients, closers=core.closers, handoff=handoff,
+                      push=push, telegram=telegram)
     app = web.Application(middlewares=[api_errors], client_max_size=256 * 1024)
     app[RUNTIME_KEY] = runtime
     headers.install(app, config.public_url)  # Server: halmstad; HSTS when the public URL is https
     setup_chat_routes(app, engine, per_address=config.rate_limit_per_address,
-                      per_session=config.rate_limit_per_session, clients=clients)
-    pages.setup(app, runtime)
+                      per_session=config.rate_limit_per_session, clients=core.clients)
+    pages.add_routes(app, runtime)
+    widget.add_routes(app, runtime)
+    app[HUB_KEY] = push
+    push.add_routes(app)
+    mount_backends(app, core)
+    handoff.mount(app, runtime)
+    app[HANDOFF_KEY] = handoff.service
+    _start_background(app, runtime, services)
+    return app
 
-    mailer = make_mailer(config)
-    activation = create_activation(ActivationConfig(
-        data_dir=config.data_dir, token=token, public_url=f"{base}/activation", mailer=mailer,
-        texts=activation_texts(config.knowledge_dir), clock=clock, clients=clients,
-    ))
-    dsr = create_dsr(DsrConfig(data_dir=config.data_dir, token=token, texts=dsr_texts(config.knowledge_dir),
-                               clock=clock, secure_cookies=base.startswith("https://"), clients=clients,
-                               session_lifetime=config.session_hours * 3600))
-    app.add_subapp("/activation/", activation)
-    app.add_subapp("/dsr/", dsr)
 
-    local = f"http://{config.host}:{config.port}"
-    _wire_clients(app, runtime, services, activation_url=config.activation_url or f"{local}/activation",
-                  dsr_url=config.dsr_url or f"{local}/dsr")
-    _wire_optional(app, runtime)
+def _telegram(core: Core) -> TelegramChannel | None:
+    """The Telegram channel when TELEGRAM_BOT_TOKEN is set."""
+    settings = TelegramSettings.from_env()
+    if settings is None:
+        return None
+    missing = settings.missing_texts(core.holder.knowledge)
+    if missing:
+        raise ValueError(f"the Telegram texts {', '.join(missing)} are missing from knowledge/texts/")
+    return TelegramChannel(settings, core.config.data_dir)
+
+
+def _start_background(app: web.Application, runtime: Runtime, services: Services) -> None:
+    """Start the background work with the app and stop it at cleanup, in reverse order."""
+    engine, config = runtime.engine, runtime.config
+    worker = DeliveryWorker(services.pending, services.dsr, announce=engine_announcer(engine),
+                            timeout=BACKGROUND_TIMEOUT)
+    reloader = Reloader(runtime.holder)
+    app[RELOADER_KEY] = reloader
+    tasks: list[Callable[[], Awaitable[None]]] = [
+        worker.run, runtime.handoff.service.run_sweeper, reloader.start,
+        lambda: retention_loop(runtime.store, lambda: engine.knowledge, runtime.clock,
+                               pending=services.pending, outbox=config.data_dir / "outbox"),
+    ]
+    if runtime.telegram is not None:
+        app[TELEGRAM_KEY] = runtime.telegram
+        runtime.telegram.add_routes(app)
+        tasks.append(runtime.telegram.run)
+        runtime.closers.append(runtime.telegram.stop)
+
+    async def on_startup(_app: web.Application) -> None:
+        runtime.background += [asyncio.get_running_loop().create_task(start()) for start in tasks]
 
     async def on_cleanup(_app: web.Application) -> None:
         for task in runtime.background:
             task.cancel()
-        for closer in reversed(runtime.closers):
-            try:
-                await closer()
-            except Exception:
-                log.exception("closing a part failed")
-        await store.close()
+        await asyncio.gather(*runtime.background, return_exceptions=True)
+        await close_all(runtime.closers)
+        await runtime.store.close()
 
+    app.on_startup.append(on_startup)
     app.on_cleanup.append(on_cleanup)
-    return app
+
+
+async def close_all(closers: list[Closer]) -> None:
+    """Close the parts in the reverse order of their making; one failing stops none of the others."""
+    for closer in reversed(closers):
+        try:
+            await closer()
+        except Exception:
+            log.exception("closing a part failed")
 
 
 def _remove_stale_temp_files(data_dir: Path) -> None:
@@ -245,31 +255,50 @@ def _remove_stale_temp_files(data_dir: Path) -> None:
     leaves the old file intact plus an orphaned `.tmp-*`; nothing else clears those. Only the
     top level is swept here (the session store sweeps its own tree when it opens).
     """
-    from common.atomic import TMP_PREFIX
-
-    for stale in data_dir.glob(TMP_PREFIX + "*"):
+    for stale in Path(data_dir).glob(TMP_PREFIX + "*"):
         try:
             stale.unlink()
         except OSError:
             pass
 
 
-def _wire_clients(app: web.Application, runtime: Runtime, services: Services, *, activation_url: str,
-                  dsr_url: str) -> None:
-    """Give flows their backend clients (over HTTP, never by import of the backends)."""
-    from bot import clients
-
-    clients.wire(app, runtime, services, activation_url=activation_url, dsr_url=dsr_url)
+# The terminal chat ------------------------------------------------------------------------------
 
 
-def _wire_optional(app: web.Application, runtime: Runtime) -> None:
-    """Attach the parts that plug in (handoff, Telegram, live reload) when they are present."""
-    for module_name in ("bot.channels.widget", "bot.channels.push", "bot.handoff.setup",
-                        "bot.channels.telegram", "bot.reload", "bot.retention"):
-        try:
-            module = __import__(module_name, fromlist=["setup"])
-        except ImportError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                continue
-            raise
-        module.setup(app, runtime)
+@dataclass
+class Chat:
+    """The terminal chat's parts: the engine, and what to close when the chat ends."""
+
+    engine: Engine
+    runner: web.AppRunner
+    closers: list[Closer]
+
+    async def close(self) -> None:
+        await close_all(self.closers)
+        await self.runner.cleanup()
+
+
+async def build_chat(config: ServeConfig, store: SessionStore) -> Chat:
+    """Build the terminal chat: the same engine as `serve`, with the reference backends served
+    on a loopback port of this process (unless --activation-url / --dsr-url name real ones)."""
+    core = build_core(config)
+    backends = web.Application()
+    mount_backends(backends, core)
+    runner = web.AppRunner(backends, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    local = "http://127.0.0.1:{}".format(runner.addresses[0][1])
+    services = build_services(core, activation_url=config.activation_url or f"{local}/activation",
+                              dsr_url=config.dsr_url or f"{local}/dsr", outbox="pending_dsr_console")
+    engine = _build_engine(core, store, services)
+    # Requests the backend could not take at once are delivered while the chat runs (or on the
+    # next run); the reference is shown when the guardian asks for the status.
+    worker = DeliveryWorker(services.pending, services.dsr, timeout=BACKGROUND_TIMEOUT)
+    task = asyncio.get_running_loop().create_task(worker.run())
+
+    async def stop_worker() -> None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    return Chat(engine, runner, core.closers + [stop_worker])

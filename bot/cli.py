@@ -8,7 +8,19 @@ import os
 import sys
 from pathlib import Path
 
-from bot.knowledge import default_knowledge_dir
+from aiohttp import web
+
+from backends.activation.app import add_account
+from backends.dsr.app import add_staff, disable_staff, remove_staff
+from bot import staff_tools
+from bot.accesslog import PrivateAccessLogger
+from bot.app import ServeConfig, build_app, build_chat
+from bot.channels.console import run_console
+from bot.clock import parse_now
+from bot.handoff.agents import add_agent, disable_agent, remove_agent
+from bot.knowledge import KnowledgeError, default_knowledge_dir
+from bot.store.memory import MemoryStore
+from common.netaddr import parse_trusted_proxies
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -16,10 +28,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--knowledge-dir", type=Path, default=default_knowledge_dir(), help="the knowledge files")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="halmstad-bot", description="Halmstads kommun's Skola24 assistant")
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _serve_parser(sub) -> None:
     serve = sub.add_parser("serve", help="run the assistant: web chat, chat API, agent console, backends")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
@@ -31,10 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--rate-limit-per-session", type=int, default=30, metavar="N")
     serve.add_argument("--smtp-host", default=os.environ.get("HALMSTAD_SMTP_HOST"))
     serve.add_argument("--smtp-port", type=int, default=int(os.environ.get("HALMSTAD_SMTP_PORT", "25")))
-    serve.add_argument("--activation-url", default=os.environ.get("HALMSTAD_ACTIVATION_URL"),
-                       help="the activation backend's base URL (default: the one mounted here)")
-    serve.add_argument("--dsr-url", default=os.environ.get("HALMSTAD_DSR_URL"),
-                       help="the data-rights backend's base URL (default: the one mounted here)")
+    _add_backend_urls(serve, "the one mounted here")
     serve.add_argument("--trusted-proxy", metavar="CIDR[,CIDR…]",
                        default=os.environ.get("HALMSTAD_TRUSTED_PROXIES"),
                        help="reverse proxies whose X-Forwarded-For names the client (default: none)")
@@ -42,19 +48,23 @@ def build_parser() -> argparse.ArgumentParser:
                        default=float(os.environ.get("HALMSTAD_SESSION_HOURS", "12")),
                        help="agent and staff sessions end this long after login (default 12)")
 
-    chat = sub.add_parser("chat", help="a conversation in the terminal")
+
+def _add_backend_urls(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument("--activation-url", default=os.environ.get("HALMSTAD_ACTIVATION_URL"),
+                   help=f"the activation backend's base URL (default: {default})")
+    p.add_argument("--dsr-url", default=os.environ.get("HALMSTAD_DSR_URL"),
+                   help=f"the data-rights backend's base URL (default: {default})")
+
+
+def _chat_parser(sub) -> None:
+    chat = sub.add_parser("chat", help="a conversation in the terminal (the backends run in-process)")
     _add_common(chat)
+    chat.add_argument("--demo", action="store_true", help="register the demo guardian demo@example.com")
     chat.add_argument("--now", help="fix the clock at this Stockholm time")
-    chat.add_argument("--activation-url", default=os.environ.get("HALMSTAD_ACTIVATION_URL",
-                                                                 "http://127.0.0.1:8080/activation"))
-    chat.add_argument("--dsr-url", default=os.environ.get("HALMSTAD_DSR_URL", "http://127.0.0.1:8080/dsr"))
+    _add_backend_urls(chat, "the reference backends, in this process")
 
-    knowledge = sub.add_parser("knowledge", help="check and try the knowledge files")
-    ksub = knowledge.add_subparsers(dest="knowledge_command", required=True)
-    check = ksub.add_parser("check", help="validate the knowledge files")
-    check.add_argument("--dir", type=Path, default=default_knowledge_dir())
-    check.add_argument("--lang", choices=("sv", "en"), default="en")
 
+def _accounts_parsers(sub) -> None:
     agents = sub.add_parser("agents", help="agent logins for the console")
     asub = agents.add_subparsers(dest="agents_command", required=True)
     add = asub.add_parser("add", help="create or update an agent login")
@@ -82,67 +92,47 @@ def build_parser() -> argparse.ArgumentParser:
         change = bsub.add_parser(name, help=what)
         change.add_argument("username")
         _add_common(change)
-    _extend(ksub)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="halmstad-bot", description="Halmstads kommun's Skola24 assistant")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _serve_parser(sub)
+    _chat_parser(sub)
+    knowledge = sub.add_parser("knowledge", help="check and try the knowledge files")
+    ksub = knowledge.add_subparsers(dest="knowledge_command", required=True)
+    check = ksub.add_parser("check", help="validate the knowledge files")
+    check.add_argument("--dir", type=Path, default=default_knowledge_dir())
+    check.add_argument("--lang", choices=("sv", "en"), default="en")
+    staff_tools.add_commands(ksub)
+    _accounts_parsers(sub)
     return parser
 
 
-def _extend(knowledge_subparsers) -> None:
-    """Let plug-in modules add `knowledge` subcommands (try/eval/gaps, ...)."""
-    for name in ("bot.staff_tools",):
-        try:
-            module = __import__(name, fromlist=["add_commands"])
-        except ImportError as exc:
-            if exc.name and name.startswith(exc.name):
-                continue
-            raise
-        module.add_commands(knowledge_subparsers)
-
-
-def cmd_knowledge_check(args) -> int:
-    try:  # the staff tools add --lang sv messages and phrasing collisions
-        from bot.staff_tools import cmd_check
-    except ImportError:
-        cmd_check = None
-    if cmd_check is not None:
-        return cmd_check(args)
-    from bot.app import knowledge_checks
-    from bot.knowledge import check_knowledge
-    from flows.registry import all_flows
-
-    knowledge, problems = check_knowledge(args.dir, extra_checks=knowledge_checks(all_flows()))
-    extra = []
-    try:
-        from bot.staff_tools import collision_problems
-        if knowledge is not None:
-            extra = collision_problems(knowledge)
-    except ImportError:
-        pass
-    problems = problems + extra
-    for problem in problems:
-        print(problem)
-    errors = [p for p in problems if p.severity == "error"]
-    if errors:
-        print(f"{len(errors)} error(s)", file=sys.stderr)
-        return 1
-    print(f"ok: {len(knowledge.entries)} entries, {len(knowledge.texts)} texts", file=sys.stderr)
-    return 0
-
-
-def cmd_serve(args) -> int:
-    from aiohttp import web
-
-    from bot.app import ServeConfig, build_app, parse_now
-    from bot.knowledge import KnowledgeError
-    from common.netaddr import parse_trusted_proxies
-
+def _check_options(args) -> str | None:
+    """Return what is wrong with serve's or chat's options, or None."""
     try:
         if args.now:
             parse_now(args.now)
-        parse_trusted_proxies(args.trusted_proxy)
-        if not args.session_hours > 0:
-            raise ValueError("--session-hours must be more than 0")
+        parse_trusted_proxies(getattr(args, "trusted_proxy", None))
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        return str(exc)
+    if not getattr(args, "session_hours", 1) > 0:
+        return "--session-hours must be more than 0"
+    return None
+
+
+def _knowledge_refused(exc: KnowledgeError) -> int:
+    print("error: the knowledge files are not valid; not starting:", file=sys.stderr)
+    for problem in exc.problems:
+        print(f"  {problem}", file=sys.stderr)
+    return 1
+
+
+def cmd_serve(args) -> int:
+    problem = _check_options(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     config = ServeConfig(
         host=args.host, port=args.port, data_dir=args.data_dir, knowledge_dir=args.knowledge_dir,
@@ -155,12 +145,16 @@ def cmd_serve(args) -> int:
     try:
         app = build_app(config)
     except KnowledgeError as exc:
-        print("error: the knowledge files are not valid; not starting:", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
-        return 1
+        return _knowledge_refused(exc)
     if args.demo:
-        _demo_accounts(config)
+        _demo_accounts(config, agent=True)
+    _print_addresses(config, args.now)
+    web.run_app(app, host=config.host, port=config.port, print=None, shutdown_timeout=10,
+                access_log_class=PrivateAccessLogger)
+    return 0
+
+
+def _print_addresses(config: ServeConfig, now: str | None) -> None:
     base = config.base_url
     print(f"Halmstad Skola24 assistant serving on http://{config.host}:{config.port}")
     print(f"  web chat:        {base}/")
@@ -170,92 +164,65 @@ def cmd_serve(args) -> int:
     print(f"  data rights:     {base}/dsr/")
     print(f"  health:          {base}/healthz")
     print("  telegram:        " + ("on" if os.environ.get("TELEGRAM_BOT_TOKEN") else "off (TELEGRAM_BOT_TOKEN not set)"))
-    if args.now:
-        print(f"  clock starts at: {args.now} (Europe/Stockholm)")
+    if now:
+        print(f"  clock starts at: {now} (Europe/Stockholm)")
     sys.stdout.flush()
-    from bot.accesslog import PrivateAccessLogger
-
-    web.run_app(app, host=config.host, port=config.port, print=None, shutdown_timeout=10,
-                access_log_class=PrivateAccessLogger)
-    return 0
 
 
-def _demo_accounts(config) -> None:
-    from backends.activation.app import add_account
-
+def _demo_accounts(config: ServeConfig, *, agent: bool) -> None:
     add_account(config.data_dir, "demo@example.com")
-    print("demo guardian account: demo@example.com (activation e-mails go to "
-          f"{config.data_dir / 'outbox'} unless --smtp-host is set)")
-    try:
-        from bot.handoff.agents import add_agent
-    except ImportError:
-        return
-    add_agent(config.data_dir, "agent", "demo-agent-password", display_name="Alex")
-    print("demo agent login: agent / demo-agent-password")
+    where = config.data_dir / "outbox" if not config.smtp_host else f"{config.smtp_host}:{config.smtp_port}"
+    print(f"demo guardian account: demo@example.com (activation e-mails go to {where})")
+    if agent:
+        add_agent(config.data_dir, "agent", "demo-agent-password", display_name="Alex")
+        print("demo agent login: agent / demo-agent-password")
 
 
 def cmd_chat(args) -> int:
-    from bot.app import KnowledgeHolder, make_clock
-    from bot.channels.console import run_console
-    from bot.engine import Engine, Services
-    from bot.knowledge import KnowledgeError
-    from bot.store.memory import MemoryStore
-    from flows.registry import all_flows
+    """The terminal chat, built like `serve` with the backends in this process. Log lines go to
+    DATA_DIR/chat.log, never into the conversation."""
+    problem = _check_options(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    config = ServeConfig(data_dir=args.data_dir, knowledge_dir=args.knowledge_dir, demo=args.demo, now=args.now,
+                         activation_url=args.activation_url, dsr_url=args.dsr_url)
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    _log_to_file(config.data_dir / "chat.log")
 
-    flows = all_flows()
-    try:
-        holder = KnowledgeHolder(args.knowledge_dir, flows)
-    except KnowledgeError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        return 1
+    if args.demo:  # before the backends open their databases, as `serve --demo` does
+        _demo_accounts(config, agent=False)
 
-    async def main() -> None:
-        services = Services()
-        engine = Engine(source=holder, store=MemoryStore(), flows=flows, clock=make_clock(args.now),
-                        services=services)
-        closers = []
+    async def main() -> int:
         try:
-            from bot import clients
-            closers = clients.wire_standalone(services, activation_url=args.activation_url,
-                                              dsr_url=args.dsr_url, data_dir=args.data_dir)
-        except (ImportError, AttributeError):
-            pass
+            chat = await build_chat(config, MemoryStore())
+        except KnowledgeError as exc:
+            return _knowledge_refused(exc)
         try:
-            await run_console(engine)
+            await run_console(chat.engine)
         finally:
-            for close in closers:
-                await close()
+            await chat.close()
+        return 0
 
     try:
-        asyncio.run(main())
+        return asyncio.run(main())
     except KeyboardInterrupt:
-        pass
-    return 0
+        return 0
+
+
+def _log_to_file(path: Path) -> None:
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(os.environ.get("HALMSTAD_LOG_LEVEL", "INFO"))
 
 
 def _read_password() -> str | None:
     password = sys.stdin.readline().rstrip("\n")
     return password or None
-
-
-def cmd_agents_add(args) -> int:
-    try:
-        from bot.handoff.agents import add_agent
-    except ImportError:
-        print("error: the agent console is not installed in this version", file=sys.stderr)
-        return 1
-    password = _read_password()
-    if not password:
-        print("error: give the password on standard input", file=sys.stderr)
-        return 2
-    try:
-        add_agent(args.data_dir, args.username, password, display_name=args.display_name)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"agent {args.username} saved")
-    return 0
 
 
 def _change_login(change, args, done: str) -> int:
@@ -269,42 +236,51 @@ def _change_login(change, args, done: str) -> int:
     return 0
 
 
-def cmd_agents(args) -> int:
-    if args.agents_command == "add":
-        return cmd_agents_add(args)
-    from bot.handoff.agents import disable_agent, remove_agent
-
-    disable = args.agents_command == "disable"
-    return _change_login(disable_agent if disable else remove_agent, args,
-                         "disabled" if disable else "removed")
-
-
-def cmd_backend(args) -> int:
-    if args.backend_command in ("disable-staff", "remove-staff"):
-        from backends.dsr.app import disable_staff, remove_staff
-
-        disable = args.backend_command == "disable-staff"
-        return _change_login(disable_staff if disable else remove_staff, args,
-                             "disabled" if disable else "removed")
+def _add_login(add, args, **extra) -> int:
+    """Create or update a login whose password comes on standard input."""
+    password = _read_password()
+    if not password:
+        print("error: give the password on standard input", file=sys.stderr)
+        return 2
     try:
-        if args.backend_command == "add-account":
-            from backends.activation.app import add_account
-
-            add_account(args.data_dir, args.email)
-            print("account registered")
-            return 0
-        from backends.dsr.app import add_staff
-
-        password = _read_password()
-        if not password:
-            print("error: give the password on standard input", file=sys.stderr)
-            return 2
-        add_staff(args.data_dir, args.username, password)
-        print(f"staff {args.username} saved")
-        return 0
+        add(args.data_dir, args.username, password, **extra)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    return 0
+
+
+def cmd_agents(args) -> int:
+    if args.agents_command == "add":
+        status = _add_login(add_agent, args, display_name=args.display_name)
+        if status == 0:
+            print(f"agent {args.username} saved")
+        return status
+    disable = args.agents_command == "disable"
+    return _change_login(disable_agent if disable else remove_agent, args, "disabled" if disable else "removed")
+
+
+def cmd_backend(args) -> int:
+    command = args.backend_command
+    if command in ("disable-staff", "remove-staff"):
+        disable = command == "disable-staff"
+        return _change_login(disable_staff if disable else remove_staff, args, "disabled" if disable else "removed")
+    if command == "add-staff":
+        status = _add_login(add_staff, args)
+        if status == 0:
+            print(f"staff {args.username} saved")
+        return status
+    try:
+        add_account(args.data_dir, args.email)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print("account registered")
+    return 0
+
+
+COMMANDS = {"serve": cmd_serve, "chat": cmd_chat, "knowledge": staff_tools.run_command, "agents": cmd_agents,
+            "backend": cmd_backend}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -312,20 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     default_level = "INFO" if args.command == "serve" else "WARNING"
     logging.basicConfig(level=os.environ.get("HALMSTAD_LOG_LEVEL", default_level),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    if args.command == "serve":
-        return cmd_serve(args)
-    if args.command == "chat":
-        return cmd_chat(args)
-    if args.command == "knowledge":
-        if args.knowledge_command == "check":
-            return cmd_knowledge_check(args)
-        from bot.staff_tools import run_command
-        return run_command(args)
-    if args.command == "agents":
-        return cmd_agents(args)
-    if args.command == "backend":
-        return cmd_backend(args)
-    return 2
+    return COMMANDS[args.command](args)
 
 
 if __name__ == "__main__":

@@ -23,12 +23,15 @@ import json
 import logging
 import time
 import uuid
-import weakref
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Awaitable, Callable
 
+from common.calendar import format_date
+from common.locks import KeyedLocks
+from common.messages import Reply
+from flows.ports import DsrRejected, DsrUnavailable
 from common.atomic import clean_stale_temp_files, write_atomic
 
 log = logging.getLogger("halmstad.pending")
@@ -65,7 +68,7 @@ class PendingQueue:
         self.backoff_start = backoff_start
         self.backoff_cap = backoff_cap
         self.changed = asyncio.Event()
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._locks = KeyedLocks()
         self.done_dir.mkdir(parents=True, exist_ok=True)
         clean_stale_temp_files(self.root)
         self._drop_stale_open_copies()
@@ -126,11 +129,7 @@ class PendingQueue:
 
     def lock(self, item_id: str) -> asyncio.Lock:
         """Return the item's lock, so the turn and the worker never deliver it at once."""
-        lock = self._locks.get(item_id)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._locks[item_id] = lock
-        return lock
+        return self._locks.lock(item_id)
 
     # Public API -----------------------------------------------------------------------------
 
@@ -196,8 +195,6 @@ class PendingQueue:
         background worker passes a longer one, so a slow backend still gets the request.
         Returns None when the item does not exist.
         """
-        from bot.clients.dsr import DsrRejected, DsrUnavailable
-
         async with self.lock(item_id):
             item = await self.get(item_id)
             if item is None:
@@ -324,8 +321,6 @@ class DeliveryWorker:
 
 def outcome_text(item: dict, t: Callable[..., str], lang: str) -> str:
     """Render what the guardian is told when a stored request has been registered or refused."""
-    from common.calendar import format_date
-
     def tr(key: str, **fmt) -> str:
         return t(key, lang, **fmt)
 
@@ -338,8 +333,6 @@ def outcome_text(item: dict, t: Callable[..., str], lang: str) -> str:
 def engine_announcer(engine) -> Announcer:
     """Return an announcer that posts the outcome into the guardian's conversation (and so to
     its channel's listeners: the web chat, Telegram)."""
-    from common.messages import Reply
-
     async def announce(item: dict) -> None:
         lang = item.get("lang") if item.get("lang") in ("sv", "en") else "sv"
         text = outcome_text(item, engine.t, lang)

@@ -19,6 +19,9 @@ from pathlib import Path
 
 from aiohttp import web
 
+from bot.holder import load_checked
+from bot.knowledge import KnowledgeError
+
 log = logging.getLogger("halmstad.reload")
 
 POLL_SECONDS = 0.5
@@ -51,19 +54,10 @@ def prepare(root: Path, flows):
     are errors. Blocking: run it in a thread. The folder is read once, and the understanding the
     collision check builds is the one that then serves (its word cache already warm).
     """
-    from bot.app import knowledge_checks
-    from bot.knowledge import check_knowledge
-    from bot.staff_tools import collision_problems
-    from bot.understanding import Understanding
-
-    knowledge, problems = check_knowledge(root, extra_checks=knowledge_checks(flows))
-    errors = [p for p in problems if p.severity == "error"]
-    if knowledge is None or errors:
-        return None, None, errors
-    understanding = Understanding(knowledge)
-    errors = [p for p in collision_problems(knowledge, understanding) if p.severity == "error"]
-    if errors:
-        return None, None, errors
+    try:
+        knowledge, understanding = load_checked(root, flows)
+    except KnowledgeError as exc:
+        return None, None, list(exc.problems)
     return knowledge, understanding, []
 
 
@@ -108,6 +102,12 @@ class Reloader:
             current = again
         return current
 
+    async def start(self) -> None:
+        """Watch the folder from its state now until cancelled (the app's background task)."""
+        initial = await asyncio.to_thread(snapshot, self.root)
+        log.info("watching the knowledge files for changes every %.1f s", self.interval)
+        await self.run(initial)
+
     async def reload_now(self) -> bool:
         """Check the folder and swap the knowledge in when it is valid; return whether it was."""
         knowledge, understanding, errors = await asyncio.to_thread(prepare, self.root, self.holder.flows)
@@ -135,26 +135,3 @@ def install(holder, knowledge, understanding) -> None:
 
 
 RELOADER_KEY = web.AppKey("knowledge_reloader", Reloader)
-
-
-def setup(app: web.Application, runtime) -> None:
-    """Start watching the knowledge folder when the server starts; stop at cleanup."""
-    reloader = Reloader(runtime.holder)
-    app[RELOADER_KEY] = reloader
-
-    async def start(_app: web.Application) -> None:
-        initial = await asyncio.to_thread(snapshot, reloader.root)
-        task = asyncio.get_running_loop().create_task(reloader.run(initial), name="knowledge-reload")
-        runtime.background.append(task)
-
-        async def stop() -> None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
-
-        runtime.closers.append(stop)
-        log.info("watching the knowledge files for changes every %.1f s", reloader.interval)
-
-    app.on_startup.append(start)

@@ -88,24 +88,15 @@ async def sweep(store, policy: RetentionPolicy, now: datetime, *, pending=None, 
     return removed
 
 
-def setup(app, runtime) -> None:
-    """Start the sweep with the app: once at start, then every SWEEP_INTERVAL seconds."""
-
-    async def loop() -> None:
-        while True:
-            try:
-                knowledge = runtime.engine.knowledge
-                policy = RetentionPolicy.from_settings(knowledge.settings)
-                await sweep(runtime.store, policy, runtime.clock(),
-                            pending=getattr(runtime.engine.services, "pending", None),
-                            outbox=runtime.config.data_dir / "outbox")
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("retention sweep failed")
-            await asyncio.sleep(SWEEP_INTERVAL)
-
-    async def start(_app) -> None:
-        runtime.background.append(asyncio.create_task(loop(), name="retention-sweep"))
-
-    app.on_startup.append(start)
+async def retention_loop(store, knowledge, clock, *, pending=None, outbox: Path | None = None) -> None:
+    """Sweep once at start, then every SWEEP_INTERVAL seconds, under the retention policy of the
+    knowledge in force (`knowledge()`), until cancelled."""
+    while True:
+        try:
+            policy = RetentionPolicy.from_settings(knowledge().settings)
+            await sweep(store, policy, clock(), pending=pending, outbox=outbox)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("retention sweep failed")
+        await asyncio.sleep(SWEEP_INTERVAL)

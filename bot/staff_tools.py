@@ -23,9 +23,21 @@ from pathlib import Path
 
 from rapidfuzz import fuzz
 
-from bot.knowledge import LANGS, Entry, Knowledge, Problem, check_knowledge, default_knowledge_dir
+from bot.clock import make_clock, parse_now
+from bot.collisions import collision_problems, phrasing_place
+from bot.engine import Engine
+from bot.holder import KnowledgeHolder, knowledge_checks
+from bot.knowledge import (
+    LANGS, Entry, Knowledge, KnowledgeError, Problem, check_knowledge, default_knowledge_dir,
+)
 from bot.knowledge_messages import catalog
+from bot.store.memory import MemoryStore
+from bot.language import detect_language
 from bot.understanding import STOPWORDS, Understanding, normalize
+from common.messages import Inbound
+from common.privacy import mask_contact
+from flows.ports import Services
+from flows.registry import all_flows
 
 GAP_OUTCOMES = ("fallback", "clarify")
 GROUP_SIMILARITY = 80  # rapidfuzz token_set_ratio of the meaningful words, 0-100
@@ -76,83 +88,17 @@ def run_command(args) -> int:
     return 2
 
 
-def _flows():
-    from flows.registry import all_flows
-
-    return all_flows()
-
-
 def extra_checks(flows) -> list:
-    from bot.app import knowledge_checks
-
     return knowledge_checks(flows) + [collision_problems]
 
 
 # check -----------------------------------------------------------------------------------------
 
 
-def collision_problems(knowledge: Knowledge, understanding: Understanding | None = None) -> list[Problem]:
-    """Return an error for each phrasing in two entries, and for each phrasing the matcher would
-    answer with another entry (both places named), so an edit cannot quietly steal a question.
-
-    Pass the `understanding` built for `knowledge` when there is one (live reload serves it next).
-    """
-    cat = catalog(knowledge.root)
-    problems: list[Problem] = []
-    first_seen: dict[str, tuple[Entry, str, int]] = {}
-    clashing: set[tuple[str, str]] = set()
-    for entry in knowledge.entries.values():
-        for lang in LANGS:
-            for text, line in zip(entry.phrasings.get(lang, []), entry.phrasing_lines.get(lang, [])):
-                norm = normalize(text)
-                if not norm:
-                    continue
-                first = first_seen.get(norm)
-                if first is None:
-                    first_seen[norm] = (entry, text, line)
-                    continue
-                other, other_text, other_line = first
-                if other.id == entry.id:
-                    continue
-                clashing.update({(entry.id, text), (other.id, other_text)})
-                problems.append(cat.local_problem(
-                    entry.path, line, "staff.problem.phrasing_twice", "staff.fix.phrasing_twice",
-                    phrasing=text, other=other.id, place=f"{other.path}:{other_line}"))
-    understanding = understanding or Understanding(knowledge)
-    for entry in knowledge.entries.values():
-        for lang in LANGS:
-            for text, line in zip(entry.phrasings.get(lang, []), entry.phrasing_lines.get(lang, [])):
-                if (entry.id, text) in clashing:
-                    continue
-                match = understanding.match(text)
-                best = match.best if match.outcome == "answer" else None
-                if not entry.out_of_scope:
-                    top = understanding.score_all(text, limit=1)
-                    if top and knowledge.entries[top[0].entry_id].out_of_scope:
-                        best = top[0]  # taken by the questions that are not the assistant's
-                if best is None or best.entry_id == entry.id:
-                    continue
-                other = knowledge.entries[best.entry_id]
-                problems.append(cat.local_problem(
-                    entry.path, line, "staff.problem.phrasing_collision", "staff.fix.phrasing_collision",
-                    phrasing=text, other=other.id, score=f"{best.score:g}", other_phrasing=best.phrasing,
-                    place=phrasing_place(other, best.lang, best.phrasing)))
-    return problems
-
-
-def phrasing_place(entry: Entry, lang: str, text: str) -> str:
-    """Return `path:line` of one of an entry's phrasings (the entry's line if not found)."""
-    phrasings = entry.phrasings.get(lang, [])
-    lines = entry.phrasing_lines.get(lang, [])
-    if text in phrasings and phrasings.index(text) < len(lines):
-        return f"{entry.path}:{lines[phrasings.index(text)]}"
-    return f"{entry.path}:{entry.line}"
-
-
 def check_lines(root: Path, lang: str, flows=None) -> tuple[list[str], list[Problem], Knowledge | None]:
     """Check `root` and return the printed lines (errors first), the problems and the knowledge."""
     cat = catalog(root)
-    flows = flows if flows is not None else _flows()
+    flows = flows if flows is not None else all_flows()
     knowledge, problems = check_knowledge(root, extra_checks=extra_checks(flows))
     problems = [p for p in problems if p.severity == "error"] + [p for p in problems if p.severity != "error"]
     return [cat.problem(p, lang) for p in problems], problems, knowledge
@@ -178,12 +124,9 @@ def cmd_check(args) -> int:
 
 def _load_or_report(root: Path, lang: str):
     """Return a KnowledgeHolder for `root`, or print why not and return None."""
-    from bot.app import KnowledgeHolder
-    from bot.knowledge import KnowledgeError
-
     cat = catalog(root)
     try:
-        return KnowledgeHolder(root, _flows())
+        return KnowledgeHolder(root, all_flows())
     except KnowledgeError as exc:
         for problem in exc.problems:
             print(cat.problem(problem, lang), file=sys.stderr)
@@ -196,11 +139,6 @@ def _load_or_report(root: Path, lang: str):
 
 async def _one_turn(holder, text: str, lang: str, now: str | None):
     """Run one real turn of the engine (memory store, no backends) and return replies and state."""
-    from bot.app import make_clock
-    from bot.engine import Engine, Services
-    from common.messages import Inbound
-    from bot.store.memory import MemoryStore
-
     engine = Engine(source=holder, store=MemoryStore(), flows=holder.flows, clock=make_clock(now),
                     services=Services())
     return await engine.handle_turn(Inbound(session=TRY_SESSION, text=text, channel="web", lang_hint=lang))
@@ -208,7 +146,6 @@ async def _one_turn(holder, text: str, lang: str, now: str | None):
 
 def try_report(holder, question: str, lang: str | None = None, now: str | None = None) -> list[str]:
     """Return the lines `knowledge try` prints for `question`."""
-    from bot.understanding import detect_language
 
     knowledge, understanding = holder.knowledge, holder.understanding
     lang = lang or detect_language(question) or "sv"
@@ -224,8 +161,8 @@ def try_report(holder, question: str, lang: str | None = None, now: str | None =
         out.append("  " + cat.text("staff.try.candidate", lang, n=n, id=cand.entry_id, score=f"{cand.score:.1f}",
                                    phrasing=cand.phrasing, place=phrasing_place(entry, cand.lang, cand.phrasing)))
     replies, state = asyncio.run(_one_turn(holder, question, lang, now))
-    outcome = state.get("last_outcome") or match.outcome
-    reply_lang = state.get("lang", lang)
+    outcome = state.last_outcome or match.outcome
+    reply_lang = state.lang or lang
     thresholds = {"answer": f"{understanding.answer_threshold:g}", "clarify": f"{understanding.clarify_threshold:g}"}
     if outcome.startswith("cmd:"):
         out.append(cat.text("staff.try.outcome_command", lang, command=outcome[4:]))
@@ -250,7 +187,6 @@ def cmd_try(args) -> int:
     """`knowledge try "question"`: print the candidates, the decision and the reply."""
     lang_out = args.lang or "sv"
     if args.now:
-        from bot.app import parse_now
 
         try:
             parse_now(args.now)
@@ -484,7 +420,6 @@ def _meaningful(text: str) -> str:
 
 def group_gaps(questions: list[tuple[str, str]]) -> list[GapGroup]:
     """Mask and group similar questions, most frequent first."""
-    from common.privacy import mask_contact
 
     masked = [(mask_contact(text).strip(), outcome) for text, outcome in questions]
     by_key: dict[str, GapGroup] = {}
@@ -528,7 +463,6 @@ def gaps_report(groups: list[GapGroup], days: int, lang: str, root: Path | None 
 
 def cmd_gaps(args) -> int:
     """`knowledge gaps`: the unanswered questions of the retention window, masked and grouped."""
-    from bot.app import make_clock, parse_now
 
     cat = catalog(args.dir)
     if args.now:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
@@ -29,7 +28,6 @@ from wordfreq import get_frequency_dict
 import numpy as np
 
 from bot.knowledge import LANGS, Knowledge
-from bot.language import detect_language  # noqa: F401  (the engine's and channels' detector)
 
 from common.text import _FOLD, _NON_WORD, normalize  # noqa: F401 (normalize is part of this API)
 

@@ -38,6 +38,9 @@ class Inbound:
     # A keyed hash of the client's address (common/netaddr.py), never the address itself: flows pass
     # it to backends' per-client limits, so a new conversation per request does not reset them.
     client: str | None = None
+    # Where the channel delivers later messages (an agent's reply) for this conversation, e.g.
+    # {"telegram_chat_id": 7}; kept with the conversation and handed back on `Outbound`.
+    reply_to: dict | None = None
 
     def __post_init__(self) -> None:
         if (self.text is None) == (self.button is None):
@@ -52,3 +55,4 @@ class Outbound:
     channel: str
     replies: list[Reply] = field(default_factory=list)
     sender: str = "bot"  # "bot" | "agent" | "system"
+    reply_to: dict = field(default_factory=dict)  # the channel's address (see Inbound.reply_to)

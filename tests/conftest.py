@@ -8,8 +8,11 @@ from typing import Any
 
 import pytest
 
-from bot.app import KnowledgeHolder, make_clock
-from bot.engine import Engine, Services
+from bot.clock import make_clock
+from bot.holder import KnowledgeHolder
+from bot.state import ConversationState
+from bot.engine import Engine
+from flows.ports import Services
 from bot.knowledge import default_knowledge_dir
 from common.messages import Button, Inbound, Reply
 from bot.store.memory import MemoryStore
@@ -69,9 +72,8 @@ class Talk:
     def buttons(self) -> list[Button]:
         return [b for r in self.replies for b in r.buttons]
 
-    async def state(self) -> dict:
-        conv = await self.engine.store.load(self.session)
-        return conv.state if conv else {}
+    async def state(self) -> ConversationState:
+        return await self.engine.peek(self.session) or ConversationState()
 
 
 @pytest.fixture
@@ -79,9 +81,10 @@ def make_engine(holder):
     """Build an engine on the shipped knowledge with a memory store and an optional fixed clock."""
 
     def make(now: str | datetime | None = "2026-12-01T10:00", services: Services | None = None,
-             store: Any = None) -> Engine:
+             store: Any = None, **hooks: Any) -> Engine:
+        """`hooks`: the engine's interceptors, listeners and turn_hooks, as bot/app.py passes them."""
         return Engine(source=holder, store=store or MemoryStore(), flows=all_flows(),
-                      clock=make_clock(now), services=services or Services())
+                      clock=make_clock(now), services=services or Services(), **hooks)
     return make
 
 

@@ -3,7 +3,8 @@ import collections
 
 import pytest
 
-from bot.understanding import detect_language, normalize
+from bot.language import detect_language
+from bot.understanding import normalize
 
 
 @pytest.mark.parametrize("raw, expected", [

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-def setup(app: web.Application, runtime) -> None:
+from common.expect import safe_expect
+
+def add_routes(app: web.Application, runtime) -> None:
     """Add /healthz (the web widget's pages live in bot/channels/widget.py)."""
 
     async def healthz(request: web.Request) -> web.Response:
@@ -14,4 +16,4 @@ def setup(app: web.Application, runtime) -> None:
             "last_reload_error": holder.last_error,
         })
 
-    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/healthz", healthz, expect_handler=safe_expect)

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from common.expect import safe_expect
+
 from bot.channels.web import _client as client_address, format_entry, json_error
 from bot.channels.widget import origin_allowed
 from common.messages import Outbound
@@ -145,17 +147,13 @@ class PushHub:
                 await conn.ws.send_json({"type": "messages", "messages": [format_entry(e) for e in entries]})
                 conn.last = entries[-1]["seq"]
 
+    def add_routes(self, app: web.Application) -> None:
+        """Add the push WebSocket to `app`; its sockets close when the app shuts down."""
+        app.on_shutdown.append(self.close_all)
+        app.router.add_get("/api/chat/{session}/ws", self.handle, expect_handler=safe_expect)
+
     async def close_all(self, _app: web.Application | None = None) -> None:
         """Close every socket (at shutdown), so the server stops at once and widgets reconnect."""
         for conns in list(self.sessions.values()):
             for conn in list(conns):
                 await conn.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
-
-
-def setup(app: web.Application, runtime) -> None:
-    """Add the push WebSocket and register it as a listener of the engine."""
-    hub = PushHub(runtime.store)
-    app[HUB_KEY] = hub
-    runtime.engine.listeners.append(hub.on_outbound)
-    app.on_shutdown.append(hub.close_all)
-    app.router.add_get("/api/chat/{session}/ws", hub.handle)

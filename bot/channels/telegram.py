@@ -2,8 +2,8 @@
 
 Thin, like the web channel: an Update becomes an `Inbound`, the engine answers with `Reply`s, and
 each reply becomes a `sendMessage` (buttons as an inline keyboard). Messages the core sends on its
-own (an agent's reply after handoff, a late data-rights reference) arrive through an
-`engine.listeners` callback and go out the same way.
+own (an agent's reply after handoff, a late data-rights reference) arrive through the
+engine's listener `on_outbound` (wired in bot/app.py) and go out the same way.
 
 Switched on by the environment:
 - `TELEGRAM_BOT_TOKEN`: the channel is on when set.
@@ -17,8 +17,9 @@ Switched on by the environment:
 
 Privacy: the session id is "tg-" and an HMAC of the chat id under a key kept in
 `DATA_DIR/telegram/session.key`, so it is stable across restarts but does not reveal the chat id.
-The chat id itself (needed to deliver later messages) lives in the conversation state under
-`state["telegram"]["chat_id"]` and is disposed of with the conversation. Logs never hold message text.
+The chat id itself (needed to deliver later messages) travels on `Inbound.reply_to`; the engine
+keeps it with the conversation (`ConversationState.reply_to`) and hands it back on `Outbound`, and
+it is disposed of with the conversation. Logs never hold message text.
 
 Ordering: updates are processed concurrently, but two updates of one chat never overlap — see
 `ChatOrderedProcessor`.
@@ -26,13 +27,11 @@ Ordering: updates are processed concurrently, but two updates of one chat never 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import hashlib
 import hmac
 import logging
 import os
 import secrets
-import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +39,8 @@ from typing import Any, Awaitable, Callable, Iterable
 from urllib.parse import urlsplit
 
 from aiohttp import web
+
+from common.expect import safe_expect
 from telegram import (
     BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update,
 )
@@ -51,8 +52,10 @@ from telegram.ext import (
 )
 
 from bot.channels.web import BadRequest, json_error, read_json
-from bot.engine import Engine, Turn, UnknownButton
+from bot.engine import Engine, UnknownButton
+from bot.state import ConversationState
 from bot.knowledge import LANGS
+from common.locks import KeyedLocks
 from common.messages import Button, Inbound, Outbound, Reply
 from common.session_ids import validate_session
 from common.atomic import write_atomic
@@ -82,8 +85,6 @@ TEXT_KEYS = ("telegram.start", "telegram.privacy_line", "telegram.text_only", "t
              "telegram.button_expired", "telegram.choose",
              *(f"telegram.cmd.{name}" for name in MENU_COMMANDS))
 
-# The chat id of the update being handled, for the interceptor that records it in the state.
-_CURRENT_CHAT: contextvars.ContextVar[int | None] = contextvars.ContextVar("telegram_chat", default=None)
 
 
 # Settings -------------------------------------------------------------------------------------
@@ -124,6 +125,10 @@ class TelegramSettings:
         if not self.webhook_url:
             return None
         return urlsplit(self.webhook_url).path or "/"
+
+    def missing_texts(self, knowledge) -> list[str]:
+        """Return the channel's text keys the knowledge lacks."""
+        return [k for k in TEXT_KEYS if k not in knowledge.texts]
 
     @property
     def base_file_url(self) -> str | None:
@@ -205,12 +210,17 @@ def inbound_from_update(update: Update, key: bytes) -> Inbound | None:
         data = update.callback_query.data
         if not data:
             return None
-        return Inbound(session=session, button=data, channel=CHANNEL, lang_hint=hint)
+        return Inbound(session=session, button=data, channel=CHANNEL, lang_hint=hint, reply_to=reply_to(chat.id))
     message = update.message
     if message is None or not message.text or not message.text.strip():
         return None
     text, _ = engine_text(message.text)
-    return Inbound(session=session, text=text, channel=CHANNEL, lang_hint=hint)
+    return Inbound(session=session, text=text, channel=CHANNEL, lang_hint=hint, reply_to=reply_to(chat.id))
+
+
+def reply_to(chat_id: int) -> dict:
+    """The address later messages of the conversation go to (kept with the conversation)."""
+    return {"telegram_chat_id": chat_id}
 
 
 def callback_data_for(payload: str) -> str:
@@ -289,18 +299,11 @@ def messages_for(reply: Reply, choose_text: str) -> list[tuple[str, InlineKeyboa
 
 # Ordering -----------------------------------------------------------------------------------
 
-class ChatLocks:
+class ChatLocks(KeyedLocks):
     """One lock per chat, dropped when nobody holds or waits for it."""
 
-    def __init__(self) -> None:
-        self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
-
     def __call__(self, chat_id: int) -> asyncio.Lock:
-        lock = self._locks.get(chat_id)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._locks[chat_id] = lock
-        return lock
+        return self.lock(chat_id)
 
 
 class ChatOrderedProcessor(BaseUpdateProcessor):
@@ -338,7 +341,7 @@ class ChatOrderedProcessor(BaseUpdateProcessor):
 class TelegramChannel:
     """Connects one bot to the engine; `start`/`stop` are called by the serve app's lifecycle."""
 
-    def __init__(self, engine: Engine, settings: TelegramSettings, data_dir: Path, *,
+    def __init__(self, settings: TelegramSettings, data_dir: Path, *, engine: Engine | None = None,
                  request: Any = None, get_updates_request: Any = None, rate_limiter: bool = True,
                  max_concurrent_updates: int = 256, retry_delay: float = 1.0) -> None:
         self.engine = engine
@@ -369,25 +372,16 @@ class TelegramChannel:
         self.application.add_handler(MessageHandler(filters.UpdateType.MESSAGE, self.on_message))
         self.application.add_error_handler(self.on_error)
 
-    # Wiring into the engine ---------------------------------------------------------------------
+    def bind(self, engine: Engine) -> None:
+        """Give the channel the engine its updates go to (the engine calls `on_outbound`)."""
+        self.engine = engine
 
-    def attach(self) -> None:
-        """Register the interceptor that records chat ids and the listener for outbound messages."""
-        self.engine.interceptors.insert(0, self.remember_chat)
-        self.engine.listeners.append(self.on_outbound)
-
-    def detach(self) -> None:
-        if self.remember_chat in self.engine.interceptors:
-            self.engine.interceptors.remove(self.remember_chat)
-        if self.on_outbound in self.engine.listeners:
-            self.engine.listeners.remove(self.on_outbound)
-
-    async def remember_chat(self, turn: Turn) -> list[Reply] | None:
-        """Store the chat id in the state so later messages can be delivered; never intercepts."""
-        chat_id = _CURRENT_CHAT.get()
-        if turn.inbound.channel == CHANNEL and chat_id is not None:
-            turn.state["telegram"] = {"chat_id": chat_id}
-        return None
+    def add_routes(self, app: web.Application) -> None:
+        """Add the webhook route when the channel takes updates by webhook."""
+        if self.settings.webhook_path:
+            app.router.add_post(self.settings.webhook_path, self.webhook, expect_handler=safe_expect)
+        if self.settings.webhook_secret == "":
+            log.warning("telegram webhook secret disabled: updates are not authenticated")
 
     # Lifecycle ----------------------------------------------------------------------------------
 
@@ -478,14 +472,11 @@ class TelegramChannel:
 
     # Updates ------------------------------------------------------------------------------------
 
-    def _lang(self, state: dict | None, hint: str | None) -> str:
-        if state and state.get("lang") in LANGS:
-            return state["lang"]
-        return hint or "sv"
+    def _lang(self, state: ConversationState | None, hint: str | None) -> str:
+        return state.lang if state is not None else hint or "sv"
 
-    async def _state(self, session: str) -> dict | None:
-        conv = await self.engine.store.load(session)
-        return conv.state if conv else None
+    async def _state(self, session: str) -> ConversationState | None:
+        return await self.engine.peek(session)
 
     async def on_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Answer a message: text goes to the engine; anything else gets a polite refusal."""
@@ -505,11 +496,7 @@ class TelegramChannel:
             await self.send(chat.id, [Reply(self.engine.t("telegram.text_only", lang))], lang)
             return
         _, command = engine_text(message.text)
-        token = _CURRENT_CHAT.set(chat.id)
-        try:
-            replies, state = await self.engine.handle_turn(inbound)
-        finally:
-            _CURRENT_CHAT.reset(token)
+        replies, state = await self.engine.handle_turn(inbound)
         lang = self._lang(state, hint)
         if command == "start":
             privacy = self.engine.knowledge.settings.get("privacy", {})
@@ -548,22 +535,19 @@ class TelegramChannel:
         if payload is None:
             await self.send(chat.id, [Reply(self.engine.t("telegram.button_expired", lang))], lang)
             return
-        inbound = Inbound(session=session, button=payload, channel=CHANNEL, lang_hint=hint)
-        token = _CURRENT_CHAT.set(chat.id)
+        inbound = Inbound(session=session, button=payload, channel=CHANNEL, lang_hint=hint,
+                          reply_to=reply_to(chat.id))
         try:
             replies, state = await self.engine.handle_turn(inbound)
             lang = self._lang(state, hint)
         except UnknownButton:
             log.info("telegram stale button")
             replies = [Reply(self.engine.t("telegram.button_expired", lang))]
-        finally:
-            _CURRENT_CHAT.reset(token)
         await self.send(chat.id, replies, lang)
 
-    def _candidates(self, state: dict | None) -> list[str]:
+    def _candidates(self, state: ConversationState | None) -> list[str]:
         """Return every payload a hashed callback could stand for in this conversation."""
-        out = list((state or {}).get("offered", []))
-        out += [b.get("payload", "") for b in (state or {}).get("offered_buttons", [])]
+        out = state.offered_payloads() if state is not None else []
         out += [f"faq:{entry_id}" for entry_id in self.engine.knowledge.entries]
         out += [f"flow:{name}" for name in self.engine.flows]
         return out
@@ -590,13 +574,13 @@ class TelegramChannel:
         """Deliver a message the core sends on its own (agent reply, late reference) to the chat."""
         if outbound.channel != CHANNEL or not outbound.replies:
             return
-        state = await self._state(outbound.session)
-        chat_id = ((state or {}).get("telegram") or {}).get("chat_id")
+        chat_id = outbound.reply_to.get("telegram_chat_id")
         if not isinstance(chat_id, int):
             log.warning("telegram outbound without a chat id sender=%s", outbound.sender)
             return
         # Delivered in a task that waits for the chat's lock, after any turn in progress has sent
         # its replies; waiting here instead could deadlock when a turn's own hook posts.
+        state = await self._state(outbound.session)
         task = asyncio.create_task(self._deliver(chat_id, list(outbound.replies), self._lang(state, None)))
         self._deliveries.add(task)
         task.add_done_callback(self._deliveries.discard)
@@ -650,34 +634,3 @@ def _kind(message: Message | None) -> str:
         if getattr(message, kind, None):
             return kind
     return "other"
-
-
-# Plug-in point ------------------------------------------------------------------------------
-
-def setup(app: web.Application, runtime: Any) -> TelegramChannel | None:
-    """Turn the channel on when TELEGRAM_BOT_TOKEN is set; otherwise do nothing."""
-    settings = TelegramSettings.from_env()
-    if settings is None:
-        return None
-    engine: Engine = runtime.engine
-    missing = [k for k in TEXT_KEYS if k not in engine.knowledge.texts]
-    if missing:
-        raise ValueError(f"the Telegram texts {', '.join(missing)} are missing from knowledge/texts/")
-    channel = TelegramChannel(engine, settings, runtime.config.data_dir)
-    channel.attach()
-    app[TELEGRAM_KEY] = channel
-    if settings.webhook_path:
-        app.router.add_post(settings.webhook_path, channel.webhook)
-    if settings.webhook_secret == "":
-        log.warning("telegram webhook secret disabled: updates are not authenticated")
-
-    async def on_startup(_app: web.Application) -> None:
-        runtime.background.append(asyncio.create_task(channel.run()))
-
-    async def close() -> None:
-        channel.detach()
-        await channel.stop()
-
-    app.on_startup.append(on_startup)
-    runtime.closers.append(close)
-    return channel

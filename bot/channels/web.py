@@ -13,38 +13,21 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web, web_urldispatcher
+from aiohttp import web
+
+from common.expect import safe_expect
 
 from bot.engine import Engine, UnknownButton
 from common.messages import Inbound
 from common.netaddr import ClientAddresses
 from common.session_ids import RULE as SESSION_RULE, is_session_id
-from bot.understanding import detect_language
+from bot.language import detect_language
 
 log = logging.getLogger("halmstad.web")
 MAX_TEXT = 2000
 MAX_BODY = 64 * 1024
 ENGINE_KEY = web.AppKey("engine", Engine)
 CHAT_CONFIG_KEY = web.AppKey("chat_config", object)
-
-
-_aiohttp_expect_handler = web_urldispatcher._default_expect_handler
-
-
-async def _expect_handler(request: web.Request) -> None:
-    """Answer an `Expect:` header as aiohttp does, but 417 (not 500) for one that is not UTF-8.
-
-    aiohttp puts the header into its 417 text, and encoding that text fails on the
-    surrogate-escaped bytes a client may send; this runs before any middleware can catch it.
-    """
-    try:
-        await _aiohttp_expect_handler(request)
-    except UnicodeEncodeError:
-        raise web.HTTPExpectationFailed(text="Unknown Expect header") from None
-
-
-# Routes made after this import (every route of `serve`) use it; see _expect_handler.
-web_urldispatcher._default_expect_handler = _expect_handler
 
 
 class BadRequest(Exception):
@@ -223,7 +206,7 @@ async def post_chat(request: web.Request) -> web.Response:
     return web.json_response({
         "session": session,
         "messages": [r.to_json() for r in replies],
-        "handoff": bool((state.get("handoff") or {}).get("active")),
+        "handoff": bool(state.handoff and state.handoff.active),
     })
 
 
@@ -235,7 +218,7 @@ async def get_messages(request: web.Request) -> web.Response:
     raw_after = request.query.get("after", "0")
     if not raw_after.isdigit() or len(raw_after) > 12:
         raise BadRequest("'after' must be a whole number of 0 or more")
-    entries = await engine.store.transcript(session, int(raw_after))
+    entries = await engine.transcript(session, int(raw_after))
     return web.json_response({"messages": [format_entry(e) for e in entries]})
 
 
@@ -250,5 +233,5 @@ def setup_chat_routes(app: web.Application, engine: Engine, *, per_address: int,
     app[ENGINE_KEY] = engine
     app[CHAT_CONFIG_KEY] = ChatConfig(RateLimiter(per_address), RateLimiter(per_session),
                                       clients or ClientAddresses())
-    app.router.add_post("/api/chat", post_chat)
-    app.router.add_get("/api/chat/{session}/messages", get_messages)
+    app.router.add_post("/api/chat", post_chat, expect_handler=safe_expect)
+    app.router.add_get("/api/chat/{session}/messages", get_messages, expect_handler=safe_expect)

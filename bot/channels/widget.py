@@ -25,6 +25,8 @@ from typing import Callable
 
 from aiohttp import web
 
+from common.expect import safe_expect
+
 log = logging.getLogger("halmstad.widget")
 STATIC = Path(__file__).resolve().parent / "static"
 LANGS = ("sv", "en")
@@ -222,7 +224,7 @@ def privacy_main(runtime, lang: str) -> str:
 # Routes ----------------------------------------------------------------------------------
 
 
-def setup(app: web.Application, runtime) -> None:
+def add_routes(app: web.Application, runtime) -> None:
     """Add the widget's assets, the demo page, the accessibility statement and privacy notice."""
     assets = Assets(runtime)
     page_cache = "no-cache"
@@ -255,13 +257,13 @@ def setup(app: web.Application, runtime) -> None:
         body = json.dumps(assets.texts(), ensure_ascii=False).encode("utf-8")
         return cached_response(request, body, "application/json", asset_cache)
 
-    app.router.add_get("/", page(demo_main, "widget.demo_title", "/", widget=True))
-    app.router.add_get("/tillganglighet", page(statement_main, "widget.a11y_title", "/tillganglighet"))
-    app.router.add_get("/integritet", page(privacy_main, "widget.privacy_title", "/integritet"))
-    app.router.add_get("/widget.js", widget_js)
-    app.router.add_get("/widget.css", widget_css)
-    app.router.add_get("/page.css", page_css)
-    app.router.add_get("/widget/texts.json", texts_json)
+    app.router.add_get("/", page(demo_main, "widget.demo_title", "/", widget=True), expect_handler=safe_expect)
+    app.router.add_get("/tillganglighet", page(statement_main, "widget.a11y_title", "/tillganglighet"), expect_handler=safe_expect)
+    app.router.add_get("/integritet", page(privacy_main, "widget.privacy_title", "/integritet"), expect_handler=safe_expect)
+    app.router.add_get("/widget.js", widget_js, expect_handler=safe_expect)
+    app.router.add_get("/widget.css", widget_css, expect_handler=safe_expect)
+    app.router.add_get("/page.css", page_css, expect_handler=safe_expect)
+    app.router.add_get("/widget/texts.json", texts_json, expect_handler=safe_expect)
     setup_cors(app)
 
 
@@ -286,6 +288,6 @@ def setup_cors(app: web.Application) -> None:
                 response.headers["Access-Control-Allow-Origin"] = origin
                 response.headers["Vary"] = "Origin"
 
-    app.router.add_route("OPTIONS", "/api/chat", preflight)
-    app.router.add_route("OPTIONS", "/api/chat/{session}/messages", preflight)
+    app.router.add_route("OPTIONS", "/api/chat", preflight, expect_handler=safe_expect)
+    app.router.add_route("OPTIONS", "/api/chat/{session}/messages", preflight, expect_handler=safe_expect)
     app.on_response_prepare.append(add_cors_headers)

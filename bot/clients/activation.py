@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-from dataclasses import dataclass
 from typing import Literal
 
 import aiohttp
+
+from flows.ports import ActivationResult
 
 log = logging.getLogger("halmstad.clients.activation")
 
@@ -26,21 +26,6 @@ DEFAULT_RETRIES = 1
 DEFAULT_BACKOFF = 0.1
 # Below this much remaining budget another attempt cannot finish; give up instead.
 _MIN_ATTEMPT = 0.05
-
-
-@dataclass(frozen=True)
-class ActivationResult:
-    """Say how an activation request went, in the terms the flow needs to answer the guardian.
-
-    `retry_after` (seconds) is set for `rate_limited` when the backend said how long to wait.
-    """
-
-    status: Status
-    retry_after: int | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
 
 
 class _Retryable(Exception):
@@ -147,17 +132,3 @@ def _seconds(header: str | None) -> int | None:
     except ValueError:
         return None
     return value if value >= 0 else None
-
-
-def setup(app, runtime, services, url: str) -> None:
-    """Give `serve`'s flows an activation client; it is closed when the app stops."""
-    client = ActivationClient(url, runtime.token)
-    services.activation = client
-    runtime.closers.append(client.close)
-
-
-def standalone(services, url: str, data_dir) -> list:
-    """Give the terminal chat an activation client (token from HALMSTAD_BACKEND_TOKEN)."""
-    client = ActivationClient(url, os.environ.get("HALMSTAD_BACKEND_TOKEN", ""))
-    services.activation = client
-    return [client.close]

@@ -1,4 +1,4 @@
-"""The HTTP client of the data-rights backend, and the wiring of the durable request outbox.
+"""The HTTP client of the data-rights backend (the port `DataRightsPort` of flows/ports.py).
 
 The bot reaches the backend only over HTTP (CONTRACT.md, "Data-rights backend"), so a
 municipality can point it at its real case system. Failures come in two kinds the caller must
@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-from pathlib import Path
 from urllib.parse import quote
 
 import aiohttp
+
+from flows.ports import DsrRejected, DsrUnavailable
 
 log = logging.getLogger("halmstad.clients.dsr")
 
@@ -23,27 +23,6 @@ DEFAULT_TIMEOUT = 0.8
 BACKGROUND_TIMEOUT = 10.0
 # Answers that mean "not now" rather than "never": retry with the same key.
 RETRYABLE = {401, 403, 404, 405, 408, 425, 429}
-
-
-class DsrError(Exception):
-    """Base of the errors the DSR client raises."""
-
-
-class DsrUnavailable(DsrError):
-    """Signal that the backend could not be reached or did not take the request now."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class DsrRejected(DsrError):
-    """Signal that the backend refused the request itself (4xx); retrying will not help."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"{status}: {message}")
-        self.status = status
-        self.message = message
 
 
 class DsrClient:
@@ -119,54 +98,3 @@ async def _json_or_none(resp: aiohttp.ClientResponse):
 
 
 # Wiring ------------------------------------------------------------------------------------
-
-
-def setup(app, runtime, services, url: str) -> None:
-    """Give `serve` its DSR client, the durable outbox on the data dir and the delivery worker.
-
-    The worker starts with the app and is cancelled at cleanup; what it has not delivered stays
-    on disk and is delivered after the next start.
-    """
-    from bot.pending import DeliveryWorker, PendingQueue, engine_announcer
-
-    client = DsrClient(url, runtime.token)
-    queue = PendingQueue(Path(runtime.config.data_dir) / "pending_dsr", clock=runtime.clock)
-    services.dsr = client
-    services.pending = queue
-    worker = DeliveryWorker(queue, client, announce=engine_announcer(runtime.engine), timeout=BACKGROUND_TIMEOUT)
-
-    async def start(_app) -> None:
-        runtime.background.append(asyncio.create_task(worker.run(), name="dsr-delivery"))
-
-    app.on_startup.append(start)
-    runtime.closers.append(client.close)
-
-
-def standalone(services, url: str, data_dir) -> list:
-    """Give the terminal chat its DSR client and outbox; return the async closers.
-
-    The terminal chat keeps its outbox apart from `serve`'s, so two processes never deliver
-    (and announce) the same requests. Undelivered requests are delivered by a worker while the
-    chat runs, and on the next run otherwise; the reference is shown when the user asks.
-    """
-    from bot.pending import DeliveryWorker, PendingQueue
-
-    client = DsrClient(url, os.environ.get("HALMSTAD_BACKEND_TOKEN", ""))
-    queue = PendingQueue(Path(data_dir) / "pending_dsr_console")
-    services.dsr = client
-    services.pending = queue
-    closers = []
-    try:
-        task = asyncio.get_running_loop().create_task(
-            DeliveryWorker(queue, client, timeout=BACKGROUND_TIMEOUT).run())
-    except RuntimeError:
-        task = None
-
-    async def stop() -> None:
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-        await client.close()
-
-    closers.append(stop)
-    return closers

@@ -13,14 +13,18 @@ import json
 import logging
 from datetime import datetime
 from functools import wraps
+from html import escape
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
+from common.expect import safe_expect
+
 from common import privacy
 from bot.channels.web import BadRequest, format_entry, json_error, read_json
 from bot.handoff.agents import SESSION_SECONDS, AgentDirectory, AgentSession, Presence, Sessions
+from bot.state import ConversationState
 from common.loginguard import Attempt, LoginGuard, retry_after_header
 from common.netaddr import ClientAddresses
 from bot.handoff.metrics import CONTENT_TYPE, make_registry, render, scrape_status
@@ -237,22 +241,22 @@ async def get_conversation(request: web.Request, session: AgentSession) -> web.R
     console = _console(request)
     item = _item_or_404(console, request.match_info["id"])
     engine = console.runtime.engine
-    conv = await engine.store.load(item["session"])
-    state = conv.state if conv else {}
+    stored = await engine.peek(item["session"])
+    state = stored or ConversationState(lang=item.get("lang") or "sv", channel=item.get("channel") or "web")
     # Masked again as shown: what was stored before masking knew a written form stays hidden too.
     transcript = [{**e, "text": privacy.mask(e["text"]).text} if e["from"] == "user" else e
-                  for e in map(format_entry, await console.runtime.store.transcript(item["session"]))]
-    topic = item.get("topic") or state.get("topic")
+                  for e in map(format_entry, await engine.transcript(item["session"]))]
+    topic = item.get("topic") or state.topic
     entry = engine.knowledge.entries.get(topic or "")
     if entry is not None and entry.flow == "handoff":  # "I want a person" is no topic
         topic, entry = None, None
     summary = _summary(console, item, session.agent.username)
     summary["context"] = {
         "topic": topic, "topic_group": entry.topic if entry else None,
-        "topic_title": (entry.phrasings.get(state.get("lang") or "sv") or entry.phrasings["sv"])[0] if entry else None,
+        "topic_title": (entry.phrasings.get(state.lang) or entry.phrasings["sv"])[0] if entry else None,
         "flow": item.get("flow"), "step": item.get("step"),
-        "current_flow": state.get("flow"), "current_step": state.get("step"),
-        "language": state.get("lang") or item.get("lang"), "channel": state.get("channel") or item.get("channel"),
+        "current_flow": state.flow, "current_step": state.step,
+        "language": state.lang, "channel": state.channel,
         "reason": item.get("reason"),
     }
     summary["transcript"] = transcript
@@ -331,7 +335,7 @@ async def get_canned(request: web.Request, session: AgentSession) -> web.Respons
             continue
         title = (entry.phrasings.get(lang) or entry.phrasings["sv"])[0]
         out.append({"id": entry.id, "topic": entry.topic, "title": title[:1].upper() + title[1:],
-                    "text": engine.render_entry(entry, lang).text})
+                    "text": engine.answering.render_entry(entry, lang).text})
     out.sort(key=lambda e: ((e["topic"] or ""), e["title"].lower()))
     return web.json_response({"lang": lang, "answers": out})
 
@@ -388,8 +392,6 @@ async def get_stats(request: web.Request) -> web.Response:
 
 
 def _stats_page(console: Console, stats: dict, lang: str) -> web.Response:
-    from html import escape
-
     t = console.texts(lang)
     rows = [("stats_conversations", stats["conversations"]), ("stats_containment", stats["containment"]),
             ("stats_handoff_rate", stats["handoff_rate"]), ("stats_median_wait", stats["median_wait_seconds"]),
@@ -428,8 +430,6 @@ def _render_page(console: Console, name: str, lang: str) -> web.Response:
     texts = console.texts(lang)
     data = json.dumps({"lang": lang, "texts": texts}, ensure_ascii=False)
     data = data.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    from html import escape
-
     html = (STATIC / name).read_text(encoding="utf-8")
     html = (html.replace("__LANG__", lang).replace("__TITLE__", escape(texts["title"]))
             .replace("__DATA__", data))
@@ -481,24 +481,24 @@ def setup_routes(app: web.Application, console: Console) -> None:
     """Add the agent API, the console pages and /metrics to `app`."""
     app[CONSOLE_KEY] = console
     r = app.router
-    r.add_post("/agent/api/login", post_login)
-    r.add_post("/agent/api/logout", post_logout)
-    r.add_get("/agent/api/me", get_me)
-    r.add_post("/agent/api/availability", post_availability)
-    r.add_get("/agent/api/queue", get_queue)
-    r.add_get("/agent/api/conversations/{id}", get_conversation)
-    r.add_post("/agent/api/conversations/{id}/accept", post_accept)
-    r.add_post("/agent/api/conversations/{id}/messages", post_message)
-    r.add_post("/agent/api/conversations/{id}/close", post_close)
-    r.add_post("/agent/api/left-messages/{id}/done", post_message_done)
-    r.add_get("/agent/api/canned", get_canned)
-    r.add_get("/agent/api/texts", get_texts)
-    r.add_get("/agent/api/ws", get_ws)
-    r.add_route("*", "/agent/api/{tail:.*}", api_fallback)
-    r.add_get("/agent", agent_root)
-    r.add_get("/agent/", get_console)
-    r.add_get("/agent/login", get_login)
-    r.add_get("/agent/static/{name}", get_asset)
-    r.add_get("/agent/stats", get_stats)
-    r.add_get("/agent/{tail:.*}", page_fallback)
-    r.add_get("/metrics", get_metrics)
+    r.add_post("/agent/api/login", post_login, expect_handler=safe_expect)
+    r.add_post("/agent/api/logout", post_logout, expect_handler=safe_expect)
+    r.add_get("/agent/api/me", get_me, expect_handler=safe_expect)
+    r.add_post("/agent/api/availability", post_availability, expect_handler=safe_expect)
+    r.add_get("/agent/api/queue", get_queue, expect_handler=safe_expect)
+    r.add_get("/agent/api/conversations/{id}", get_conversation, expect_handler=safe_expect)
+    r.add_post("/agent/api/conversations/{id}/accept", post_accept, expect_handler=safe_expect)
+    r.add_post("/agent/api/conversations/{id}/messages", post_message, expect_handler=safe_expect)
+    r.add_post("/agent/api/conversations/{id}/close", post_close, expect_handler=safe_expect)
+    r.add_post("/agent/api/left-messages/{id}/done", post_message_done, expect_handler=safe_expect)
+    r.add_get("/agent/api/canned", get_canned, expect_handler=safe_expect)
+    r.add_get("/agent/api/texts", get_texts, expect_handler=safe_expect)
+    r.add_get("/agent/api/ws", get_ws, expect_handler=safe_expect)
+    r.add_route("*", "/agent/api/{tail:.*}", api_fallback, expect_handler=safe_expect)
+    r.add_get("/agent", agent_root, expect_handler=safe_expect)
+    r.add_get("/agent/", get_console, expect_handler=safe_expect)
+    r.add_get("/agent/login", get_login, expect_handler=safe_expect)
+    r.add_get("/agent/static/{name}", get_asset, expect_handler=safe_expect)
+    r.add_get("/agent/stats", get_stats, expect_handler=safe_expect)
+    r.add_get("/agent/{tail:.*}", page_fallback, expect_handler=safe_expect)
+    r.add_get("/metrics", get_metrics, expect_handler=safe_expect)

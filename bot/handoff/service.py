@@ -17,33 +17,23 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from common import privacy
-from bot.engine import COMMANDS, Turn
-from common.messages import Button, Reply
-from common.text import normalize
+from bot.engine import Engine, Interception, Turn
 from bot.handoff.agents import Agent, Presence
 from bot.handoff.queue import HandoffQueue, QueueError, retention_cutoff
+from bot.state import HandoffChange, HandoffStatus
+from common import privacy
+from common.messages import Button, Reply
+from common.text import normalize
+from flows.contact_hours import calendar_for
+from flows.ports import Availability
 
 log = logging.getLogger("halmstad.handoff")
 CSAT_PREFIX = "handoff:csat:"
 SYSTEM = "system"
-_CANCEL_WORDS = COMMANDS["cancel"]
 _MAX_CONTEXTS = 20_000
-
-
-@dataclass(frozen=True)
-class Availability:
-    """Whether a person can take the chat now, and if not, why and when Halmstad direkt opens."""
-
-    staffed: bool
-    reason: str | None  # None when staffed; "closed" | "nobody" | "wait"
-    open_now: bool
-    next_open: datetime | None
-    minutes: int  # the estimated wait of a newcomer
 
 
 class Hub:
@@ -71,9 +61,9 @@ class Hub:
 class HandoffService:
     """Decides staffed or not, keeps guardians told, and routes the chat while an agent talks."""
 
-    def __init__(self, engine, queue: HandoffQueue, presence: Presence, hub: Hub, *,
+    def __init__(self, queue: HandoffQueue, presence: Presence, hub: Hub, *,
                  heartbeat_timeout: float = 60.0, default_handle_minutes: float = 4.0) -> None:
-        self.engine = engine
+        self.engine: Engine | None = None  # bound by the composition root once the engine exists
         self.queue = queue
         self.presence = presence
         self.hub = hub
@@ -84,6 +74,10 @@ class HandoffService:
         self._tasks: set[asyncio.Task] = set()
         self._last_purge = 0.0
         self._stranded: set[str] = set()
+
+    def bind(self, engine: Engine) -> None:
+        """Give the service the engine it posts through (the engine calls `intercept`)."""
+        self.engine = engine
 
     # Small helpers ----------------------------------------------------------------------------
 
@@ -107,8 +101,8 @@ class HandoffService:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def _lang(self, session: str, fallback: str = "sv") -> str:
-        conv = await self.engine.store.load(session)
-        return (conv.state.get("lang") if conv else None) or fallback
+        state = await self.engine.peek(session)
+        return state.lang if state else fallback
 
     def max_wait_minutes(self, knowledge) -> float:
         value = (knowledge.settings.get("handoff") or {}).get("max_wait_minutes", 20)
@@ -131,8 +125,6 @@ class HandoffService:
 
     def availability(self, now: datetime, knowledge) -> Availability:
         """Say whether a person can take the chat: staffed hours, an available agent, a short wait."""
-        from flows.contact_hours import calendar_for
-
         status = calendar_for(knowledge).status("staffed", now)
         minutes = self.estimate_minutes(len(self.queue.waiting()) + 1)
         if not status.is_open:
@@ -170,30 +162,28 @@ class HandoffService:
 
     # The engine's interceptor and turn hook -----------------------------------------------------
 
-    async def intercept(self, turn: Turn) -> list[Reply] | None:
+    async def intercept(self, turn: Turn) -> Interception | None:
         """Route the guardian's input to the agent while connected; handle leaving and CSAT."""
         state, inbound = turn.state, turn.inbound
         session = inbound.session
-        if state.get("flow") and state["flow"] != "handoff":
-            self._remember(session, {"flow": state["flow"], "step": state.get("step"), "topic": state.get("topic")})
+        if state.flow and state.flow != "handoff":
+            self._remember(session, {"flow": state.flow, "step": state.step, "topic": state.topic})
         elif session not in self._contexts:
-            self._remember(session, {"flow": None, "step": None, "topic": state.get("topic")})
+            self._remember(session, {"flow": None, "step": None, "topic": state.topic})
         if inbound.button and inbound.button.startswith(CSAT_PREFIX):
             return await self._csat(turn, inbound.button[len(CSAT_PREFIX):])
         item = self.queue.open_for_session(session)
         if item is None:
-            if (state.get("handoff") or {}).get("active") or (state.get("handoff") or {}).get("waiting"):
-                state["handoff"] = None
+            if state.handoff and (state.handoff.active or state.handoff.waiting):
+                return Interception(HandoffChange(None))  # the queue ended it meanwhile
             return None
         connected = item["status"] == "assigned"
         if self._wants_to_leave(turn, connected):
             return await self._guardian_leaves(turn, item)
         if connected:
-            state["handoff"] = {"active": True, "id": item["id"], "agent": item.get("agent_name")}
-            state["last_outcome"] = "handoff:message"
-            return []
-        state["handoff"] = {"active": False, "waiting": True, "id": item["id"]}
-        return None
+            status = HandoffStatus(item=item["id"], active=True, agent=item.get("agent_name"))
+            return Interception(HandoffChange(status, outcome="handoff:message"), [])
+        return Interception(HandoffChange(HandoffStatus(item=item["id"], waiting=True)))
 
     def _remember(self, session: str, context: dict) -> None:
         self._contexts[session] = context
@@ -206,20 +196,15 @@ class HandoffService:
         for lang in ("sv", "en"):
             lang_words.update(normalize(w) for w in self.t("handoff.leave_words", lang).split("|") if w.strip())
         if turn.inbound.button is not None:
-            return turn.inbound.button == "cmd:cancel" and (connected or not turn.state.get("flow"))
-        norm = normalize(turn.text or "")
-        if norm in lang_words:
+            return turn.inbound.button == "cmd:cancel" and (connected or not turn.state.flow)
+        if normalize(turn.text or "") in lang_words:
             return True
         # "avbryt" cancels a flow the guardian runs while waiting; otherwise it leaves the queue.
-        return norm in _CANCEL_WORDS and (connected or not turn.state.get("flow"))
+        return self.engine.commands.is_word_for("cancel", turn.text or "") and (connected or not turn.state.flow)
 
-    async def _guardian_leaves(self, turn: Turn, item: dict) -> list[Reply]:
-        state = turn.state
-        lang = state["lang"]
+    async def _guardian_leaves(self, turn: Turn, item: dict) -> Interception:
+        lang = turn.state.lang
         left = await self.queue.guardian_leaves(turn.inbound.session)
-        state["handoff"] = None
-        state["flow"], state["step"], state["data"] = None, None, {}
-        state["last_outcome"] = "handoff:left"
         self._announced.pop(item["id"], None)
         log.info("handoff guardian left status=%s", item["status"])
         self.spawn(self.hub.publish({"type": "queue"}))
@@ -229,25 +214,24 @@ class HandoffService:
         else:
             text = self.t("handoff.left_queue", lang)
             self.spawn(self.announce_positions())
-        return [Reply(text, self.engine.menu_buttons(lang))]
+        return Interception(HandoffChange(None, outcome="handoff:left", leave_flow=True),
+                            [Reply(text, self.engine.menu_buttons(lang))])
 
-    async def _csat(self, turn: Turn, value: str) -> list[Reply]:
-        state = turn.state
-        lang = state["lang"]
-        pending = (state.get("handoff") or {}).get("csat_for")
+    async def _csat(self, turn: Turn, value: str) -> Interception:
+        lang = turn.state.lang
+        pending = turn.state.handoff.csat_for if turn.state.handoff else None
         rating = int(value) if value.isdigit() and 1 <= int(value) <= 5 else None
-        state["handoff"] = None
-        state["last_outcome"] = "handoff:csat"
         if pending and rating is not None:
             await self.queue.record_csat(pending, rating)
             log.info("handoff csat recorded")
-        return [Reply(self.t("handoff.csat_thanks", lang), self.engine.menu_buttons(lang))]
+        return Interception(HandoffChange(None, outcome="handoff:csat"),
+                            [Reply(self.t("handoff.csat_thanks", lang), self.engine.menu_buttons(lang))])
 
     async def after_turn(self, turn: Turn, replies: list[Reply]) -> None:
         """Count new conversations and tell the agent console about the guardian's new message."""
-        if turn.state.get("created_at") == turn.now.isoformat():
+        if turn.state.created_at == turn.now.isoformat():
             self.queue.count_conversation()
-        if turn.state.get("last_outcome") == "handoff:message":
+        if turn.state.last_outcome == "handoff:message":
             item = self.queue.open_for_session(turn.inbound.session)
             if item is not None:
                 await self.hub.publish({"type": "message", "id": item["id"]})
@@ -262,13 +246,10 @@ class HandoffService:
         session = item["session"]
         lang = await self._lang(session, item["lang"])
 
-        def connected(state: dict) -> None:
-            state["handoff"] = {"active": True, "id": item_id, "agent": agent.first_name}
-            state["flow"], state["step"], state["data"] = None, None, {}
-            state["last_outcome"] = "handoff:connected"
-
+        connected = HandoffChange(HandoffStatus(item=item_id, active=True, agent=agent.first_name),
+                                  outcome="handoff:connected", leave_flow=True)
         await self.engine.post(session, [Reply(self.t("handoff.connected", lang, agent=agent.first_name))],
-                               sender=SYSTEM, state_update=connected)
+                               sender=SYSTEM, change=connected)
         log.info("handoff accepted")
         self.spawn(self.announce_positions())
         self.spawn(self.hub.publish({"type": "queue"}))
@@ -301,17 +282,12 @@ class HandoffService:
             buttons = tuple(Button(self.t("handoff.csat_label", lang, n=str(n)), f"{CSAT_PREFIX}{n}")
                             for n in range(1, 6))
 
-            def back_with_bot(state: dict) -> None:
-                state["handoff"] = {"active": False, "csat_for": item_id}
-                state["flow"], state["step"], state["data"] = None, None, {}
-                state["offered"] = [b.payload for b in buttons]
-                state["offered_buttons"] = [b.to_json() for b in buttons]
-                state["last_outcome"] = "handoff:closed"
-
+            back_with_bot = HandoffChange(HandoffStatus(csat_for=item_id), outcome="handoff:closed",
+                                          leave_flow=True, offer=buttons)
             await self.engine.post(session, [
                 Reply(self.t("handoff.closed", lang, agent=agent.first_name)),
                 Reply(self.t("handoff.csat_question", lang), buttons),
-            ], sender=SYSTEM, state_update=back_with_bot)
+            ], sender=SYSTEM, change=back_with_bot)
         log.info("handoff closed outcome=%s", outcome)
         self.spawn(self.hub.publish({"type": "queue"}))
         return item
@@ -354,15 +330,13 @@ class HandoffService:
                 self._announced[item["id"]] = position
                 lang = await self._lang(item["session"], item["lang"])
 
-                def back_in_queue(state: dict, item_id: str = item["id"]) -> None:
-                    state["handoff"] = {"active": False, "waiting": True, "id": item_id}
-                    state["last_outcome"] = "handoff:requeued"
-
+                back_in_queue = HandoffChange(HandoffStatus(item=item["id"], waiting=True),
+                                              outcome="handoff:requeued")
                 try:
                     await self.engine.post(item["session"], [Reply(self.t(
                         "handoff.agent_lost", lang, position=str(position),
                         minutes=str(self.estimate_minutes(position)))),
-                    ], sender=SYSTEM, state_update=back_in_queue)
+                    ], sender=SYSTEM, change=back_in_queue)
                 except KeyError:
                     pass
             await self.announce_positions()

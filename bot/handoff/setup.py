@@ -1,14 +1,14 @@
 """Plug the handoff into `serve`: the queue, the engine interceptor, the agent console, metrics.
 
-`bot/app.py` calls `setup(app, runtime)` when this module exists. The heartbeat timeout (how long
+`bot/app.py` builds the parts with `build_handoff` and mounts the console. The heartbeat timeout (how long
 an agent's console may stay silent before its conversations go back to the queue) is 60 seconds,
 or `HALMSTAD_AGENT_HEARTBEAT_SECONDS`; tests may also change `app[HANDOFF_KEY].heartbeat_timeout`.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
+from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -35,33 +35,38 @@ def _heartbeat_seconds() -> float:
     return value
 
 
-def setup(app: web.Application, runtime) -> HandoffService:
-    """Wire the handoff into the app and the engine; return the service (also in app[HANDOFF_KEY])."""
-    queue = HandoffQueue(runtime.config.data_dir, runtime.clock)
+@dataclass
+class HandoffParts:
+    """The handoff's parts: the durable queue, who is online, the consoles' sockets, the service."""
+
+    queue: HandoffQueue
+    presence: Presence
+    hub: Hub
+    service: HandoffService
+
+    def mount(self, app: web.Application, runtime) -> None:
+        """Add the agent console's routes; close its sockets at shutdown and flush the queue last."""
+        setup_routes(app, Console(runtime, self.service, self.presence))
+
+        async def close_consoles(_app: web.Application) -> None:
+            await self.hub.close()
+
+        async def close() -> None:
+            await self.service.drain()
+            await self.queue.flush_counters()
+            self.queue.shutdown()
+
+        app.on_shutdown.append(close_consoles)
+        runtime.closers.append(close)
+
+
+def build_handoff(data_dir, clock) -> HandoffParts:
+    """Open the queue on the data dir; agents who held conversations when the server stopped get
+    one heartbeat timeout to come back."""
+    queue = HandoffQueue(data_dir, clock)
     presence = Presence()
     hub = Hub()
-    service = HandoffService(runtime.engine, queue, presence, hub, heartbeat_timeout=_heartbeat_seconds())
-    # Agents who held conversations when the server stopped get one timeout to come back.
+    service = HandoffService(queue, presence, hub, heartbeat_timeout=_heartbeat_seconds())
     for item in queue.assigned():
         presence.expect(item["agent"])
-    runtime.engine.services.handoff = service
-    runtime.engine.interceptors.insert(0, service.intercept)
-    runtime.engine.turn_hooks.append(service.after_turn)
-    app[HANDOFF_KEY] = service
-    setup_routes(app, Console(runtime, service, presence))
-
-    async def start_sweeper(_app: web.Application) -> None:
-        runtime.background.append(asyncio.get_running_loop().create_task(service.run_sweeper()))
-
-    async def close_consoles(_app: web.Application) -> None:
-        await hub.close()
-
-    async def close() -> None:
-        await service.drain()
-        await queue.flush_counters()
-        queue.shutdown()
-
-    app.on_startup.append(start_sweeper)
-    app.on_shutdown.append(close_consoles)
-    runtime.closers.append(close)
-    return service
+    return HandoffParts(queue, presence, hub, service)

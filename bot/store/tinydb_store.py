@@ -34,12 +34,12 @@ import os
 import re
 import threading
 import time
-import weakref
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
+from common.locks import KeyedLocks
 from common.atomic import TMP_PREFIX, AtomicJSONStorage, clean_stale_temp_files
 from common.session_ids import SESSION_ID, validate_session  # noqa: F401 (re-exported)
 from bot.store.base import Conversation
@@ -113,7 +113,7 @@ class TinyDBStore:
         self._fsync_dir = fsync_dir
         self._cache: OrderedDict[str, _Parsed] = OrderedDict()
         self._cache_lock = threading.Lock()
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._locks = KeyedLocks()
         self._inflight = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -195,11 +195,7 @@ class TinyDBStore:
         self._inflight += 1
         self._idle.clear()
         try:
-            lock = self._locks.get(session)
-            if lock is None:
-                lock = asyncio.Lock()
-                self._locks[session] = lock
-            async with lock:
+            async with self._locks.lock(session):
                 loop = asyncio.get_running_loop()
                 future = loop.run_in_executor(self._executor, functools.partial(fn, *args))
                 return await _await_even_if_cancelled(future)

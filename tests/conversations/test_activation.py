@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import make_clock
-from bot.clients.activation import ActivationResult
-from bot.engine import Engine, Services
+from bot.clock import make_clock
+from flows.ports import ActivationResult
+from bot.engine import Engine
+from flows.ports import Services
 from bot.store.memory import MemoryStore
 from flows import activation
 from flows.machine import END, Answer, Finish, Flow, NotAnAnswer, Step
@@ -98,11 +99,11 @@ def atalk(make_talk, fake) -> Talk:
 async def start(talk: Talk, text: str = "jag vill aktivera appen") -> None:
     await talk(text)
     state = await talk.state()
-    assert (state["flow"], state["step"]) == ("activation", "activation:ask_email"), talk.text
+    assert (state.flow, state.step) == ("activation", "activation:ask_email"), talk.text
 
 
 async def step_of(talk: Talk) -> str | None:
-    return (await talk.state()).get("step")
+    return (await talk.state()).step
 
 
 async def transcript(talk: Talk) -> str:
@@ -134,12 +135,12 @@ async def test_happy_path_explains_sends_and_says_what_happens_next(atalk, fake)
         assert needle in text, needle
     assert "Inget mejl kom" in [b.label for b in atalk.buttons]
     state = await atalk.state()
-    assert state["step"] == "activation:after_sent"
-    assert set(state["data"]) <= {"args", "text", "address"}, "the flow keeps only the address"
+    assert state.step == "activation:after_sent"
+    assert set(state.data) <= {"args", "text", "address"}, "the flow keeps only the address"
 
     await atalk.press("Klart, tack")
     state = await atalk.state()
-    assert state["flow"] is None and state["data"] == {}, "the address goes with the flow"
+    assert state.flow is None and state.data == {}, "the address goes with the flow"
     assert "halmstad-mobil.skola24.se" in atalk.text
 
 
@@ -178,7 +179,7 @@ async def test_typo_suggestion_accepted(atalk, fake):
     assert atalk.last.text == "Ska jag skicka aktiveringslänken till anna@gmail.com?"
     await atalk.press("Ja, skicka")
     assert fake.addresses == ["anna@gmail.com"]
-    assert "suggestion" not in (await atalk.state())["data"]
+    assert "suggestion" not in (await atalk.state()).data
 
 
 async def test_typo_suggestion_refused_keeps_what_was_typed(atalk, fake):
@@ -239,8 +240,8 @@ async def test_invalid_addresses_are_refused_and_asked_again(atalk, fake, typed,
     await atalk(typed)
     assert says in atalk.text
     state = await atalk.state()
-    assert state["step"] == "activation:ask_email"
-    assert "address" not in state["data"]
+    assert state.step == "activation:ask_email"
+    assert "address" not in state.data
     assert fake.calls == []
     await atalk("anna@example.se")
     assert await step_of(atalk) == "activation:confirm"
@@ -274,8 +275,8 @@ async def test_secrets_at_the_email_step_are_masked_and_never_used(atalk, fake, 
     await atalk(typed)
     assert "Skriv inte personnummer eller lösenord här" in atalk.text
     state = await atalk.state()
-    assert state["step"] == "activation:ask_email"
-    assert "address" not in state["data"]
+    assert state.step == "activation:ask_email"
+    assert "address" not in state.data
     assert secret not in str(state) and secret not in await transcript(atalk)
     assert fake.calls == []
 
@@ -313,7 +314,7 @@ async def test_rate_limited_says_when_to_try_again(make_talk):
     await talk.press("Ja, skicka")
     assert "Försök igen om 10 minuter" in talk.text
     assert "skräpposten" in talk.text
-    assert (await talk.state())["flow"] is None
+    assert (await talk.state()).flow is None
 
 
 async def test_rate_limited_without_retry_after(make_talk):
@@ -322,7 +323,7 @@ async def test_rate_limited_without_retry_after(make_talk):
     await talk("anna@example.se")
     await talk("yes")
     assert "try again in an hour" in talk.text
-    assert (await talk.state())["flow"] is None
+    assert (await talk.state()).flow is None
 
 
 async def test_backend_refusing_the_address_asks_again(make_talk):
@@ -350,7 +351,7 @@ async def test_backend_trouble_apologises_with_contact_details_and_goes_on(make_
     assert time.monotonic() - began < 2.0
     assert "Förlåt" in talk.text and "035-13 70 00" in talk.text and "direkt@halmstad.se" in talk.text
     assert "cmd:human" in [b.payload for b in talk.buttons], "the offer of a person"
-    assert (await talk.state())["flow"] is None
+    assert (await talk.state()).flow is None
     await talk("när har ni öppet?")
     assert "07.00" in talk.text, "the conversation goes on"
 
@@ -395,7 +396,7 @@ async def test_no_email_path_ends_with_a_person(atalk, fake, handoff):
     assert await step_of(atalk) == "activation:check_address"
     await atalk.press("Prata med en person")
     assert handoff.args == [{"reason": "activation_no_email", "from": "activation"}]
-    assert (await atalk.state())["flow"] is None
+    assert (await atalk.state()).flow is None
 
 
 async def test_no_email_path_with_the_real_handoff(make_talk, fake):
@@ -406,7 +407,7 @@ async def test_no_email_path_with_the_real_handoff(make_talk, fake):
     await talk("fortfarande inget")
     await talk.press("Prata med en person")
     assert "035-13 70 00" in talk.text
-    assert (await talk.state())["flow"] is None
+    assert (await talk.state()).flow is None
 
 
 async def test_no_email_typed_as_a_sentence(atalk, fake):
@@ -431,7 +432,7 @@ async def test_no_email_then_it_arrived(atalk, fake):
     await sent(atalk)
     await atalk("inget mejl")
     await atalk.press("Nu kom det")
-    assert (await atalk.state())["flow"] is None
+    assert (await atalk.state()).flow is None
     assert len(fake.calls) == 1
 
 
@@ -454,7 +455,7 @@ async def test_no_email_change_the_address_first(atalk):
     await atalk.press("Inget mejl nu heller")
     await atalk.press("Jag ändrar adressen först")
     assert "aktivera appen" in atalk.text
-    assert (await atalk.state())["flow"] is None
+    assert (await atalk.state()).flow is None
 
 
 async def test_resend_rate_limited_goes_to_the_address_check(make_talk):
@@ -473,7 +474,7 @@ async def test_resend_with_the_backend_down(make_talk):
     await talk.press("Inget mejl kom")
     await talk.press("Skicka ett nytt mejl")
     assert "Förlåt" in talk.text and "035-13 70 00" in talk.text
-    assert (await talk.state())["flow"] is None
+    assert (await talk.state()).flow is None
 
 
 # Interruptions and cancelling ----------------------------------------------------------------------
@@ -526,7 +527,7 @@ async def test_cancel_at_every_step(make_talk, step):
     calls = len(fake.calls)
     await talk("avbryt")
     state = await talk.state()
-    assert state["flow"] is None and state["data"] == {}
+    assert state.flow is None and state.data == {}
     assert "avbrutit" in talk.text.lower() or "avbryt" in talk.text.lower()
     assert len(fake.calls) == calls, "cancelling never sends anything"
 

@@ -28,7 +28,7 @@ async def test_account_flow_every_route(make_engine):
         for label in presses:
             await talk.press(label)
         assert expected in talk.text, (presses, talk.text)
-        assert (await talk.state())["flow"] is None
+        assert (await talk.state()).flow is None
 
 
 async def test_typed_answers_choose_buttons(talk):
@@ -52,20 +52,20 @@ async def test_protected_identity_never_asks_for_details(talk):
 async def test_interruption_is_answered_and_the_step_asked_again(talk):
     await talk("hur ansöker jag om konto i skola24?")
     await talk.press("Nytt konto")
-    assert (await talk.state())["step"] == "account:age"
+    assert (await talk.state()).step == "account:age"
     await talk("när har ni öppet?")
     assert "07.00" in talk.text, "the hours question is answered"
     assert "18" in talk.last.text, "then the step is asked again"
-    assert (await talk.state())["step"] == "account:age"
+    assert (await talk.state()).step == "account:age"
     await talk.press("Ja")
-    assert (await talk.state())["step"] == "account:protected"
+    assert (await talk.state()).step == "account:protected"
 
 
 async def test_nonsense_at_a_step_is_not_an_answer(talk):
     await talk("hur ansöker jag om konto i skola24?")
     await talk("blåbärssoppa")
     assert "förstod" in talk.text
-    assert (await talk.state())["step"] == "account:purpose"
+    assert (await talk.state()).step == "account:purpose"
 
 
 @pytest.mark.parametrize("word", ["avbryt", "cancel", "Avbryt!"])
@@ -74,7 +74,7 @@ async def test_cancel_at_every_step(talk, word):
     await talk.press("Nytt konto")
     await talk(word)
     state = await talk.state()
-    assert state["flow"] is None and state["step"] is None
+    assert state.flow is None and state.step is None
     assert talk.buttons, "after cancelling the menu is offered"
 
 
@@ -82,14 +82,14 @@ async def test_menu_help_and_language_at_a_step(talk):
     await talk("hur ansöker jag om konto i skola24?")
     await talk.press("Nytt konto")
     await talk("hjälp")
-    assert "18" in talk.text and (await talk.state())["step"] == "account:age"
+    assert "18" in talk.text and (await talk.state()).step == "account:age"
     await talk("språk")
     assert "English" in talk.text and "under 18" in talk.last.text
-    assert (await talk.state())["lang"] == "en"
+    assert (await talk.state()).lang == "en"
     await talk("svenska")
-    assert (await talk.state())["lang"] == "sv"
+    assert (await talk.state()).lang == "sv"
     await talk("meny")
-    assert (await talk.state())["flow"] is None
+    assert (await talk.state()).flow is None
 
 
 async def test_asking_for_a_person_works_inside_a_flow(talk):
@@ -101,7 +101,7 @@ async def test_asking_for_a_person_works_inside_a_flow(talk):
 async def test_reply_follows_the_language_of_the_message(talk):
     await talk("what are your opening hours?")
     assert "Monday" in talk.text
-    assert (await talk.state())["lang"] == "en"
+    assert (await talk.state()).lang == "en"
     await talk("när har ni öppet?")
     assert "måndag" in talk.text
 
@@ -111,7 +111,7 @@ async def test_language_hint_used_for_an_unclear_first_message(make_engine):
 
     talk = Talk(make_engine(), session="hint")
     await talk("skola24", lang_hint="en")
-    assert (await talk.state())["lang"] == "en"
+    assert (await talk.state()).lang == "en"
 
 
 async def test_clarify_offers_candidates_as_buttons(talk):
@@ -199,15 +199,15 @@ async def test_a_flow_is_set_aside_after_repeated_detours_and_can_be_resumed(tal
     assert "18" in talk.last.text
     await talk("vem är personuppgiftsansvarig?")
     state = await talk.state()
-    assert state["flow"] is None and state["paused"]["step"] == "account:age"
+    assert state.flow is None and state.paused.step == "account:age"
     assert any(b.payload == "cmd:resume" for b in talk.buttons)
     await talk("tack")
     assert "18" not in talk.text, "a paused flow is not asked again"
     await talk("fortsätt")
     assert "18" in talk.last.text
-    assert (await talk.state())["step"] == "account:age"
+    assert (await talk.state()).step == "account:age"
     await talk.press("Ja")
-    assert (await talk.state())["step"] == "account:protected"
+    assert (await talk.state()).step == "account:protected"
 
 
 async def test_an_answer_resets_the_detour_count(talk):
@@ -216,7 +216,7 @@ async def test_an_answer_resets_the_detour_count(talk):
     await talk("vad är ert telefonnummer?")
     await talk.press("Nytt konto")
     await talk("när har ni öppet?")
-    assert (await talk.state())["flow"] == "account", "two detours, an answer, one more: still in the flow"
+    assert (await talk.state()).flow == "account", "two detours, an answer, one more: still in the flow"
 
 
 async def test_resume_without_a_paused_flow_is_an_ordinary_word(talk):

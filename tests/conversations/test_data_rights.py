@@ -14,7 +14,7 @@ from aiohttp import web
 
 from backends.dsr.app import DsrConfig, create_app, load_texts
 from bot.clients.dsr import DsrClient
-from bot.engine import Services
+from flows.ports import Services
 from common.messages import Inbound
 from bot.knowledge import default_knowledge_dir
 from bot.pending import PendingQueue
@@ -115,7 +115,7 @@ async def test_access_request_by_buttons(chat, backend):
     assert case["requester"] == {"name": "Anna Andersson", "email": "anna.andersson@example.com", "phone": None}
     assert case["language"] == "sv" and case["channel"] == "web"
     state = await chat.state()
-    assert state["flow"] is None  # the flow ended; the guardian is back at the menu
+    assert state.flow is None  # the flow ended; the guardian is back at the menu
 
 
 async def test_rectification_for_a_child_in_own_words(chat, backend):
@@ -261,7 +261,7 @@ async def test_contact_is_validated_and_a_masked_number_is_not_used(chat, backen
     await chat("0701234502")  # a mobile number whose digits also pass the personnummer check
     assert "såg ut som ett personnummer" in chat.text
     state = await chat.state()
-    assert "req_phone" not in state["data"] and "req_email" not in state["data"]
+    assert "req_phone" not in state.data and "req_email" not in state.data
     await chat("070-123 45 02 eller anna@example.com")
     assert "Inget att tillägga" in labels(chat)
     await chat.press("Inget att tillägga")
@@ -317,7 +317,7 @@ async def test_cancel_files_nothing(chat, backend):
     await chat.press("Avbryt")
     assert "inte skickat något" in chat.text
     state = await chat.state()
-    assert state["flow"] is None
+    assert state.flow is None
     await chat("registerutdrag")
     await chat.press("Mig själv")
     await chat("Anna Andersson")
@@ -334,7 +334,7 @@ async def test_unclear_words_ask_again_and_typos_are_understood(chat):
     await chat("banan")
     assert "Välj en knapp" in chat.text  # the question is asked again
     state = await chat.state()
-    assert state["step"] == "data_rights:choose"
+    assert state.step == "data_rights:choose"
     await chat("jag vill radra allt")
     assert "minst tre år" in chat.text
 
@@ -344,7 +344,7 @@ async def test_another_question_goes_to_a_person(chat):
     await chat.press("Något annat – prata med en person")
     assert "person" in chat.text and "035-13 70 00" in chat.text
     state = await chat.state()
-    assert state["last_outcome"] is not None and state["flow"] != "data_rights"
+    assert state.last_outcome is not None and state.flow != "data_rights"
 
 
 async def test_status_without_a_request(chat):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.engine import Services
+from flows.ports import Services
 from tests.conftest import Talk
 from tests.conversations.test_activation import FakeActivation, handoff, make_talk  # noqa: F401
 from tests.conversations.test_data_rights import backend, chat  # noqa: F401
@@ -21,7 +21,7 @@ SUNDAY = "2026-12-06T11:00"  # Halmstad direkt closed: asking for a person offer
 
 
 async def step(talk: Talk) -> str | None:
-    return (await talk.state()).get("step")
+    return (await talk.state()).step
 
 
 # The account flow -----------------------------------------------------------------------------
@@ -38,14 +38,14 @@ async def test_account_in_swedish_words_to_the_e_service(talk):
     await talk("ja det har jag")  # was read as the FAQ question about *not* having BankID
     assert "kommunens e-tjänst" in talk.text
     state = await talk.state()
-    assert state["flow"] is None and "paused" not in state
+    assert state.flow is None and state.paused is None
     assert "Utan e-legitimation" not in talk.text
 
 
 async def test_account_in_swedish_words_to_the_school(talk):
     await talk(ACCOUNT_SV)
     await talk("koppla mitt barn")
-    assert (await talk.state())["data"]["purpose"] == "link"
+    assert (await talk.state()).data["purpose"] == "link"
     await talk("han går i nian")
     await talk("nej vi har inte det")
     await talk("nä")
@@ -61,7 +61,7 @@ async def test_account_in_english_words(talk):
     await talk("nope, we don't")
     assert await step(talk) == "account:eleg"
     await talk("yes please")
-    assert "e-service" in talk.text and (await talk.state())["flow"] is None
+    assert "e-service" in talk.text and (await talk.state()).flow is None
 
 
 @pytest.mark.parametrize("answer", ["just turned 18", "she is 19", "nej, han har fyllt 18"])
@@ -69,7 +69,7 @@ async def test_an_age_of_18_or_more_is_the_adult_pupil_route(talk, answer):
     await talk(ACCOUNT_EN if answer[0] in "js" else ACCOUNT_SV)
     await talk("new account" if answer[0] in "js" else "nytt konto")
     await talk(answer)
-    assert "18" in talk.text and (await talk.state())["flow"] is None
+    assert "18" in talk.text and (await talk.state()).flow is None
     assert any(w in talk.text for w in ("A pupil who has turned 18", "En elev som fyllt 18"))
 
 
@@ -103,7 +103,7 @@ async def test_a_change_of_mind_at_any_account_step(talk, opening, answers, word
         await talk(answer)
     await talk(words)
     state = await talk.state()
-    assert state["flow"] is None
+    assert state.flow is None
     assert talk.text in ("Okej, jag har avbrutit. Vad vill du göra nu?",
                          "OK, I have cancelled that. What would you like to do now?")
 
@@ -113,10 +113,10 @@ async def test_account_corrections_in_swedish_words(talk):
     await talk("koppla ett barn till")
     await talk("fel, det gäller ett nytt konto")  # back to the first question, answered at once
     state = await talk.state()
-    assert state["data"]["purpose"] == "new" and state["step"] == "account:age"
+    assert state.data["purpose"] == "new" and state.step == "account:age"
     await talk("ja")
     await talk("oj, fel ålder, hon är 19")
-    assert "En elev som fyllt 18" in talk.text and (await talk.state())["flow"] is None
+    assert "En elev som fyllt 18" in talk.text and (await talk.state()).flow is None
 
 
 async def test_account_corrections_in_english_words(talk):
@@ -125,12 +125,12 @@ async def test_account_corrections_in_english_words(talk):
     await talk("yes")
     await talk("sorry, I meant link another child")
     state = await talk.state()
-    assert state["data"]["purpose"] == "link" and state["step"] == "account:age"
+    assert state.data["purpose"] == "link" and state.step == "account:age"
     await talk("yes")
     await talk("no")
     assert await step(talk) == "account:eleg"
     await talk("no wait, wrong age: she is 19")
-    assert "A pupil who has turned 18" in talk.text and (await talk.state())["flow"] is None
+    assert "A pupil who has turned 18" in talk.text and (await talk.state()).flow is None
 
 
 async def test_worded_answers_never_count_as_detours(talk):
@@ -138,11 +138,11 @@ async def test_worded_answers_never_count_as_detours(talk):
     await talk("nytt konto")
     await talk("när har ni öppet?")
     await talk("när har ni öppet?")
-    assert (await talk.state())["detours"] == 2
+    assert (await talk.state()).detours == 2
     await talk("trean på gymnasiet")  # an answer in words the step cannot decide on
     await talk("när har ni öppet?")
     state = await talk.state()
-    assert state["flow"] == "account" and "paused" not in state
+    assert state.flow == "account" and state.paused is None
 
 
 async def test_a_question_after_a_yes_is_answered_too(talk):
@@ -183,9 +183,9 @@ async def test_leaving_a_message_in_swedish_words_with_a_correction(wired):
     assert await step(talk) == "handoff:ask_contact"
     await talk("ni kan ringa mig på 070 123 45 67 helst eftermiddag")
     state = await talk.state()
-    assert state["step"] == "handoff:ask_message"
-    assert state["data"]["contact"] == "070 123 45 67"
-    assert state["data"]["contact_note"] == "helst eftermiddag"
+    assert state.step == "handoff:ask_message"
+    assert state.data["contact"] == "070 123 45 67"
+    assert state.data["contact_note"] == "helst eftermiddag"
     await talk("oj, fel namn")  # a correction while the message is asked for
     assert await step(talk) == "handoff:ask_name"
     await talk("Anna Berg")
@@ -207,10 +207,10 @@ async def test_leaving_a_message_in_english_words_with_a_correction(wired):
     await talk("yes please")
     await talk("my name is Sam Smith")
     await talk("you can reach me at sam@exampel.com, mornings are best")
-    assert (await talk.state())["data"]["contact"] == "sam@exampel.com"
+    assert (await talk.state()).data["contact"] == "sam@exampel.com"
     await talk("oops, wrong email: sam@example.com")
     state = await talk.state()
-    assert state["step"] == "handoff:ask_message" and state["data"]["contact"] == "sam@example.com"
+    assert state.step == "handoff:ask_message" and state.data["contact"] == "sam@example.com"
     await talk("Please call me about the app, it will not let me in.")
     [message] = service.queue.open_messages()
     assert (message["name"], message["contact"], message["lang"]) == ("Sam Smith", "sam@example.com", "en")
@@ -233,7 +233,7 @@ async def test_a_change_of_mind_while_leaving_a_message_stores_nothing(wired, an
         await talk(answer)
     await talk(words)
     assert service.queue.open_messages() == []
-    assert (await talk.state())["flow"] is None
+    assert (await talk.state()).flow is None
     if words == "nej tack":
         assert "035-13 70 00" in talk.text
     else:
@@ -251,7 +251,7 @@ async def test_the_contact_step_takes_a_number_or_address_with_or_without_a_sent
     talk = Talk(engine, "contact-forms")
     for answer in ("jag vill prata med en människa", "ja", "Anna", typed):
         await talk(answer)
-    data = (await talk.state())["data"]
+    data = (await talk.state()).data
     assert (data["contact"], data["contact_note"]) == (contact, note)
 
 
@@ -260,7 +260,7 @@ async def test_no_thanks_to_the_offer_in_english(wired):
     talk = Talk(engine, "no-thanks")
     await talk("I want to talk to a person")
     await talk("no thanks")
-    assert "035-13 70 00" in talk.text and (await talk.state())["flow"] is None
+    assert "035-13 70 00" in talk.text and (await talk.state()).flow is None
 
 
 # Data-subject requests ------------------------------------------------------------------------
@@ -272,13 +272,13 @@ async def test_data_rights_in_swedish_words_with_corrections(chat, backend):
     await chat("det gäller mig själv")
     assert await step(chat) == "data_rights:name"
     await chat("glöm det, jag ångrar mig")  # was stored as the name
-    assert "avbrutit" in chat.text and (await chat.state())["flow"] is None
+    assert "avbrutit" in chat.text and (await chat.state()).flow is None
     await chat("jag vill använda mina rättigheter enligt GDPR")
     await chat("ett registerutdrag tack")
     await chat("mig själv")
     await chat("Jag heter Anna Andersson")
     await chat("ni kan ringa mig på 070 123 45 67 helst eftermiddag")
-    data = (await chat.state())["data"]
+    data = (await chat.state()).data
     assert data["req_name"] == "Anna Andersson"
     assert data["req_phone"] == "070 123 45 67" and data["contact_note"] == "helst eftermiddag"
     await chat("nej tack")  # nothing to add to the description
@@ -315,7 +315,7 @@ async def test_data_rights_in_english_words_with_corrections(chat, backend):
     await chat("the phone number is wrong")  # we gave an e-mail: the contact is asked again
     assert await step(chat) == "data_rights:contact"
     await chat("call me on +46 70 123 45 67 after five")
-    data = (await chat.state())["data"]
+    data = (await chat.state()).data
     assert data["req_phone"] == "+46 70 123 45 67" and data["contact_note"] == "after five"
     await chat("yes, send it")
     assert "DSR-2026-" in chat.text
@@ -335,7 +335,7 @@ async def test_a_change_of_mind_at_any_data_rights_step(chat, backend, answers, 
     for answer in answers:
         await chat(answer)
     await chat(words)
-    assert (await chat.state())["flow"] is None
+    assert (await chat.state()).flow is None
     assert backend.cases() == []
 
 
@@ -381,7 +381,7 @@ async def test_activation_in_english_words_with_a_correction(make_talk):
     await talk("yes send it")
     assert fake.addresses == ["sam@example.org"]
     await talk("never mind")
-    assert (await talk.state())["flow"] is None and "cancelled" in talk.text
+    assert (await talk.state()).flow is None and "cancelled" in talk.text
 
 
 @pytest.mark.parametrize("answers, words", [
@@ -396,5 +396,5 @@ async def test_a_change_of_mind_at_any_activation_step(make_talk, answers, words
     for answer in answers:
         await talk(answer)
     await talk(words)
-    assert (await talk.state())["flow"] is None and "avbrutit" in talk.text
+    assert (await talk.state()).flow is None and "avbrutit" in talk.text
     assert fake.addresses == (["anna@example.se"] if "ja" in answers else [])

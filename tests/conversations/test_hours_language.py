@@ -4,7 +4,7 @@ from tests.conftest import Talk
 
 
 async def lang_of(talk: Talk) -> str:
-    return (await talk.state())["lang"]
+    return (await talk.state()).lang
 
 
 # --------------------------------------------------------------------------- hours

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from bot.clock import make_clock
 from bot.handoff.agents import Agent, Presence
 from bot.handoff.queue import HandoffQueue
 from bot.handoff.service import HandoffService, Hub
 from flows.handoff import contact_kind
+from flows.ports import Services
 from flows.machine import HANDOFF, Answer, Escalate, Flow, NotAnAnswer, Step
 from tests.conftest import Talk
 
@@ -30,16 +32,15 @@ def wired(make_engine, tmp_path):
     made = []
 
     def make(now="2026-12-01T10:00", available=True):
-        engine = make_engine(now=now)
-        engine.flows["demo"] = DEMO
-        queue = HandoffQueue(tmp_path / f"data{len(made)}", engine.clock)
+        queue = HandoffQueue(tmp_path / f"data{len(made)}", make_clock(now))
         presence = Presence()
         if available:
             presence.set_available(ALEX, True)
-        service = HandoffService(engine, queue, presence, Hub())
-        engine.services.handoff = service
-        engine.interceptors.insert(0, service.intercept)
-        engine.turn_hooks.append(service.after_turn)
+        service = HandoffService(queue, presence, Hub())
+        engine = make_engine(now=now, services=Services(handoff=service), interceptors=[service.intercept],
+                             turn_hooks=[service.after_turn])
+        service.bind(engine)
+        engine.flows["demo"] = DEMO
         made.append(queue)
         return engine, service
     yield make
@@ -108,7 +109,7 @@ async def test_cancel_while_leaving_a_message_stores_nothing(wired):
     await talk("Anna")
     await talk("avbryt")
     assert service.queue.open_messages() == []
-    assert (await talk.state())["flow"] is None
+    assert (await talk.state()).flow is None
 
 
 async def test_waiting_guardian_keeps_talking_to_the_bot_and_may_cancel_a_flow_without_leaving(wired):
@@ -116,7 +117,7 @@ async def test_waiting_guardian_keeps_talking_to_the_bot_and_may_cancel_a_flow_w
     talk = Talk(engine, "patient")
     await talk("jag vill prata med en människa")
     await engine_start(talk, "account")
-    assert (await talk.state())["flow"] == "account"
+    assert (await talk.state()).flow == "account"
     await talk("avbryt")  # cancels the account questions, not the place in the queue
     assert len(service.queue.waiting()) == 1
     await talk("lämna kön")

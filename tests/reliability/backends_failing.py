@@ -150,7 +150,7 @@ async def run(data_dir: Path, modes=MODES, delay: float = 5.0, out=print) -> dic
     """Run every mode against one `serve`; return the checks and the recovery findings."""
     sys.path.insert(0, str(ROOT))
     from backends.activation.app import add_account
-    from bot.app import KnowledgeHolder
+    from bot.holder import KnowledgeHolder
     from bot.knowledge import default_knowledge_dir
     from flows.registry import all_flows
     from tests.conftest import free_port

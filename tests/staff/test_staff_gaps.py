@@ -4,7 +4,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.engine import Engine, Services
+from bot.engine import Engine
+from flows.ports import Services
 from common.messages import Inbound
 from bot.store.tinydb_store import TinyDBStore
 from flows.registry import all_flows
@@ -76,7 +77,7 @@ async def test_gaps_groups_masks_and_orders_by_frequency(holder, tmp_path):
 
 async def test_gaps_counts_clarifications(holder, tmp_path, kdir):
     from tests.staff.test_staff_try_eval import TWO_STAFF_DAYS
-    from bot.app import KnowledgeHolder
+    from bot.holder import KnowledgeHolder
 
     (kdir / "faq" / "skola.yaml").write_text(TWO_STAFF_DAYS, encoding="utf-8")
     local = KnowledgeHolder(kdir, all_flows())

@@ -180,7 +180,7 @@ def test_a_new_entry_added_by_following_the_staff_guide_is_answered(server, kdir
 
 
 async def test_reloader_refuses_errors_and_swaps_valid_knowledge(kdir):
-    from bot.app import KnowledgeHolder
+    from bot.holder import KnowledgeHolder
     from flows.registry import all_flows
 
     holder = KnowledgeHolder(kdir, all_flows())

@@ -13,6 +13,7 @@ import pytest
 from telegram import Update
 
 from bot.channels import telegram as tg
+from bot.engine import Interception
 from common.messages import Button, Reply
 from tests.telegram.fakes import (
     RecordingRequest, callback_update, keyboard_of, message_update,
@@ -32,14 +33,24 @@ async def channel(make_engine, request_, tmp_path):
     """A channel in webhook mode (no updater) on an engine at Tuesday 10.00, initialised."""
     settings = tg.TelegramSettings(token=TOKEN, webhook_url="https://bot.example.org/telegram/webhook",
                                    webhook_secret="")
-    chan = tg.TelegramChannel(make_engine(), settings, tmp_path, request=request_, retry_delay=0.01)
-    chan.attach()
+    chan = tg.TelegramChannel(settings, tmp_path, request=request_, retry_delay=0.01)
+    chan.bind(make_engine(listeners=[chan.on_outbound]))
+    chan.make_engine = make_engine
     await chan.application.initialize()
     yield chan
-    chan.detach()
     if chan.application.running:
         await chan.application.stop()
     await chan.application.shutdown()
+
+
+def intercept_with(chan: tg.TelegramChannel, answer) -> None:
+    """Rebuild the channel's engine with `answer` as its first interceptor (replies it returns
+    take the turn), as bot/app.py wires the handoff's."""
+    async def interceptor(turn):
+        replies = await answer(turn)
+        return Interception(replies=replies)
+
+    chan.bind(chan.make_engine(interceptors=[interceptor], listeners=[chan.on_outbound]))
 
 
 async def feed(chan: tg.TelegramChannel, data: dict) -> None:
@@ -208,11 +219,11 @@ async def test_hashed_callback_data_reaches_the_engine_as_the_payload(channel, r
         seen.append(turn.inbound.button)
         return [Reply("ok")]
 
-    channel.engine.interceptors.append(capture)
+    intercept_with(channel, capture)
     await feed(channel, message_update(CHAT, "hej"))  # creates the conversation
     session = tg.session_for(channel.key, CHAT)
     conv = await channel.engine.store.load(session)
-    conv.state["offered"] = [long_payload]  # as if the bot had offered a button with a long payload
+    conv.state["offered"] = [{"label": "Lång", "payload": long_payload}]  # as if the bot had offered a button with a long payload
     await channel.engine.store.commit(session, conv.state, [])
     await feed(channel, callback_update(CHAT, tg.callback_data_for(long_payload), message_id=3))
     assert seen[-1] == long_payload
@@ -221,7 +232,7 @@ async def test_hashed_callback_data_reaches_the_engine_as_the_payload(channel, r
 async def test_chat_id_is_kept_in_state_for_later_delivery(channel, request_):
     await feed(channel, message_update(CHAT, "när har ni öppet?"))
     conv = await channel.engine.store.load(tg.session_for(channel.key, CHAT))
-    assert conv.state["telegram"] == {"chat_id": CHAT}
+    assert conv.state["reply_to"] == {"telegram_chat_id": CHAT}
     assert conv.state["channel"] == "telegram"
 
 
@@ -248,7 +259,7 @@ async def test_long_reply_is_split_with_keyboard_on_last_message(channel, reques
     async def long_answer(turn):
         return [Reply(long, (Button("Meny", "cmd:menu"),))]
 
-    channel.engine.interceptors.append(long_answer)
+    intercept_with(channel, long_answer)
     await feed(channel, message_update(CHAT, "berätta allt"))
     sent = request_.sent()
     assert len(sent) >= 2 and all(tg.utf16_len(p["text"]) <= 4096 for p in sent)
@@ -296,7 +307,7 @@ async def test_engine_failure_is_logged_without_text_and_answered(channel, reque
     async def broken(turn):
         raise RuntimeError("boom")
 
-    channel.engine.interceptors.append(broken)
+    intercept_with(channel, broken)
     with caplog.at_level(logging.DEBUG):
         await feed(channel, message_update(CHAT, secret_text))
     assert request_.texts() == [channel.engine.t("core.error", "sv")]
@@ -317,7 +328,7 @@ async def test_two_updates_of_one_chat_are_answered_in_order(channel, request_):
         order.append(turn.text)
         return [Reply(f"svar på {turn.text}")]
 
-    channel.engine.interceptors.append(slow_first)
+    intercept_with(channel, slow_first)
     request_.slow_texts["svar på första"] = 0.3
     await channel.application.start()
     queue = channel.application.update_queue
@@ -367,7 +378,8 @@ async def test_polling_mode_starts_the_updater(make_engine, tmp_path):
     requests = RecordingRequest()
     updates = RecordingRequest()
     settings = tg.TelegramSettings(token=TOKEN)
-    chan = tg.TelegramChannel(make_engine(), settings, tmp_path, request=requests, get_updates_request=updates)
+    chan = tg.TelegramChannel(settings, tmp_path, request=requests, get_updates_request=updates)
+    chan.bind(make_engine(listeners=[chan.on_outbound]))
     await chan.start()
     try:
         for _ in range(100):

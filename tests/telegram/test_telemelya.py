@@ -282,7 +282,7 @@ async def test_without_a_token_telegram_is_off(tmp_path, monkeypatch):
     port = free_port()
     app = build_app(ServeConfig(port=port, data_dir=tmp_path / "data", now="2026-12-01T10:00"))
     assert tg.TELEGRAM_KEY not in app
-    assert tg.setup(app, app[RUNTIME_KEY]) is None
+    assert app[RUNTIME_KEY].telegram is None and tg.TelegramSettings.from_env() is None
     runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()

@@ -1,0 +1,118 @@
+"""Answering without a flow: an FAQ entry's answer, a clarification, the fallback, the main menu.
+
+The main menu's buttons come from `knowledge/settings.yaml` (`menu:`), in the order staff list
+them; every reply is rendered here from knowledge texts.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bot.knowledge import Entry, Knowledge, Problem
+from bot.understanding import Match
+from common.messages import Button, Reply
+
+if TYPE_CHECKING:
+    from bot.engine import Engine, Turn
+
+MENU_ACTIONS = ("flow:", "faq:", "cmd:human")
+
+
+def menu_problems(knowledge: Knowledge, flows) -> list[Problem]:
+    """Check settings.yaml's `menu:` (a knowledge check): labels exist, actions can run."""
+    where = "knowledge/settings.yaml"
+    menu = knowledge.settings.get("menu")
+    fix = "list the buttons as '- {label: menu.account, action: flow:account}'"
+    if not isinstance(menu, list) or not menu:
+        return [Problem(where, 1, "'menu:' must list the main menu's buttons", fix)]
+    problems = []
+    for n, item in enumerate(menu, 1):
+        label = item.get("label") if isinstance(item, dict) else None
+        action = item.get("action") if isinstance(item, dict) else None
+        if not isinstance(label, str) or label not in knowledge.texts:
+            problems.append(Problem(where, 1, f"menu button {n}: the label {label!r} is not a text",
+                                    "name a text key from knowledge/texts/, e.g. menu.account"))
+        kind, _, value = str(action).partition(":")
+        if not ((kind == "flow" and value in flows) or (kind == "faq" and value in knowledge.entries)
+                or action == "cmd:human"):
+            problems.append(Problem(where, 1, f"menu button {n}: the action {action!r} cannot run",
+                                    "use flow:NAME, faq:ENTRY-ID or cmd:human"))
+    return problems
+
+
+class Answering:
+    """What the bot says when no flow is waiting for an answer."""
+
+    def __init__(self, engine: "Engine") -> None:
+        self.engine = engine
+
+    def menu_buttons(self, lang: str) -> tuple[Button, ...]:
+        knowledge = self.engine.knowledge
+        return tuple(Button(knowledge.text(item["label"], lang), item["action"])
+                     for item in knowledge.settings.get("menu") or ())
+
+    async def understood(self, turn: "Turn", text: str, match: Match) -> list[Reply]:
+        """Act on the understanding's decision: answer, offer the likeliest topics, or fall back."""
+        state, engine = turn.state, self.engine
+        lang = state.lang
+        state.last_outcome = match.outcome
+        if match.outcome == "answer":
+            state.misses = 0
+            entry = engine.knowledge.entries[match.best.entry_id]
+            state.topic = entry.id
+            return await self.answer_entry(turn, entry, text)
+        if match.outcome == "clarify":
+            state.misses = 0
+            return [self.clarification(match, lang)]
+        state.misses += 1
+        buttons = self.menu_buttons(lang)
+        if state.misses >= 2:
+            human = Button(engine.t("menu.human", lang), "cmd:human")
+            return [Reply(engine.t("core.fallback_twice", lang),
+                          (human,) + tuple(b for b in buttons if b.payload != "cmd:human"))]
+        return [Reply(engine.t("core.fallback", lang), buttons)]
+
+    def clarification(self, match: Match, lang: str) -> Reply:
+        """Offer the two or three likeliest entries as buttons, and 'none of these'."""
+        entries = self.engine.knowledge.entries
+        buttons = []
+        for cand in match.candidates[:3]:
+            entry = entries[cand.entry_id]
+            label = entry.phrasings.get(lang, entry.phrasings["sv"])[0]
+            buttons.append(Button(_sentence(label), f"faq:{entry.id}"))
+        buttons.append(Button(self.engine.t("core.none_of_these", lang), "cmd:menu"))
+        return Reply(self.engine.t("core.clarify", lang), tuple(buttons))
+
+    async def answer_entry(self, turn: "Turn", entry: Entry, text: str | None, *,
+                           resume: bool = False) -> list[Reply]:
+        """Say an FAQ entry's answer (and start its flow, if it has one and no flow is active)."""
+        state = turn.state
+        state.topic = entry.id
+        state.last_outcome = "answer"
+        if entry.flow and not resume:
+            return await self.engine.runner.start(turn, entry.flow, entry.flow_args, text, say_answer=entry)
+        return [self.render_entry(entry, state.lang)] if entry.answer else []
+
+    def render_entry(self, entry: Entry, lang: str) -> Reply:
+        """Render an entry's answer with its links and follow-up buttons."""
+        knowledge = self.engine.knowledge
+        body = knowledge.render(entry.answer[lang], lang) if entry.answer else ""
+        if entry.links:
+            body += "\n" + "\n".join(f"{link['label'][lang]}: {link['url']}" for link in entry.links)
+        buttons = tuple(Button(b["label"][lang], b["payload"]) for b in entry.buttons)
+        return Reply(body.strip(), buttons)
+
+    def also_answer(self, turn: "Turn", question: str | None) -> list[Reply]:
+        """Answer a question typed after a yes or no ("ja men hur gör jag om …?") when the FAQ
+        knows it clearly and it needs no guided conversation of its own."""
+        if not question:
+            return []
+        match = self.engine.understanding.match(question)
+        entry = self.engine.knowledge.entries.get(match.best.entry_id) if match.best else None
+        if match.outcome != "answer" or entry is None or entry.flow or not entry.answer:
+            return []
+        return [self.render_entry(entry, turn.state.lang)]
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text[:1].upper() + text[1:] if text else text

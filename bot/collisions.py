@@ -1,0 +1,66 @@
+"""Phrasings that would be answered with another entry: refused by `knowledge check` and by a
+live reload, so a staff edit can never quietly steal a question."""
+from __future__ import annotations
+
+from bot.knowledge import LANGS, Entry, Knowledge, Problem
+from bot.knowledge_messages import catalog
+from bot.understanding import Understanding
+from common.text import normalize
+
+
+def collision_problems(knowledge: Knowledge, understanding: Understanding | None = None) -> list[Problem]:
+    """Return an error for each phrasing in two entries, and for each phrasing the matcher would
+    answer with another entry (both places named), so an edit cannot quietly steal a question.
+
+    Pass the `understanding` built for `knowledge` when there is one (live reload serves it next).
+    """
+    cat = catalog(knowledge.root)
+    problems: list[Problem] = []
+    first_seen: dict[str, tuple[Entry, str, int]] = {}
+    clashing: set[tuple[str, str]] = set()
+    for entry in knowledge.entries.values():
+        for lang in LANGS:
+            for text, line in zip(entry.phrasings.get(lang, []), entry.phrasing_lines.get(lang, [])):
+                norm = normalize(text)
+                if not norm:
+                    continue
+                first = first_seen.get(norm)
+                if first is None:
+                    first_seen[norm] = (entry, text, line)
+                    continue
+                other, other_text, other_line = first
+                if other.id == entry.id:
+                    continue
+                clashing.update({(entry.id, text), (other.id, other_text)})
+                problems.append(cat.local_problem(
+                    entry.path, line, "staff.problem.phrasing_twice", "staff.fix.phrasing_twice",
+                    phrasing=text, other=other.id, place=f"{other.path}:{other_line}"))
+    understanding = understanding or Understanding(knowledge)
+    for entry in knowledge.entries.values():
+        for lang in LANGS:
+            for text, line in zip(entry.phrasings.get(lang, []), entry.phrasing_lines.get(lang, [])):
+                if (entry.id, text) in clashing:
+                    continue
+                match = understanding.match(text)
+                best = match.best if match.outcome == "answer" else None
+                if not entry.out_of_scope:
+                    top = understanding.score_all(text, limit=1)
+                    if top and knowledge.entries[top[0].entry_id].out_of_scope:
+                        best = top[0]  # taken by the questions that are not the assistant's
+                if best is None or best.entry_id == entry.id:
+                    continue
+                other = knowledge.entries[best.entry_id]
+                problems.append(cat.local_problem(
+                    entry.path, line, "staff.problem.phrasing_collision", "staff.fix.phrasing_collision",
+                    phrasing=text, other=other.id, score=f"{best.score:g}", other_phrasing=best.phrasing,
+                    place=phrasing_place(other, best.lang, best.phrasing)))
+    return problems
+
+
+def phrasing_place(entry: Entry, lang: str, text: str) -> str:
+    """Return `path:line` of one of an entry's phrasings (the entry's line if not found)."""
+    phrasings = entry.phrasings.get(lang, [])
+    lines = entry.phrasing_lines.get(lang, [])
+    if text in phrasings and phrasings.index(text) < len(lines):
+        return f"{entry.path}:{lines[phrasings.index(text)]}"
+    return f"{entry.path}:{entry.line}"
