@@ -256,39 +256,37 @@
     reply.focus();
   });
 
+  // POST an action on the item shown; when it works, announce `doneText` (if any) with a fresh
+  // queue, and show the item again. Resolves to whether it worked.
+  function act(kind, action, body, doneText) {
+    var path = "/agent/api/" + kind + "/" + encodeURIComponent(current.id) + "/" + action;
+    return api("POST", path, body).then(function (r) {
+      if (!r.ok) { announce(r.body.error || T.error); return false; }
+      if (doneText) { announce(doneText); refreshQueue(); }
+      openItem(current.id, false);
+      return true;
+    }).catch(function () { return false; });
+  }
+
   $("reply-form").addEventListener("submit", function (event) {
     event.preventDefault();
     var text = $("reply").value.trim();
     if (!text || !current) { return; }
     $("send").disabled = true;
-    api("POST", "/agent/api/conversations/" + encodeURIComponent(current.id) + "/messages", {text: text})
-      .then(function (r) {
-        if (!r.ok) { announce(r.body.error || T.error); return; }
-        $("reply").value = "";
-        openItem(current.id, false);
-      }).catch(function () {}).then(function () { $("send").disabled = false; $("reply").focus(); });
+    act("conversations", "messages", {text: text}).then(function (sent) {
+      if (sent) { $("reply").value = ""; }
+      $("send").disabled = false;
+      $("reply").focus();
+    });
   });
 
   $("close-form").addEventListener("submit", function (event) {
     event.preventDefault();
-    if (!current) { return; }
-    api("POST", "/agent/api/conversations/" + encodeURIComponent(current.id) + "/close", {outcome: $("outcome").value})
-      .then(function (r) {
-        if (!r.ok) { announce(r.body.error || T.error); return; }
-        announce(T.closed_done);
-        refreshQueue();
-        openItem(current.id, false);
-      }).catch(function () {});
+    if (current) { act("conversations", "close", {outcome: $("outcome").value}, T.closed_done); }
   });
 
   $("mark-done").addEventListener("click", function () {
-    if (!current) { return; }
-    api("POST", "/agent/api/left-messages/" + encodeURIComponent(current.id) + "/done").then(function (r) {
-      if (!r.ok) { announce(r.body.error || T.error); return; }
-      announce(T.status_done);
-      refreshQueue();
-      openItem(current.id, false);
-    }).catch(function () {});
+    if (current) { act("left-messages", "done", {}, T.status_done); }
   });
 
   $("available").addEventListener("change", function () {
