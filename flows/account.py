@@ -7,85 +7,47 @@ e-legitimation (else apply at the child's school).
 """
 from __future__ import annotations
 
-from flows.machine import END, Answer, Choice, Field, Finish, Flow, FlowContext, Goto, NotAnAnswer, Step
-
-YES = Choice("yes", "common.yes", "common.yes_words")
-NO = Choice("no", "common.no", "common.no_words")
-
-
-def _choice(answer: Answer) -> str | None:
-    return answer.choice
-
-
-async def _purpose(ctx: FlowContext, answer: Answer):
-    if answer.choice in ("new", "link"):
-        ctx.data["purpose"] = answer.choice
-        return Goto("account:age")
-    return NotAnAnswer()
-
-
-async def _age(ctx: FlowContext, answer: Answer):
-    if answer.choice in ("yes", "no"):
-        ctx.data["under_18"] = answer.choice  # kept so that "oj, fel ålder" can go back to it
-    if answer.choice == "yes":
-        return Goto("account:protected")
-    if answer.choice == "no":
-        return Goto("account:adult_pupil")
-    return NotAnAnswer()
-
-
-async def _protected(ctx: FlowContext, answer: Answer):
-    if answer.choice in ("yes", "no"):
-        ctx.data["protected"] = answer.choice
-    if answer.choice == "yes":
-        return Goto("account:protected_identity")
-    if answer.choice == "no":
-        return Goto("account:eleg")
-    return NotAnAnswer()
-
-
-async def _eleg(ctx: FlowContext, answer: Answer):
-    if answer.choice == "yes":
-        return Goto("account:eservice")
-    if answer.choice == "no":
-        return Goto("account:at_school")
-    return NotAnAnswer()
+from flows.machine import NO, YES, Choice, Field, Flow, FlowContext, Step, end, to
 
 
 def _final(text_key: str, *, human: bool = False):
-    async def enter(ctx: FlowContext):
+    """Build the entry action of a route's last step: say where to apply, offer the menu."""
+    async def enter(ctx: FlowContext) -> str:
         buttons = [ctx.button("menu.human", "cmd:human")] if human else []
         buttons.append(ctx.button("account.back_to_menu", "cmd:menu"))
         ctx.say(text_key, buttons=buttons)
-        return Finish()
+        return "told"
     return enter
 
 
-async def _never(ctx: FlowContext, answer: Answer):
-    return NotAnAnswer()
-
+TOLD = {"told": end("route told")}
 
 FLOW = Flow(
     name="account",
     title="account.title",
     start="account:purpose",
     steps=[
-        Step("account:purpose", _purpose, ("account:age",), prompt="account.ask_purpose",
+        Step("account:purpose", routes={"new": to("account:age", "new account"),
+                                        "link": to("account:age", "link a child")},
+             saves="purpose", prompt="account.ask_purpose",
              choices=(Choice("new", "account.choice_new", "account.new_words"),
                       Choice("link", "account.choice_link", "account.link_words")),
              help="account.help"),
-        Step("account:age", _age, ("account:protected", "account:adult_pupil", "account:purpose"),
-             prompt="account.ask_under_18", choices=(YES, NO), help="account.help_age", expects="under_18"),
-        Step("account:protected", _protected,
-             ("account:protected_identity", "account:eleg", "account:purpose", "account:age"),
-             prompt="account.ask_protected", choices=(NO, YES), help="account.help_protected"),
-        Step("account:eleg", _eleg,
-             ("account:eservice", "account:at_school", "account:purpose", "account:age", "account:protected"),
+        Step("account:age", routes={"yes": to("account:protected", "under 18"),
+                                    "no": to("account:adult_pupil", "18 or older")},
+             saves="under_18", prompt="account.ask_under_18", choices=(YES, NO), help="account.help_age",
+             expects="under_18"),
+        Step("account:protected", routes={"yes": to("account:protected_identity", "protected identity"),
+                                          "no": to("account:eleg", "no protected identity")},
+             saves="protected", prompt="account.ask_protected", choices=(NO, YES),
+             help="account.help_protected"),
+        Step("account:eleg", routes={"yes": to("account:eservice", "has e-legitimation"),
+                                     "no": to("account:at_school", "no e-legitimation")},
              prompt="account.ask_eleg", choices=(YES, NO), help="account.help_eleg"),
-        Step("account:eservice", _never, (END,), on_enter=_final("account.route_eservice")),
-        Step("account:at_school", _never, (END,), on_enter=_final("account.route_school")),
-        Step("account:adult_pupil", _never, (END,), on_enter=_final("account.route_adult_pupil")),
-        Step("account:protected_identity", _never, (END,),
+        Step("account:eservice", routes=TOLD, on_enter=_final("account.route_eservice")),
+        Step("account:at_school", routes=TOLD, on_enter=_final("account.route_school")),
+        Step("account:adult_pupil", routes=TOLD, on_enter=_final("account.route_adult_pupil")),
+        Step("account:protected_identity", routes=TOLD,
              on_enter=_final("account.route_protected", human=True)),
     ],
     # "fel, det gäller ett nytt konto" or "oj, fel ålder, hon är 19" at a later step goes back to

@@ -2,9 +2,9 @@
 
 The web login is e-legitimation; the app needs its own username and password, which the guardian
 creates after following a link mailed to the address registered on the Skola24 account. This flow
-asks for that address, catches obvious typos ("gmail.con"), confirms it, asks the activation
-backend (through `ctx.services.activation`, an HTTP client) to send the link, and explains what
-happens next. A "no e-mail arrived" path goes: wait and check spam → send again → is it the
+asks for that address, catches obvious typos ("gmail.con"), confirms it (a form of one field),
+asks the activation backend (through the port `ctx.services.activation`) to send the link, and
+explains what happens next. A "no e-mail arrived" path goes: wait and check spam → send again → is it the
 registered address (how to change it) → a person at Halmstad direkt.
 
 Privacy: the bot never asks for a password. The engine masks a password or personnummer before
@@ -26,12 +26,10 @@ import hashlib
 import logging
 import math
 import re
-from dataclasses import dataclass
 
-from flows.machine import (
-    END, HANDOFF, Answer, Choice, Escalate, Field, Finish, Flow, FlowContext, Goto, NotAnAnswer, Stay,
-    Step,
-)
+from flows.form import Ask, Form, Summary
+from flows.machine import NO, YES, Answer, Choice, Flow, FlowContext, Stay, Step, end, person, to
+from flows.ports import ActivationResult
 
 log = logging.getLogger("halmstad.flows.activation")
 
@@ -143,117 +141,101 @@ def client_key(session: str) -> str:
 
 # Calling the backend --------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class _Outcome:
-    """Stand in for the client's result when there is no usable one (same two attributes)."""
-
-    status: str
-    retry_after: int | None = None
-
-
-async def _request(ctx: FlowContext):
+async def _request(ctx: FlowContext) -> ActivationResult:
     """Ask the backend for an activation e-mail; any failure or overrun reads as unavailable.
 
-    The client is duck-typed (`request_activation(email, client=...)` returning an object with
-    `status` and `retry_after`), so the flow stays free of HTTP and tests can inject a fake.
+    The client is the port `ActivationPort` (flows/ports.py), so the flow stays free of HTTP and
+    tests can inject a fake; whatever it returns is checked before it is believed.
     """
-    client = ctx.services.activation if ctx.services is not None else None
+    client = ctx.services.activation
     address = ctx.data.get("address")
     if client is None or not isinstance(address, str):
         log.warning("activation backend missing client_configured=%s", client is not None)
-        return _Outcome("unavailable")
+        return ActivationResult("unavailable")
     try:
         async with asyncio.timeout(BACKEND_DEADLINE):
             result = await client.request_activation(address, client=ctx.client or client_key(ctx.session))
     except (TimeoutError, asyncio.TimeoutError):
         log.warning("activation backend over deadline")
-        return _Outcome("unavailable")
+        return ActivationResult("unavailable")
     except Exception as exc:  # noqa: BLE001 - the guardian gets an apology, never a crash
         log.error("activation backend call failed error=%s", type(exc).__name__)
-        return _Outcome("unavailable")
+        return ActivationResult("unavailable")
     status = getattr(result, "status", "unavailable")
     if status not in ("ok", "rate_limited", "invalid", "unavailable"):
-        return _Outcome("unavailable")
+        return ActivationResult("unavailable")
     return result
 
 
-def _say_rate_limited(ctx: FlowContext, result) -> None:
-    seconds = getattr(result, "retry_after", None)
-    if isinstance(seconds, int) and seconds > 0:
-        ctx.say("activation.rate_limited", minutes=max(1, math.ceil(seconds / 60)))
+def _say_trouble(ctx: FlowContext, result: ActivationResult) -> None:
+    """Say why no link was sent: too many requests, an address refused, or the backend is down."""
+    if result.status == "rate_limited":
+        seconds = getattr(result, "retry_after", None)
+        if isinstance(seconds, int) and seconds > 0:
+            ctx.say("activation.rate_limited", minutes=max(1, math.ceil(seconds / 60)))
+        else:
+            ctx.say("activation.rate_limited_later")
+    elif result.status == "invalid":
+        ctx.say("activation.backend_invalid")
     else:
-        ctx.say("activation.rate_limited_later")
+        ctx.say("activation.unavailable", buttons=[ctx.button("menu.human", "cmd:human"),
+                                                   ctx.button("activation.button_menu", "cmd:menu")])
 
 
-def _say_unavailable(ctx: FlowContext) -> None:
-    ctx.say("activation.unavailable", buttons=[ctx.button("menu.human", "cmd:human"),
-                                               ctx.button("activation.button_menu", "cmd:menu")])
+def _requester(sent_key: str, what: str):
+    """Build the entry action that asks for the link (`what`: "requested" or "requested again")."""
+    async def send(ctx: FlowContext) -> str:
+        result = await _request(ctx)
+        if result.status == "ok":
+            log.info("activation link %s", what)
+            ctx.say(sent_key, address=ctx.data["address"])
+        else:
+            _say_trouble(ctx, result)
+        return result.status  # "ok", "rate_limited", "invalid" or "unavailable"
+    return send
 
 
-# Steps ----------------------------------------------------------------------------------------
+# The address form -----------------------------------------------------------------------------
 
-async def _intro(ctx: FlowContext):
-    ctx.say("activation.intro")
-    return Goto("activation:ask_email")
+EMAIL = "activation:ask_email"
 
 
-async def _take_address(ctx: FlowContext, text: str | None):
-    """Validate a typed address and move to the suggestion or the confirmation; None if no try."""
-    address, problem = parse_address(text or "")
+async def _read_address(ctx: FlowContext, answer: Answer):
+    """Read a typed address: the values to store, Stay after saying what is wrong, or None when the
+    text does not try to be an address."""
+    address, problem = parse_address(answer.text or "")
     if problem == "not_an_address":
         return None
     if address is None:
         ctx.say(f"activation.email_{problem}")
         return Stay(reprompt=False)
-    ctx.data.pop("suggestion", None)
-    ctx.data["address"] = address
     suggestion = suggest_address(address)
-    if suggestion:
-        ctx.data["suggestion"] = suggestion
-        return Goto("activation:suggest")
-    return Goto("activation:confirm")
+    return {"address": address} | ({"suggestion": suggestion} if suggestion else {})
 
 
-async def _ask_email(ctx: FlowContext, answer: Answer):
-    transition = await _take_address(ctx, answer.text)
-    return transition if transition is not None else NotAnAnswer()
-
-
-async def _suggest(ctx: FlowContext, answer: Answer):
+async def _read_suggestion(ctx: FlowContext, answer: Answer):
     if answer.choice == "yes":
-        ctx.data["address"] = ctx.data.pop("suggestion", ctx.data.get("address"))
-        return Goto("activation:confirm")
+        return {"address": ctx.data.get("suggestion", ctx.data.get("address"))}
     if answer.choice == "no":
-        ctx.data.pop("suggestion", None)
-        return Goto("activation:confirm")
-    transition = await _take_address(ctx, answer.text)
-    return transition if transition is not None else NotAnAnswer()
+        return {}  # keeps the address as typed
+    return await _read_address(ctx, answer)  # another address typed instead
 
 
-async def _confirm(ctx: FlowContext, answer: Answer):
-    if answer.choice == "send":
-        return Goto("activation:send")
-    if answer.choice == "change":
-        return Goto("activation:ask_email")
-    transition = await _take_address(ctx, answer.text)  # a corrected address typed straight away
-    return transition if transition is not None else NotAnAnswer()
+ADDRESS = Form("address", [
+    Ask(EMAIL, _read_address, ("address", "suggestion"), "activation.ask_email", field="address",
+        words="answers.field_email_words", free_text=True, help="activation.help_email", expects="email"),
+    # "Menade du …@gmail.com?" while a typo is suspected.
+    Ask("activation:suggest", _read_suggestion, ("suggestion",), "activation.ask_suggestion", field="address",
+        needed=lambda data: "suggestion" in data, choices=(YES, NO), help="activation.help_suggestion"),
+], exits={"send": to("activation:send", "address confirmed")},
+    # "Oj, fel adress" here asks for it again; a corrected address may be typed straight away.
+    summary=Summary("activation:confirm", "activation.confirm_email",
+                    (Choice("send", "activation.choice_send", "activation.send_words"),
+                     Choice("change", "activation.choice_change", "activation.change_words")),
+                    help="activation.help_confirm", typed=EMAIL))
 
 
-async def _send(ctx: FlowContext):
-    result = await _request(ctx)
-    if result.status == "ok":
-        log.info("activation link requested")
-        ctx.say("activation.sent", address=ctx.data["address"])
-        return Goto("activation:after_sent")
-    if result.status == "rate_limited":
-        _say_rate_limited(ctx, result)
-        return Finish(menu=True)
-    if result.status == "invalid":
-        ctx.say("activation.backend_invalid")
-        return Goto("activation:ask_email")
-    _say_unavailable(ctx)
-    return Finish()
-
+# After the link -------------------------------------------------------------------------------
 
 _NEGATION = re.compile(r"\b(inte|inget|ingen|aldrig|not|never|nothing|didn'?t|hasn'?t|haven'?t)\b")
 _MAIL_WORD = re.compile(r"(mejl|mail|e-post|epost|kommit|arrived|came|received|fått|fatt|got)")
@@ -269,128 +251,39 @@ def says_no_email(text: str | None) -> bool:
     return bool(_NEGATION.search(lowered) and _MAIL_WORD.search(lowered))
 
 
-async def _other_answer(ctx: FlowContext, answer: Answer):
-    """Take a corrected address typed at a later step; otherwise the input is no answer."""
+async def _choice_or_address(ctx: FlowContext, answer: Answer):
+    """Route the chosen choice; a corrected address typed instead goes back into the form."""
+    if answer.choice is not None:
+        return answer.choice
     if "@" not in (answer.text or ""):
-        return NotAnAnswer()
-    transition = await _take_address(ctx, answer.text)
-    return transition if transition is not None else NotAnAnswer()
+        return None
+    return await ADDRESS.take(ctx, EMAIL, answer, then="new_address")
 
 
-async def _after_sent(ctx: FlowContext, answer: Answer):
-    if answer.choice == "no_email" or (answer.choice is None and says_no_email(answer.text)):
-        return Goto("activation:no_email_wait")
-    if answer.choice == "done":
-        return Goto("activation:done")
-    return await _other_answer(ctx, answer)
-
-
-async def _no_email_wait(ctx: FlowContext, answer: Answer):
-    if answer.choice == "resend":
-        return Goto("activation:resend")
-    if answer.choice == "found":
-        return Goto("activation:done")
-    return await _other_answer(ctx, answer)
-
-
-async def _resend(ctx: FlowContext):
-    result = await _request(ctx)
-    if result.status == "ok":
-        log.info("activation link requested again")
-        ctx.say("activation.resent", address=ctx.data["address"])
-        return Goto("activation:after_resend")
-    if result.status == "rate_limited":
-        _say_rate_limited(ctx, result)
-        return Goto("activation:check_address")
-    if result.status == "invalid":
-        ctx.say("activation.backend_invalid")
-        return Goto("activation:ask_email")
-    _say_unavailable(ctx)
-    return Finish()
-
-
-async def _after_resend(ctx: FlowContext, answer: Answer):
-    if answer.choice == "still_nothing" or (answer.choice is None and says_no_email(answer.text)):
-        return Goto("activation:check_address")
-    if answer.choice == "found":
-        return Goto("activation:done")
-    return await _other_answer(ctx, answer)
+def _arrived(nothing: str):
+    """Build the handler of "did it arrive?", where a sentence may say it did not (`nothing`)."""
+    async def handle(ctx: FlowContext, answer: Answer):
+        if answer.choice is None and says_no_email(answer.text):
+            return nothing
+        return await _choice_or_address(ctx, answer)
+    return handle
 
 
 async def _check_address(ctx: FlowContext, answer: Answer):
-    if answer.choice == "other":
-        return Goto("activation:ask_email")
-    if answer.choice == "human":
-        return Escalate("activation_no_email")
     if answer.choice == "later":
         ctx.say("activation.change_first")
-        return Finish(menu=True)
-    return await _other_answer(ctx, answer)
+    return await _choice_or_address(ctx, answer)
 
 
-async def _done(ctx: FlowContext):
+async def _intro(ctx: FlowContext) -> str:
+    ctx.say("activation.intro")
+    return "ask"
+
+
+async def _done(ctx: FlowContext) -> str:
     ctx.say("activation.done")
-    return Finish(menu=True)
+    return "done"
 
-
-async def _never(ctx: FlowContext, answer: Answer):
-    return NotAnAnswer()
-
-
-YES = Choice("yes", "common.yes", "common.yes_words")
-NO = Choice("no", "common.no", "common.no_words")
-FOUND = Choice("found", "activation.choice_found", "activation.found_words")
-
-FLOW = Flow(
-    name="activation",
-    title="activation.title",
-    start="activation:intro",
-    steps=[
-        Step("activation:intro", _never, ("activation:ask_email",), on_enter=_intro),
-        Step("activation:ask_email", _ask_email, ("activation:suggest", "activation:confirm"),
-             prompt="activation.ask_email", free_text=True, help="activation.help_email", expects="email"),
-        Step("activation:suggest", _suggest, ("activation:confirm", "activation:suggest"),
-             prompt="activation.ask_suggestion", choices=(YES, NO), help="activation.help_suggestion"),
-        Step("activation:confirm", _confirm,
-             ("activation:send", "activation:ask_email", "activation:suggest", "activation:confirm"),
-             prompt="activation.confirm_email", confirms=True,
-             choices=(Choice("send", "activation.choice_send", "activation.send_words"),
-                      Choice("change", "activation.choice_change", "activation.change_words")),
-             help="activation.help_confirm"),
-        Step("activation:send", _never, ("activation:after_sent", "activation:ask_email", END),
-             on_enter=_send),
-        Step("activation:after_sent", _after_sent,
-             ("activation:no_email_wait", "activation:done", "activation:suggest", "activation:confirm"),
-             prompt="activation.ask_arrived",
-             choices=(Choice("no_email", "activation.choice_no_email", "activation.no_email_words"),
-                      Choice("done", "activation.choice_done", "activation.done_words")),
-             help="activation.help_after_sent"),
-        Step("activation:no_email_wait", _no_email_wait,
-             ("activation:resend", "activation:done", "activation:suggest", "activation:confirm"),
-             prompt="activation.no_email_wait",
-             choices=(Choice("resend", "activation.choice_resend", "activation.resend_words"), FOUND),
-             help="activation.help_no_email"),
-        Step("activation:resend", _never,
-             ("activation:after_resend", "activation:check_address", "activation:ask_email", END),
-             on_enter=_resend),
-        Step("activation:after_resend", _after_resend,
-             ("activation:check_address", "activation:done", "activation:suggest", "activation:confirm"),
-             prompt="activation.ask_arrived_again",
-             choices=(Choice("still_nothing", "activation.choice_still_nothing",
-                             "activation.still_nothing_words"), FOUND),
-             help="activation.help_no_email"),
-        Step("activation:check_address", _check_address,
-             ("activation:ask_email", "activation:suggest", "activation:confirm", HANDOFF, END),
-             prompt="activation.check_address",
-             choices=(Choice("other", "activation.choice_other_address", "activation.other_address_words"),
-                      Choice("human", "menu.human", "activation.human_words"),
-                      Choice("later", "activation.choice_later", "activation.later_words")),
-             help="activation.help_check_address"),
-        Step("activation:done", _never, (END,), on_enter=_done),
-    ],
-    # "oj, fel adress" at the confirmation goes back to the address (flows/answers.py).
-    fields=(Field("address", "activation:ask_email", "answers.field_email_words", ("address", "suggestion")),),
-)
 
 # Text keys the steps say directly (not as prompts), so a test can check they all exist.
 SAID_KEYS = frozenset({
@@ -400,3 +293,55 @@ SAID_KEYS = frozenset({
     "activation.email_masked", "activation.email_several", "activation.email_too_long",
     "activation.email_invalid", "menu.human",
 })
+FOUND = Choice("found", "activation.choice_found", "activation.found_words")
+NEW_ADDRESS = {"new_address": to(ADDRESS, "another address typed")}
+
+FLOW = Flow(
+    name="activation",
+    title="activation.title",
+    start="activation:intro",
+    steps=[
+        Step("activation:intro", routes={"ask": to(ADDRESS, "asks for the address")}, on_enter=_intro),
+        ADDRESS,
+        Step("activation:send", routes={"ok": to("activation:after_sent", "link sent"),
+                                        "rate_limited": end("too many requests", menu=True),
+                                        "invalid": to(EMAIL, "address refused"),
+                                        "unavailable": end("backend unavailable")},
+             on_enter=_requester("activation.sent", "requested")),
+        Step("activation:after_sent", _arrived("no_email"),
+             {"no_email": to("activation:no_email_wait", "no e-mail"), "done": to("activation:done", "it came"),
+              **NEW_ADDRESS},
+             prompt="activation.ask_arrived",
+             choices=(Choice("no_email", "activation.choice_no_email", "activation.no_email_words"),
+                      Choice("done", "activation.choice_done", "activation.done_words")),
+             help="activation.help_after_sent"),
+        Step("activation:no_email_wait", _choice_or_address,
+             {"resend": to("activation:resend", "send again"), "found": to("activation:done", "found it"),
+              **NEW_ADDRESS},
+             prompt="activation.no_email_wait",
+             choices=(Choice("resend", "activation.choice_resend", "activation.resend_words"), FOUND),
+             help="activation.help_no_email"),
+        Step("activation:resend", routes={"ok": to("activation:after_resend", "link sent again"),
+                                          "rate_limited": to("activation:check_address", "too many requests"),
+                                          "invalid": to(EMAIL, "address refused"),
+                                          "unavailable": end("backend unavailable")},
+             on_enter=_requester("activation.resent", "requested again")),
+        Step("activation:after_resend", _arrived("still_nothing"),
+             {"still_nothing": to("activation:check_address", "still nothing"),
+              "found": to("activation:done", "found it"), **NEW_ADDRESS},
+             prompt="activation.ask_arrived_again",
+             choices=(Choice("still_nothing", "activation.choice_still_nothing",
+                             "activation.still_nothing_words"), FOUND),
+             help="activation.help_no_email"),
+        Step("activation:check_address", _check_address,
+             {"other": to(EMAIL, "another address"), "human": person("activation_no_email", "a person"),
+              "later": end("change it first", menu=True), **NEW_ADDRESS},
+             prompt="activation.check_address",
+             choices=(Choice("other", "activation.choice_other_address", "activation.other_address_words"),
+                      Choice("human", "menu.human", "activation.human_words"),
+                      Choice("later", "activation.choice_later", "activation.later_words")),
+             help="activation.help_check_address"),
+        Step("activation:done", routes={"done": end("done", menu=True)}, on_enter=_done),
+    ],
+    said=SAID_KEYS,
+)

@@ -15,7 +15,8 @@ really type. What it understands, in the order the engine acts on it:
    ("oj, fel adress", "nej det stämmer inte", "the phone number is wrong"). A field named by its
    words (`Flow.fields`) goes to that field's step; none named takes the step's "change" choice,
    which asks which field. At other steps a short message that starts with a correction word and
-   names a field already given ("oj, fel nummer") goes back to that field too.
+   names a field already given ("oj, fel nummer") goes back to that field too. Which fields a
+   step may go back to comes from the flow's table (`Flow.corrects`).
 5. **A choice in words**:
    - a leading choice word decides and the rest is context: "ja, hon går i trean" is yes,
      "nope, we don't" is no. A yes followed at once by a negation and at most one more word is
@@ -361,7 +362,7 @@ def _exact_choice(text: str, words: list[str], step, knowledge) -> str | None:
 
 def _field_named(words: list[str], flow, knowledge) -> str | None:
     scores = {}
-    for field in getattr(flow, "fields", ()):
+    for field in flow.fields:
         vocab = _phrases(knowledge, field.words)
         # A longer phrase says more: "barnets namn" names the child's name, not the guardian's.
         hits = sum(len(ph.split()) for ph in vocab if _has(words, ph) or (" " not in ph and any(
@@ -376,7 +377,8 @@ def _field_named(words: list[str], flow, knowledge) -> str | None:
 
 
 def _correction(text, words, core, step, flow, knowledge, lex: Lexicon, data: dict) -> Reading | None:
-    fields = {f.name: f for f in getattr(flow, "fields", ())}
+    fields = {f.name: f for f in flow.fields}
+    correctable = flow.corrects.get(step.id, ())  # the fields asked on the way to this step
     cue = any(_has(core, ph) for ph in lex.correction)
     if step.confirms:
         lead = _starts(core, lex.no)
@@ -385,7 +387,7 @@ def _correction(text, words, core, step, flow, knowledge, lex: Lexicon, data: di
         if lead and not cue and len(core) > lead[1] + MAX_SHORT:
             return None
         field = _field_named(core, flow, knowledge)
-        if field is not None and fields[field].step not in step.leads_to:
+        if field is not None and field not in correctable:
             field = None
         if field is None and "@" in text:
             return None  # "nej, skicka till b@example.se": the step takes the new address
@@ -401,7 +403,7 @@ def _correction(text, words, core, step, flow, knowledge, lex: Lexicon, data: di
     if step.expects == "text" and len(lead) > 2 and lead is core and len(core) == len(words):
         return None
     field = _field_named(core, flow, knowledge)
-    if field is None or fields[field].step not in step.leads_to or fields[field].step == step.id:
+    if field is None or field not in correctable:
         return None
     if not any(data.get(key) for key in fields[field].keys):
         return None

@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from common.calendar import ContactCalendar, HoursQuery
 from flows.hours_questions import parse_question
-from flows.machine import END, Answer, Finish, Flow, FlowContext, NotAnAnswer, Step
+from flows.machine import Flow, FlowContext, Step, end
 
 
 def calendar_for(knowledge) -> ContactCalendar:
@@ -37,7 +37,7 @@ def query_for(topic: str | None, text: str | None, lang: str, today) -> HoursQue
     return query
 
 
-async def _answer(ctx: FlowContext):
+async def _answer(ctx: FlowContext) -> str:
     args = ctx.data.get("args") or {}
     calendar = calendar_for(ctx.knowledge)
     local_now = ctx.now.astimezone(calendar.tz) if hasattr(calendar, "tz") else ctx.now
@@ -46,17 +46,13 @@ async def _answer(ctx: FlowContext):
                  buttons=[ctx.button("hours.button_phone_hours", "faq:hours-phone"),
                           ctx.button("hours.button_visiting_hours", "faq:hours-visiting")]
                  if query.open_now or query.next_open else [])
-    return Finish()
-
-
-async def _never(ctx: FlowContext, answer: Answer):
-    return NotAnAnswer()
+    return "answered"
 
 
 FLOW = Flow(
     name="contact_hours",
     title="hours.title",
     start="contact_hours:answer",
-    steps=[Step("contact_hours:answer", _never, (END,), on_enter=_answer)],
+    steps=[Step("contact_hours:answer", routes={"answered": end("answered")}, on_enter=_answer)],
+    one_shot=True,
 )
-FLOW.one_shot = True

@@ -7,12 +7,13 @@ because absence data is kept by law; portability does not apply to official-auth
 so an access request is offered instead; objection is assessed case by case); for whom (self or
 a child under 18); the requester's name; an e-mail address or phone number; the child's name and
 (optional) school; a description (optional for access); a summary to confirm or change. Then the
-request is stored durably (`bot.pending`) *before* the guardian hears anything, and delivered
-with its idempotency key. A personnummer is never asked for: the engine masks one if typed and
-the flow says identity is verified later by the case officer.
+request is stored durably (the port `ctx.services.pending`) *before* the guardian hears anything,
+and delivered with its idempotency key. A personnummer is never asked for: the engine masks one
+if typed and the flow says identity is verified later by the case officer.
 
-Each step stores its field in `ctx.data` and moves to the first field still missing (`_next`),
-so "change" only has to forget one field and the same path fills it in again.
+All of that is one form (flows/form.py): each question stores its values in `ctx.data` and the
+form goes on to the first question still needed, so "change" only forgets one field and the same
+path asks it again.
 """
 from __future__ import annotations
 
@@ -26,37 +27,22 @@ from common.calendar import format_date
 from common.privacy import PNR_TOKEN
 from common.text import normalize
 from flows.answers import Lexicon, find_contact, find_name
-from flows.machine import (
-    END, HANDOFF, Answer, Choice, Escalate, Field, Finish, Flow, FlowContext, Goto, NotAnAnswer, Stay,
-    Step,
-)
+from flows.form import Ask, ChangeMenu, Form, Summary
+from flows.machine import Answer, Choice, Flow, FlowContext, Stay, Step, end, person, to
+from flows.ports import DsrError
 
 log = logging.getLogger("halmstad.flows.data_rights")
 
 RIGHTS = ("access", "rectification", "erasure", "restriction", "portability", "objection")
-LIMITED = {"erasure": "data_rights:erasure_limits", "portability": "data_rights:portability_limits",
-           "objection": "data_rights:objection_limits"}
+CASE_STATUSES = ("received", "identity_verified", "in_progress", "answered", "refused")
 MAX_NAME = 120
 MAX_DESCRIPTION = 2000
 _FUZZY_MIN = 85
 
-START = "data_rights:start"
 CHOOSE = "data_rights:choose"
-FOR_WHOM = "data_rights:for_whom"
-NAME = "data_rights:name"
-CONTACT = "data_rights:contact"
 CHILD_NAME = "data_rights:child_name"
 SCHOOL = "data_rights:school"
 DESCRIPTION = "data_rights:description"
-DESCRIPTION_OPTIONAL = "data_rights:description_optional"
-SUMMARY = "data_rights:summary"
-CHANGE_SELF = "data_rights:change_self"
-CHANGE_CHILD = "data_rights:change_child"
-FILE = "data_rights:file"
-STATUS = "data_rights:status"
-# Every step `_next` may lead to, declared by every step that calls it.
-FORWARD = (CHOOSE, *LIMITED.values(), FOR_WHOM, NAME, CONTACT, CHILD_NAME, SCHOOL, DESCRIPTION,
-           DESCRIPTION_OPTIONAL, SUMMARY)
 
 _CHANNEL_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,31}$")
 _TOKEN_RE = re.compile(r"\[(?:PNR|PASSWORD|EMAIL|PHONE)\]")
@@ -74,43 +60,6 @@ def _note_pnr(ctx: FlowContext, answer: Answer) -> None:
 def _clean(text: str) -> str:
     """Drop masking tokens and extra spaces: a masked token is never stored as a value."""
     return " ".join(_TOKEN_RE.sub(" ", text).split())
-
-
-def _set_right(ctx: FlowContext, right: str) -> None:
-    data = ctx.data
-    data["right"] = right
-    data["right_name"] = ctx.t(f"data_rights.name_{right}")
-    data.pop("limits_ok", None)
-    if right != "access" and not data.get("description"):
-        data.pop("description", None)  # a skipped description is only fine for access
-
-
-def _next(ctx: FlowContext) -> Goto:
-    """Go to the first field still missing, or to the summary when all are there."""
-    d = ctx.data
-    if d.get("right") not in RIGHTS:
-        return Goto(CHOOSE)
-    if not d.get("limits_ok"):
-        if d["right"] in LIMITED:
-            return Goto(LIMITED[d["right"]])
-        d["limits_ok"] = True
-    if d.get("on_behalf_of") not in ("self", "child"):
-        return Goto(FOR_WHOM)
-    if not d.get("req_name"):
-        return Goto(NAME)
-    if not (d.get("req_email") or d.get("req_phone")):
-        return Goto(CONTACT)
-    if d["on_behalf_of"] == "child":
-        if not d.get("child_name"):
-            return Goto(CHILD_NAME)
-        if "school" not in d:
-            return Goto(SCHOOL)
-    if "description" not in d:
-        if d["right"] == "access":
-            return Goto(DESCRIPTION_OPTIONAL)
-        d["description_hint"] = ctx.t(f"data_rights.describe_{d['right']}")
-        return Goto(DESCRIPTION)
-    return Goto(SUMMARY)
 
 
 def _words(ctx: FlowContext, key: str) -> list[str]:
@@ -151,6 +100,209 @@ def right_from_text(ctx: FlowContext, text: str) -> str | None:
     return winners[0] if best > 0 and len(winners) == 1 else None
 
 
+# Reading the answers -------------------------------------------------------------------------
+
+
+def _right(ctx: FlowContext, right: str) -> dict:
+    return {"right": right, "right_name": ctx.t(f"data_rights.name_{right}")}
+
+
+async def _read_right(ctx: FlowContext, answer: Answer):
+    if answer.choice == "other":
+        ctx.say("data_rights.to_person")
+        return "other"
+    right = answer.choice if answer.choice in RIGHTS else None
+    if right is None and answer.text:
+        right = right_from_text(ctx, answer.text)
+    return _right(ctx, right) if right else None
+
+
+async def _read_limits(ctx: FlowContext, answer: Answer):
+    """Go on after the honest limits of erasure, portability or objection, or change course."""
+    if answer.choice == "continue":
+        return {"limits_ok": True}
+    if answer.choice == "access":  # portability does not apply: an access request instead
+        return _right(ctx, "access") | {"limits_ok": True}
+    return "cancel" if answer.choice == "cancel" else None
+
+
+async def _read_for_whom(ctx: FlowContext, answer: Answer):
+    choice = answer.choice
+    if choice is None and answer.text:
+        norm = normalize(answer.text)
+        child = _cue_hits(norm, _words(ctx, "data_rights.child_words"))
+        self_ = _cue_hits(norm, _words(ctx, "data_rights.self_words"))
+        choice = "child" if child > self_ else "self" if self_ > child else None
+    if choice not in ("self", "child"):
+        return None
+    if choice == "self":  # a request about oneself names no child
+        ctx.data.pop("child_name", None)
+        ctx.data.pop("school", None)
+    return {"on_behalf_of": choice}
+
+
+def _valid_name(ctx: FlowContext, text: str) -> str | None:
+    name = find_name(_clean(text), ctx.knowledge)
+    letters = sum(ch.isalpha() for ch in name)
+    if letters < 2 or len(name) > MAX_NAME or "@" in name or any(ch.isdigit() for ch in name):
+        return None
+    return name
+
+
+def _name_reader(key: str, invalid_key: str):
+    """Build the reader of a question that asks for a person's name and keeps it in `key`."""
+    async def read(ctx: FlowContext, answer: Answer):
+        text = answer.text or ""
+        _note_pnr(ctx, answer)
+        if text.strip().endswith("?"):
+            return None
+        name = _valid_name(ctx, text)
+        if name is None:
+            ctx.say(invalid_key)
+            return Stay()
+        return {key: name}
+    return read
+
+
+async def _read_contact(ctx: FlowContext, answer: Answer):
+    text = answer.text or ""
+    if text.strip().endswith("?") and "@" not in text:
+        return None
+    found = find_contact(_TOKEN_RE.sub(" ", text), Lexicon.of(ctx.knowledge).contact_lead)
+    if not found.email and not found.phone:
+        ctx.say("data_rights.contact_masked" if PNR_TOKEN in text else "data_rights.contact_invalid")
+        return Stay()
+    _note_pnr(ctx, answer)
+    values = {"req_email": found.email, "req_phone": found.phone,
+              "contact_note": found.note}  # "helst eftermiddag": kept with the request's data
+    return {key: value for key, value in values.items() if value}
+
+
+async def _read_school(ctx: FlowContext, answer: Answer):
+    if answer.choice == "skip":
+        return {"school": ""}
+    text = answer.text or ""
+    _note_pnr(ctx, answer)
+    if text.strip().endswith("?"):
+        return None
+    school = _clean(text).strip(" .,;:")
+    if sum(ch.isalpha() for ch in school) < 2 or len(school) > 200:
+        ctx.say("data_rights.school_invalid")
+        return Stay()
+    return {"school": school}
+
+
+async def _read_description(ctx: FlowContext, answer: Answer):
+    if answer.choice == "skip" and ctx.data.get("right") == "access":
+        return {"description": ""}
+    text = (answer.text or "").strip()
+    _note_pnr(ctx, answer)
+    if sum(ch.isalpha() for ch in text) < 2:
+        ctx.say("data_rights.description_invalid")
+        return Stay()
+    return {"description": text[:MAX_DESCRIPTION]}
+
+
+async def _description_hint(ctx: FlowContext) -> None:
+    """Put what to describe for the chosen right into the data, for the question's prompt."""
+    ctx.data["description_hint"] = ctx.t(f"data_rights.describe_{ctx.data['right']}")
+
+
+async def _summary_enter(ctx: FlowContext) -> None:
+    d = ctx.data
+    lines = [ctx.t("data_rights.summary_right", value=ctx.t(f"data_rights.name_{d['right']}")),
+             ctx.t("data_rights.summary_for", value=ctx.t(f"data_rights.for_{d['on_behalf_of']}")),
+             ctx.t("data_rights.summary_name", value=d["req_name"])]
+    if d.get("req_email"):
+        lines.append(ctx.t("data_rights.summary_email", value=d["req_email"]))
+    if d.get("req_phone"):
+        lines.append(ctx.t("data_rights.summary_phone", value=d["req_phone"]))
+    if d["on_behalf_of"] == "child":
+        lines.append(ctx.t("data_rights.summary_child", value=d["child_name"]))
+        lines.append(ctx.t("data_rights.summary_school",
+                           value=d.get("school") or ctx.t("data_rights.summary_none")))
+    lines.append(ctx.t("data_rights.summary_description",
+                       value=d.get("description") or ctx.t("data_rights.summary_none")))
+    d["summary"] = "\n".join(lines)
+
+
+# The form ------------------------------------------------------------------------------------
+
+
+def _for_child(data: dict) -> bool:
+    return data.get("on_behalf_of") == "child"
+
+
+CONTINUE = Choice("continue", "data_rights.continue", "data_rights.continue_words")
+CANCEL = Choice("cancel", "data_rights.cancel")
+_LIMITS = {
+    "erasure": (CONTINUE, CANCEL),
+    "portability": (Choice("access", "data_rights.choice_access_instead"),
+                    Choice("continue", "data_rights.continue_anyway", "data_rights.continue_words"), CANCEL),
+    "objection": (CONTINUE, CANCEL),
+}
+
+
+def _limits(right: str) -> Ask:
+    """The honest limits of `right`, said before the request goes on (part of the field "right")."""
+    return Ask(f"data_rights:{right}_limits", _read_limits, ("limits_ok",), f"data_rights.limits_{right}",
+               field="right", choices=_LIMITS[right], help="data_rights.help",
+               needed=lambda d: d.get("right") == right and "limits_ok" not in d)
+
+
+_COMMON = ("right", "for_whom", "name", "contact")
+REQUEST = Form("request", [
+    Ask(CHOOSE, _read_right, ("right", "right_name", "limits_ok"), "data_rights.ask_right", field="right",
+        label="data_rights.field_right", label_words="data_rights.field_right_words", help="data_rights.help",
+        choices=tuple(Choice(r, f"data_rights.choice_{r}", f"data_rights.{r}_words") for r in RIGHTS)
+        + (Choice("other", "data_rights.choice_other"),)),
+    *(_limits(right) for right in _LIMITS),
+    Ask("data_rights:for_whom", _read_for_whom, ("on_behalf_of",), "data_rights.ask_for_whom", field="for_whom",
+        label="data_rights.field_for_whom", label_words="data_rights.field_for_whom_words",
+        choices=(Choice("self", "data_rights.for_self", "data_rights.self_words"),
+                 Choice("child", "data_rights.for_child", "data_rights.child_words")),
+        help="data_rights.help_for_whom"),
+    Ask("data_rights:name", _name_reader("req_name", "data_rights.name_invalid"), ("req_name",),
+        "data_rights.ask_name", field="name", label="data_rights.field_name", label_words="answers.field_name_words",
+        words="answers.field_name_words", free_text=True, help="data_rights.help_name", expects="name"),
+    Ask("data_rights:contact", _read_contact, ("req_email", "req_phone", "contact_note"), "data_rights.ask_contact",
+        field="contact", label="data_rights.field_contact", label_words="answers.field_contact_words",
+        words="answers.field_contact_words", free_text=True, help="data_rights.help_contact", expects="contact"),
+    Ask(CHILD_NAME, _name_reader("child_name", "data_rights.child_name_invalid"), ("child_name",),
+        "data_rights.ask_child_name", field="child_name", label="data_rights.field_child_name",
+        words="data_rights.field_child_name_words", free_text=True, help="data_rights.help_name", expects="name",
+        needed=lambda d: _for_child(d) and "child_name" not in d),
+    Ask(SCHOOL, _read_school, ("school",), "data_rights.ask_school", field="school",
+        label="data_rights.field_school", words="data_rights.field_school_words",
+        choices=(Choice("skip", "data_rights.skip", "data_rights.skip_words"),), free_text=True,
+        help="data_rights.help", expects="text", needed=lambda d: _for_child(d) and "school" not in d),
+    # Not `free_text`: a description such as "varför sparar ni allt om mitt barn?" is the
+    # description itself, not a question to interrupt the flow with. Only access may skip it.
+    Ask(DESCRIPTION, _read_description, ("description",), "data_rights.ask_description", field="description",
+        label="data_rights.field_description", label_words="data_rights.field_description_words",
+        words="data_rights.field_description_words", help="data_rights.help_description", expects="text",
+        enter=_description_hint,
+        needed=lambda d: d.get("right") != "access" and not d.get("description")),
+    Ask("data_rights:description_optional", _read_description, ("description",),
+        "data_rights.ask_description_access", field="description",
+        choices=(Choice("skip", "data_rights.nothing_to_add", "data_rights.skip_words"),),
+        help="data_rights.help_description", expects="text",
+        needed=lambda d: d.get("right") == "access" and "description" not in d),
+], exits={"confirm": to("data_rights:file", "confirmed"), "cancel": to("data_rights:cancelled", "cancelled"),
+          "other": person("data_rights_question", "another question")},
+    summary=Summary("data_rights:summary", "data_rights.summary",
+                    (Choice("confirm", "data_rights.confirm", "data_rights.confirm_words"),
+                     Choice("change", "data_rights.change", "data_rights.change_words"), CANCEL),
+                    help="data_rights.help_summary", enter=_summary_enter),
+    menus=(ChangeMenu("data_rights:change_child", "data_rights.ask_change",
+                      _COMMON + ("child_name", "school", "description"), help="data_rights.help", when=_for_child),
+           ChangeMenu("data_rights:change_self", "data_rights.ask_change", _COMMON + ("description",),
+                      help="data_rights.help")))
+
+
+# Filing and status -----------------------------------------------------------------------------
+
+
 def _channel(ctx: FlowContext) -> str:
     channel = (ctx.channel or "chat").lower()
     return channel if _CHANNEL_RE.match(channel) else "chat"
@@ -176,204 +328,26 @@ def due_text(ctx: FlowContext, due: str) -> str:
     return format_date(date.fromisoformat(due), ctx.lang, ctx.t, with_year=True)
 
 
-def _say_filed(ctx: FlowContext, item: dict) -> None:
-    delivered = item["delivered"]
-    ctx.say("data_rights.filed", reference=delivered["reference"], due_date=due_text(ctx, delivered["due_date"]))
-    ctx.say("data_rights.identity")
-    ctx.say("data_rights.imy")
-
-
-# Steps -------------------------------------------------------------------------------------
-
-
-async def _start(ctx: FlowContext):
+async def _start(ctx: FlowContext) -> str:
     args = ctx.data.get("args") or {}
     if args.get("status"):
-        return Goto(STATUS)
-    if args.get("right") in RIGHTS:
-        _set_right(ctx, args["right"])
-        return _next(ctx)
-    return Goto(CHOOSE)
+        return "status"
+    if args.get("right") in RIGHTS:  # "jag vill att ni raderar …": the right is known already
+        REQUEST.fill(ctx.data, CHOOSE, _right(ctx, args["right"]))
+    return "request"
 
 
-async def _choose(ctx: FlowContext, answer: Answer):
-    if answer.choice == "other":
-        ctx.say("data_rights.to_person")
-        return Escalate("data_rights_question")
-    right = answer.choice if answer.choice in RIGHTS else None
-    if right is None and answer.text:
-        right = right_from_text(ctx, answer.text)
-    if right is None:
-        return NotAnAnswer()
-    _set_right(ctx, right)
-    return _next(ctx)
+async def _cancelled(ctx: FlowContext) -> str:
+    ctx.say("data_rights.cancelled", buttons=[ctx.button("data_rights.back_to_menu", "cmd:menu")])
+    return "told"
 
 
-async def _limits(ctx: FlowContext, answer: Answer):
-    if answer.choice == "continue":
-        ctx.data["limits_ok"] = True
-        return _next(ctx)
-    if answer.choice == "access":
-        _set_right(ctx, "access")
-        ctx.data["limits_ok"] = True
-        return _next(ctx)
-    if answer.choice == "cancel":
-        ctx.say("data_rights.cancelled", buttons=[ctx.button("data_rights.back_to_menu", "cmd:menu")])
-        return Finish()
-    return NotAnAnswer()
-
-
-async def _for_whom(ctx: FlowContext, answer: Answer):
-    choice = answer.choice
-    if choice is None and answer.text:
-        norm = normalize(answer.text)
-        child = _cue_hits(norm, _words(ctx, "data_rights.child_words"))
-        self_ = _cue_hits(norm, _words(ctx, "data_rights.self_words"))
-        choice = "child" if child > self_ else "self" if self_ > child else None
-    if choice not in ("self", "child"):
-        return NotAnAnswer()
-    ctx.data["on_behalf_of"] = choice
-    if choice == "self":
-        ctx.data.pop("child_name", None)
-        ctx.data.pop("school", None)
-    return _next(ctx)
-
-
-def _valid_name(ctx: FlowContext, text: str) -> str | None:
-    name = find_name(_clean(text), ctx.knowledge)
-    letters = sum(ch.isalpha() for ch in name)
-    if letters < 2 or len(name) > MAX_NAME or "@" in name or any(ch.isdigit() for ch in name):
-        return None
-    return name
-
-
-def _name_step(field: str, invalid_key: str):
-    """Build the handler of a step that asks for a person's name and keeps it in `field`."""
-    async def handle(ctx: FlowContext, answer: Answer):
-        text = answer.text or ""
-        _note_pnr(ctx, answer)
-        if text.strip().endswith("?"):
-            return NotAnAnswer()
-        name = _valid_name(ctx, text)
-        if name is None:
-            ctx.say(invalid_key)
-            return Stay()
-        ctx.data[field] = name
-        return _next(ctx)
-    return handle
-
-
-_name = _name_step("req_name", "data_rights.name_invalid")
-_child_name = _name_step("child_name", "data_rights.child_name_invalid")
-
-
-async def _contact(ctx: FlowContext, answer: Answer):
-    text = answer.text or ""
-    if text.strip().endswith("?") and "@" not in text:
-        return NotAnAnswer()
-    found = find_contact(_TOKEN_RE.sub(" ", text), Lexicon.of(ctx.knowledge).contact_lead)
-    if not found.email and not found.phone:
-        ctx.say("data_rights.contact_masked" if PNR_TOKEN in text else "data_rights.contact_invalid")
-        return Stay()
-    _note_pnr(ctx, answer)
-    for key in ("req_email", "req_phone", "contact_note"):
-        ctx.data.pop(key, None)
-    if found.email:
-        ctx.data["req_email"] = found.email
-    if found.phone:
-        ctx.data["req_phone"] = found.phone
-    if found.note:
-        ctx.data["contact_note"] = found.note  # "helst eftermiddag": kept with the request's data
-    return _next(ctx)
-
-
-async def _school(ctx: FlowContext, answer: Answer):
-    if answer.choice == "skip":
-        ctx.data["school"] = ""
-        return _next(ctx)
-    text = answer.text or ""
-    _note_pnr(ctx, answer)
-    if text.strip().endswith("?"):
-        return NotAnAnswer()
-    school = _clean(text).strip(" .,;:")
-    if sum(ch.isalpha() for ch in school) < 2 or len(school) > 200:
-        ctx.say("data_rights.school_invalid")
-        return Stay()
-    ctx.data["school"] = school
-    return _next(ctx)
-
-
-async def _description(ctx: FlowContext, answer: Answer):
-    if answer.choice == "skip" and ctx.data.get("right") == "access":
-        ctx.data["description"] = ""
-        return _next(ctx)
-    text = (answer.text or "").strip()
-    _note_pnr(ctx, answer)
-    if sum(ch.isalpha() for ch in text) < 2:
-        ctx.say("data_rights.description_invalid")
-        return Stay()
-    ctx.data["description"] = text[:MAX_DESCRIPTION]
-    return _next(ctx)
-
-
-async def _summary_enter(ctx: FlowContext):
-    d = ctx.data
-    lines = [ctx.t("data_rights.summary_right", value=ctx.t(f"data_rights.name_{d['right']}")),
-             ctx.t("data_rights.summary_for", value=ctx.t(f"data_rights.for_{d['on_behalf_of']}")),
-             ctx.t("data_rights.summary_name", value=d["req_name"])]
-    if d.get("req_email"):
-        lines.append(ctx.t("data_rights.summary_email", value=d["req_email"]))
-    if d.get("req_phone"):
-        lines.append(ctx.t("data_rights.summary_phone", value=d["req_phone"]))
-    if d["on_behalf_of"] == "child":
-        lines.append(ctx.t("data_rights.summary_child", value=d["child_name"]))
-        lines.append(ctx.t("data_rights.summary_school",
-                           value=d.get("school") or ctx.t("data_rights.summary_none")))
-    lines.append(ctx.t("data_rights.summary_description",
-                       value=d.get("description") or ctx.t("data_rights.summary_none")))
-    d["summary"] = "\n".join(lines)
-    return None
-
-
-async def _summary(ctx: FlowContext, answer: Answer):
-    if answer.choice == "confirm":
-        return Goto(FILE)
-    if answer.choice == "change":
-        return Goto(CHANGE_CHILD if ctx.data.get("on_behalf_of") == "child" else CHANGE_SELF)
-    if answer.choice == "cancel":
-        ctx.say("data_rights.cancelled", buttons=[ctx.button("data_rights.back_to_menu", "cmd:menu")])
-        return Finish()
-    return NotAnAnswer()
-
-
-_FORGET = {
-    "right": ("right", "right_name", "limits_ok"),
-    "for_whom": ("on_behalf_of",),
-    "name": ("req_name",),
-    "contact": ("req_email", "req_phone", "contact_note"),
-    "child_name": ("child_name",),
-    "school": ("school",),
-    "description": ("description",),
-}
-
-
-async def _change(ctx: FlowContext, answer: Answer):
-    field = answer.choice
-    if field not in _FORGET:
-        return NotAnAnswer()
-    for key in _FORGET[field]:
-        ctx.data.pop(key, None)
-    return _next(ctx)
-
-
-async def _file(ctx: FlowContext):
+async def _file(ctx: FlowContext) -> str:
     """Store the request durably first, then try to deliver it once; the worker does the rest."""
-    services = ctx.services
-    queue = getattr(services, "pending", None)
-    client = getattr(services, "dsr", None)
+    queue, client = ctx.services.pending, ctx.services.dsr
     if queue is None or client is None:
         ctx.say("data_rights.unavailable")
-        return Escalate("data_rights_unavailable")
+        return "unavailable"
     item = await queue.enqueue(session=ctx.session, channel=_channel(ctx), body=build_body(ctx))
     try:
         result = await queue.deliver(item["id"], client, announced=True)
@@ -382,150 +356,69 @@ async def _file(ctx: FlowContext):
         result = None
     outcome = result.outcome if result else "unavailable"
     if outcome == "delivered":
-        _say_filed(ctx, result.item)
-        return Finish(menu=True)
-    if outcome == "rejected":
+        delivered = result.item["delivered"]
+        ctx.say("data_rights.filed", reference=delivered["reference"],
+                due_date=due_text(ctx, delivered["due_date"]))
+    elif outcome == "rejected":
         ctx.say("data_rights.rejected")
-        return Escalate("data_rights_rejected")
-    ctx.say("data_rights.queued")
+        return "rejected"
+    else:
+        ctx.say("data_rights.queued")
     ctx.say("data_rights.identity")
     ctx.say("data_rights.imy")
-    return Finish(menu=True)
+    return "stored"
 
 
-async def _status(ctx: FlowContext):
+async def _case_status(client, reference: str) -> str | None:
+    """Return the case's status as the backend names it, or None when it cannot say now."""
+    if client is None:
+        return None
+    try:
+        case = await client.status(reference)
+    except DsrError:
+        return None
+    status = (case or {}).get("status")
+    return status if status in CASE_STATUSES else None
+
+
+async def _say_item(ctx: FlowContext, item: dict) -> None:
+    """Tell what became of one request, delivering it first if it is still waiting."""
+    queue, client = ctx.services.pending, ctx.services.dsr
+    right_name = ctx.t(f"data_rights.name_{item.get('right')}") if item.get("right") in RIGHTS else ""
+    if not (item.get("delivered") or item.get("rejected")) and client is not None:
+        result = await queue.deliver(item["id"], client, announced=True)
+        item = result.item if result else item
+    if item.get("delivered"):
+        delivered = item["delivered"]
+        status = await _case_status(client, delivered["reference"])
+        ctx.say("data_rights.status_delivered", reference=delivered["reference"], right_name=right_name,
+                due_date=due_text(ctx, delivered["due_date"]))
+        if status:
+            ctx.say("data_rights.status_case", status=ctx.t(f"data_rights.status_name_{status}"))
+    elif item.get("rejected"):
+        ctx.say("data_rights.rejected")
+    else:
+        ctx.say("data_rights.status_pending", right_name=right_name)
+        return
+    if not item.get("announced"):
+        await queue.mark_announced(item["id"])
+
+
+async def _status(ctx: FlowContext) -> str:
     """Tell the guardian what became of the requests made in this conversation."""
-    from bot.clients.dsr import DsrError
-
-    queue = getattr(ctx.services, "pending", None)
-    client = getattr(ctx.services, "dsr", None)
+    queue = ctx.services.pending
     items = await queue.for_session(ctx.session) if queue is not None else []
     if not items:
         ctx.say("data_rights.status_none", buttons=[ctx.button("data_rights.make_request", "flow:data_rights")])
-        return Finish()
     for item in items[-3:]:
-        right_name = ctx.t(f"data_rights.name_{item.get('right')}") if item.get("right") in RIGHTS else ""
-        if not (item.get("delivered") or item.get("rejected")) and client is not None:
-            result = await queue.deliver(item["id"], client, announced=True)
-            item = result.item if result else item
-        if item.get("delivered"):
-            delivered = item["delivered"]
-            status = None
-            if client is not None:
-                try:
-                    case = await client.status(delivered["reference"])
-                except DsrError:
-                    case = None
-                status = (case or {}).get("status")
-            key = f"data_rights.status_name_{status}" if status in (
-                "received", "identity_verified", "in_progress", "answered", "refused") else None
-            ctx.say("data_rights.status_delivered", reference=delivered["reference"], right_name=right_name,
-                    due_date=due_text(ctx, delivered["due_date"]))
-            if key:
-                ctx.say("data_rights.status_case", status=ctx.t(key))
-            if not item.get("announced"):
-                await queue.mark_announced(item["id"])
-        elif item.get("rejected"):
-            ctx.say("data_rights.rejected")
-            if not item.get("announced"):
-                await queue.mark_announced(item["id"])
-        else:
-            ctx.say("data_rights.status_pending", right_name=right_name)
-    return Finish()
-
-
-async def _never(ctx: FlowContext, answer: Answer):
-    return NotAnAnswer()
-
-
-def _right_choices() -> tuple[Choice, ...]:
-    return tuple(Choice(r, f"data_rights.choice_{r}", f"data_rights.{r}_words") for r in RIGHTS) + (
-        Choice("other", "data_rights.choice_other"),)
-
-
-CONTINUE = Choice("continue", "data_rights.continue", "data_rights.continue_words")
-CANCEL = Choice("cancel", "data_rights.cancel")
-SKIP = Choice("skip", "data_rights.skip", "data_rights.skip_words")
-_CHANGE_COMMON = (Choice("right", "data_rights.field_right", "data_rights.field_right_words"),
-                  Choice("for_whom", "data_rights.field_for_whom", "data_rights.field_for_whom_words"),
-                  Choice("name", "data_rights.field_name", "answers.field_name_words"),
-                  Choice("contact", "data_rights.field_contact", "answers.field_contact_words"))
-_CHANGE_DESCRIPTION = Choice("description", "data_rights.field_description",
-                             "data_rights.field_description_words")
-# What a correction at the summary may name ("oj, fel adress", "ändra namnet", "wrong email").
-FIELDS = (Field("name", NAME, "answers.field_name_words", ("req_name",)),
-          Field("contact", CONTACT, "answers.field_contact_words", ("req_email", "req_phone", "contact_note")),
-          Field("child_name", CHILD_NAME, "data_rights.field_child_name_words", ("child_name",)),
-          Field("school", SCHOOL, "data_rights.field_school_words", ("school",)),
-          Field("description", DESCRIPTION, "data_rights.field_description_words", ("description",)))
-
-class DataRightsFlow(Flow):
-    """The flow, plus the text keys it builds at run time, so `knowledge check` sees them all."""
-
-    def text_keys(self) -> set[str]:
-        return super().text_keys() | runtime_text_keys()
-
-
-FLOW = DataRightsFlow(
-    name="data_rights",
-    title="data_rights.title",
-    start=START,
-    fields=FIELDS,
-    steps=[
-        Step(START, _never, FORWARD + (STATUS,), on_enter=_start),
-        Step(CHOOSE, _choose, FORWARD + (HANDOFF,), prompt="data_rights.ask_right",
-             choices=_right_choices(), help="data_rights.help"),
-        Step(LIMITED["erasure"], _limits, FORWARD + (END,), prompt="data_rights.limits_erasure",
-             choices=(CONTINUE, CANCEL), help="data_rights.help"),
-        Step(LIMITED["portability"], _limits, FORWARD + (END,), prompt="data_rights.limits_portability",
-             choices=(Choice("access", "data_rights.choice_access_instead"),
-                      Choice("continue", "data_rights.continue_anyway", "data_rights.continue_words"), CANCEL),
-             help="data_rights.help"),
-        Step(LIMITED["objection"], _limits, FORWARD + (END,), prompt="data_rights.limits_objection",
-             choices=(CONTINUE, CANCEL), help="data_rights.help"),
-        Step(FOR_WHOM, _for_whom, FORWARD, prompt="data_rights.ask_for_whom",
-             choices=(Choice("self", "data_rights.for_self", "data_rights.self_words"),
-                      Choice("child", "data_rights.for_child", "data_rights.child_words")),
-             help="data_rights.help_for_whom"),
-        Step(NAME, _name, FORWARD, prompt="data_rights.ask_name", free_text=True, help="data_rights.help_name",
-             expects="name"),
-        Step(CONTACT, _contact, FORWARD, prompt="data_rights.ask_contact", free_text=True,
-             help="data_rights.help_contact", expects="contact"),
-        Step(CHILD_NAME, _child_name, FORWARD, prompt="data_rights.ask_child_name", free_text=True,
-             help="data_rights.help_name", expects="name"),
-        Step(SCHOOL, _school, FORWARD, prompt="data_rights.ask_school", choices=(SKIP,), free_text=True,
-             help="data_rights.help", expects="text"),
-        # Not `free_text`: a description such as "varför sparar ni allt om mitt barn?" is the
-        # description itself, not a question to interrupt the flow with.
-        Step(DESCRIPTION, _description, FORWARD, prompt="data_rights.ask_description",
-             help="data_rights.help_description", expects="text"),
-        Step(DESCRIPTION_OPTIONAL, _description, FORWARD, prompt="data_rights.ask_description_access",
-             choices=(Choice("skip", "data_rights.nothing_to_add", "data_rights.skip_words"),),
-             help="data_rights.help_description", expects="text"),
-        # A correction naming a field ("oj, fel adress") goes straight to that field's step.
-        Step(SUMMARY, _summary, (FILE, CHANGE_SELF, CHANGE_CHILD, END) + tuple(f.step for f in FIELDS),
-             prompt="data_rights.summary",
-             on_enter=_summary_enter, confirms=True,
-             choices=(Choice("confirm", "data_rights.confirm", "data_rights.confirm_words"),
-                      Choice("change", "data_rights.change", "data_rights.change_words"), CANCEL),
-             help="data_rights.help_summary"),
-        Step(CHANGE_SELF, _change, FORWARD, prompt="data_rights.ask_change",
-             choices=_CHANGE_COMMON + (_CHANGE_DESCRIPTION,), help="data_rights.help"),
-        Step(CHANGE_CHILD, _change, FORWARD, prompt="data_rights.ask_change",
-             choices=_CHANGE_COMMON + (Choice("child_name", "data_rights.field_child_name"),
-                                       Choice("school", "data_rights.field_school"), _CHANGE_DESCRIPTION),
-             help="data_rights.help"),
-        Step(FILE, _never, (END, HANDOFF), on_enter=_file),
-        Step(STATUS, _never, (END,), on_enter=_status),
-    ],
-)
+        await _say_item(ctx, item)
+    return "told"
 
 
 def runtime_text_keys() -> set[str]:
     """Return the text keys the flow (and `bot.pending`) build at run time, not named by a step."""
     keys = {f"data_rights.name_{r}" for r in RIGHTS} | {f"data_rights.describe_{r}" for r in RIGHTS}
-    keys |= {f"data_rights.status_name_{s}" for s in ("received", "identity_verified", "in_progress",
-                                                       "answered", "refused")}
+    keys |= {f"data_rights.status_name_{s}" for s in CASE_STATUSES}
     keys |= {"data_rights.for_self", "data_rights.for_child", "data_rights.pnr_note", "data_rights.filed",
              "data_rights.identity", "data_rights.imy", "data_rights.queued", "data_rights.rejected",
              "data_rights.unavailable", "data_rights.to_person", "data_rights.cancelled",
@@ -537,3 +430,23 @@ def runtime_text_keys() -> set[str]:
     keys |= {f"data_rights.summary_{k}" for k in ("right", "for", "name", "email", "phone", "child", "school",
                                                    "description", "none")}
     return keys
+
+
+FLOW = Flow(
+    name="data_rights",
+    title="data_rights.title",
+    start="data_rights:start",
+    steps=[
+        Step("data_rights:start", routes={"request": to(REQUEST, "a new request"),
+                                          "status": to("data_rights:status", "asks about a request")},
+             on_enter=_start),
+        REQUEST,
+        Step("data_rights:file", routes={"stored": end("filed or queued", menu=True),
+                                         "rejected": person("data_rights_rejected", "refused by the backend"),
+                                         "unavailable": person("data_rights_unavailable", "no backend")},
+             on_enter=_file),
+        Step("data_rights:cancelled", routes={"told": end("cancelled")}, on_enter=_cancelled),
+        Step("data_rights:status", routes={"told": end("status told")}, on_enter=_status),
+    ],
+    said=frozenset(runtime_text_keys()),
+)

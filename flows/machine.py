@@ -1,13 +1,22 @@
-"""A small state machine for guided conversations, checked when it is defined.
+"""Guided conversations as tables, checked when they are defined.
 
-A `Flow` is a named graph of `Step`s. Each step asks something (a text key from knowledge/),
-optionally offers `Choice`s (buttons), and handles the guardian's answer in `on_answer`, which
-returns a `Transition`. Every transition a step may take is declared in `Step.leads_to`, so the
-graph can be checked (one start, every step reachable, every step can reach the end) and drawn as
-a Mermaid diagram (`docs/flows/*.mmd`, kept fresh by a test).
+A `Flow` is a named set of `Step`s with one start. A step asks something (a text key from
+knowledge/), may offer `Choice`s (buttons) and declares its routes once, in a table: an outcome
+(a choice's value, or a word its handler returns such as "rate_limited") → a `Route` to the next
+step, to the end or to a person, with a label. A step without a handler routes the chosen
+choice's value directly; a handler returns an outcome, `Stay()` or `NotAnAnswer()` and never
+names a step. The checks (one start, every step reachable, every step can reach the end), the
+transitions at run time and the Mermaid diagrams (`docs/flows/*.mmd`, labelled edges, kept fresh
+by a test) all come from that table. A form (flows/form.py) is a `Group` of steps that collects
+fields, with one summary and "change field X"; routes may lead into it and it is drawn as one node.
+
+A correction in words ("oj, fel ålder") goes back to a `Field`'s step. Which fields a step may go
+back to is derived, not declared: the fields asked on the way to it since the flow last acted on
+its own (a step that asks nothing, e.g. one that sends a mail).
 
 Flows are pure: no channel, no storage, no aiohttp. They talk through `FlowContext`, which the
-engine builds for every turn, and reach backends through clients in `ctx.services`.
+engine builds for every turn, and reach backends through the ports in `ctx.services`
+(flows/ports.py).
 """
 from __future__ import annotations
 
@@ -17,6 +26,7 @@ from datetime import datetime
 from typing import Any, Awaitable, Callable, Mapping, Sequence
 
 from common.messages import Button, Reply
+from flows.ports import Services
 
 END = "END"
 HANDOFF = "HANDOFF"  # leaving the flow to the handoff flow (an escalation point)
@@ -24,7 +34,7 @@ _STEP_ID = re.compile(r"^[a-z_]+:[a-z0-9_]+$")
 
 
 class FlowDefinitionError(ValueError):
-    """Raised when a flow's graph is inconsistent; the message names the flow and the step."""
+    """Raised when a flow's table is inconsistent; the message names the flow and the step."""
 
 
 @dataclass(frozen=True)
@@ -35,7 +45,7 @@ class Answer:
     choice: str | None = None
 
 
-# Transitions ---------------------------------------------------------------------------------
+# Transitions (what the engine acts on) ---------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -72,9 +82,72 @@ class NotAnAnswer:
 
 
 Transition = Goto | Stay | Finish | Escalate | NotAnAnswer
+# What a handler or an entry action returns: a route key of its step, or a transition that keeps
+# the guardian at the step (Stay, NotAnAnswer); None reads as "no answer" (an entry: "ask now").
+Outcome = str | Transition | None
 
 
-# Steps and flows -----------------------------------------------------------------------------
+# Routes ----------------------------------------------------------------------------------------
+
+
+class Group:
+    """Steps built and drawn together (a form). A route into it starts where `enter` says."""
+
+    name: str  # the group's node in the diagram
+    steps: tuple["Step", ...]
+    fields: tuple["Field", ...]
+
+    @property
+    def step_ids(self) -> tuple[str, ...]:
+        return tuple(step.id for step in self.steps)
+
+    def enter(self, data: dict) -> Transition:
+        raise NotImplementedError
+
+    def describe(self) -> tuple[str, ...]:
+        """Return the lines the diagram writes in the group's node."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where an outcome of a step leads, and what the diagram writes on the edge."""
+
+    to: str | Group  # a step id, END, HANDOFF or a group (a form) to enter
+    label: str
+    reason: str = ""  # HANDOFF: why a person is needed (the agent sees it)
+    menu: bool = False  # END: offer the main menu after the flow's last message
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return self.to.step_ids if isinstance(self.to, Group) else (self.to,)
+
+    def transition(self, data: dict) -> Transition:
+        if isinstance(self.to, Group):
+            return self.to.enter(data)
+        if self.to == END:
+            return Finish(menu=self.menu)
+        if self.to == HANDOFF:
+            return Escalate(self.reason)
+        return Goto(self.to)
+
+
+def to(target: str | Group, label: str) -> Route:
+    """Route to a step of the flow (or into a form)."""
+    return Route(target, label)
+
+
+def end(label: str, *, menu: bool = False) -> Route:
+    """Route to the end of the flow; `menu` offers the main menu buttons."""
+    return Route(END, label, menu=menu)
+
+
+def person(reason: str, label: str) -> Route:
+    """Route to a person at Halmstad direkt (the handoff flow), for `reason`."""
+    return Route(HANDOFF, label, reason=reason)
+
+
+# Steps -------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -87,34 +160,89 @@ class Choice:
     words: str | None = None
 
 
-OnAnswer = Callable[["FlowContext", Answer], Awaitable[Transition]]
-OnEnter = Callable[["FlowContext"], Awaitable[Transition | None]]
+YES = Choice("yes", "common.yes", "common.yes_words")
+NO = Choice("no", "common.no", "common.no_words")
+
+Handler = Callable[["FlowContext", Answer], Awaitable[Outcome]]
+Action = Callable[["FlowContext"], Awaitable[Outcome]]
+Routes = Mapping[str, Route] | Sequence[str]
 
 
-@dataclass(frozen=True)
 class Step:
-    """One point in a flow where the bot waits for the guardian."""
+    """One point in a flow: it asks (prompt, choices) and routes the answer, or acts and moves on.
 
-    id: str
-    on_answer: OnAnswer
-    leads_to: tuple[str, ...]
-    prompt: str | None = None  # text key, formatted with ctx.data and the contact facts
-    choices: tuple[Choice, ...] = ()
-    free_text: bool = False  # any text is a possible answer (a name, a description)
-    on_enter: OnEnter | None = None  # runs before the prompt; may move on at once
-    help: str | None = None  # text key said for "hjälp"/"help" at this step
-    # What typed text answers (flows/answers.py): "name", "contact", "email", "text" (a message or
-    # description: the first words never decide alone), "under_18" (a yes/no that also takes an
-    # age or a school year), or None (choices).
-    expects: str | None = None
-    # A confirmation ("Stämmer det här?"): "fel adress" or "nej det stämmer inte" is a correction
-    # that goes to the field's step (declared in leads_to) or, with no field named, takes the
-    # step's "change" choice.
-    confirms: bool = False
+    `routes` maps outcomes to `Route`s. (A plain sequence of step ids is read as unlabelled routes
+    keyed by their target, for small flows whose handlers return transitions themselves.)
+    `on_enter` runs before the prompt and may move on at once; `saves` keeps the chosen value in
+    `ctx.data` under that key. `expects` says what typed text answers (flows/answers.py): "name",
+    "contact", "email", "text" (a message: the first words never decide alone), "under_18" (a
+    yes/no that also takes an age or a school year) or None (choices). A step that `confirms`
+    ("Stämmer det här?") takes "fel adress" as a correction and needs a "change" choice.
+    """
+
+    def __init__(self, id: str, handler: Handler | None = None, routes: Routes = (), *,
+                 prompt: str | None = None, choices: Sequence[Choice] = (), free_text: bool = False,
+                 on_enter: Action | None = None, help: str | None = None, expects: str | None = None,
+                 confirms: bool = False, saves: str | None = None, field: str | None = None) -> None:
+        self.id = id
+        self.handler = handler
+        self.routes: dict[str, Route] = (dict(routes) if isinstance(routes, Mapping)
+                                         else {target: Route(target, "") for target in routes})
+        self.prompt = prompt  # text key, formatted with ctx.data and the contact facts
+        self.choices = tuple(choices)
+        self.free_text = free_text  # any text is a possible answer (a name, a description)
+        self.action = on_enter
+        self.help = help  # text key said for "hjälp"/"help" at this step
+        self.expects = expects
+        self.confirms = confirms
+        self.saves = saves
+        self.field = field  # the form field this step asks (its own corrections are no detour)
+
+    def __repr__(self) -> str:
+        return f"Step({self.id!r})"
 
     @property
     def flow(self) -> str:
         return self.id.split(":", 1)[0]
+
+    @property
+    def asks(self) -> bool:
+        """Whether the step waits for the guardian (else it only acts on entry and moves on)."""
+        return self.prompt is not None or bool(self.choices)
+
+    @property
+    def targets(self) -> frozenset[str]:
+        return frozenset(t for route in self.routes.values() for t in route.targets)
+
+    @property
+    def on_enter(self) -> Callable[["FlowContext"], Awaitable[Transition | None]] | None:
+        """The entry action as the engine calls it (None when the step has none)."""
+        return None if self.action is None else self._enter
+
+    async def _enter(self, ctx: "FlowContext") -> Transition | None:
+        outcome = await self.action(ctx)
+        return None if outcome is None else self.resolve(ctx, outcome)
+
+    async def on_answer(self, ctx: "FlowContext", answer: Answer) -> Transition:
+        """Read the answer (the handler, or the chosen choice) and return where it leads."""
+        if self.handler is not None:
+            outcome = await self.handler(ctx, answer)
+        elif answer.choice in {c.value for c in self.choices}:
+            outcome = answer.choice
+            if self.saves:
+                ctx.data[self.saves] = outcome
+        else:
+            outcome = None
+        return NotAnAnswer() if outcome is None else self.resolve(ctx, outcome)
+
+    def resolve(self, ctx: "FlowContext", outcome: Outcome) -> Transition:
+        """Turn a route key into its transition; a transition is returned as it is."""
+        if not isinstance(outcome, str):
+            return outcome
+        route = self.routes.get(outcome)
+        if route is None:
+            raise FlowDefinitionError(f"step {self.id!r} has no route for {outcome!r}")
+        return route.transition(ctx.data)
 
 
 @dataclass(frozen=True)
@@ -131,20 +259,39 @@ class Field:
     keys: tuple[str, ...]
 
 
+# Flows -------------------------------------------------------------------------------------------
+
+
 @dataclass
 class Flow:
-    """A checked graph of steps with one start."""
+    """A checked table of steps with one start."""
 
     name: str
     title: str  # text key naming the flow for menus and agents
     start: str
-    steps: Sequence[Step]
+    steps: Sequence[Step | Group]
     fields: Sequence[Field] = ()
+    said: frozenset[str] = frozenset()  # text keys the flow's code says (not prompts or labels)
+    one_shot: bool = False  # answers at once and ends (may run beside another flow)
+    groups: tuple[Group, ...] = field(init=False)
     by_id: dict[str, Step] = field(init=False)
+    corrects: dict[str, tuple[str, ...]] = field(init=False)  # step id → fields it may go back to
 
     def __post_init__(self) -> None:
+        self.groups = tuple(item for item in self.steps if isinstance(item, Group))
+        self.steps = [s for item in self.steps for s in (item.steps if isinstance(item, Group) else (item,))]
+        self.fields = tuple(self.fields) + tuple(f for group in self.groups for f in group.fields)
         self.by_id = {}
-        problems: list[str] = []
+        problems = self._check_steps()
+        problems += [p for step in self.steps for p in self._check_routes(step)]
+        if not problems:
+            problems += self._check_graph()
+        if problems:
+            raise FlowDefinitionError(f"flow {self.name!r}: " + "; ".join(problems))
+        self.corrects = {step.id: self._correctable(step) for step in self.steps if step.asks}
+
+    def _check_steps(self) -> list[str]:
+        problems = []
         for step in self.steps:
             if not _STEP_ID.match(step.id):
                 problems.append(f"step id {step.id!r} is not 'flow:step' in lower case")
@@ -158,52 +305,68 @@ class Flow:
                 problems.append(f"step {step.id!r} has two choices with one value")
         if self.start not in self.by_id:
             problems.append(f"start step {self.start!r} is not a step of the flow")
-        for step in self.steps:
-            for target in step.leads_to:
-                if target not in (END, HANDOFF) and target not in self.by_id:
-                    problems.append(f"step {step.id!r} leads to unknown step {target!r}")
-            if not step.leads_to:
-                problems.append(f"step {step.id!r} leads nowhere")
-            if step.confirms and "change" not in {c.value for c in step.choices}:
-                problems.append(f"confirmation step {step.id!r} has no 'change' choice")
         for fld in self.fields:
             if fld.step not in self.by_id:
                 problems.append(f"field {fld.name!r} is asked at unknown step {fld.step!r}")
-        if not problems:
-            problems += self._check_graph()
-        if problems:
-            raise FlowDefinitionError(f"flow {self.name!r}: " + "; ".join(problems))
+        return problems
+
+    def _check_routes(self, step: Step) -> list[str]:
+        problems = [f"step {step.id!r} leads to unknown step {target!r}" for target in sorted(step.targets)
+                    if target not in (END, HANDOFF) and target not in self.by_id]
+        if not step.routes:
+            problems.append(f"step {step.id!r} leads nowhere")
+        if step.handler is None:
+            if step.asks and not step.choices:
+                problems.append(f"step {step.id!r} asks but has neither a handler nor choices")
+            problems += [f"choice {c.value!r} of step {step.id!r} has no route"
+                         for c in step.choices if c.value not in step.routes]
+        if step.confirms and "change" not in {c.value for c in step.choices}:
+            problems.append(f"confirmation step {step.id!r} has no 'change' choice")
+        return problems
 
     def _check_graph(self) -> list[str]:
         problems = []
         reachable = {self.start}
         todo = [self.start]
         while todo:
-            for target in self.by_id[todo.pop()].leads_to:
+            for target in self.by_id[todo.pop()].targets:
                 if target in self.by_id and target not in reachable:
                     reachable.add(target)
                     todo.append(target)
-        for step_id in self.by_id:
-            if step_id not in reachable:
-                problems.append(f"step {step_id!r} cannot be reached from {self.start!r}")
-        ends = {s.id for s in self.steps if END in s.leads_to or HANDOFF in s.leads_to}
+        problems += [f"step {step_id!r} cannot be reached from {self.start!r}"
+                     for step_id in self.by_id if step_id not in reachable]
+        ends = {s.id for s in self.steps if s.targets & {END, HANDOFF}}
         changed = True
         while changed:
             changed = False
             for step in self.steps:
-                if step.id not in ends and any(t in ends for t in step.leads_to):
+                if step.id not in ends and step.targets & ends:
                     ends.add(step.id)
                     changed = True
-        for step_id in self.by_id:
-            if step_id not in ends:
-                problems.append(f"step {step_id!r} can never reach the end")
+        problems += [f"step {step_id!r} can never reach the end" for step_id in self.by_id if step_id not in ends]
         return problems
 
-    def step(self, step_id: str) -> Step:
-        return self.by_id[step_id]
+    def _correctable(self, step: Step) -> tuple[str, ...]:
+        """Return the fields asked on the way to `step` since the flow last acted on its own."""
+        before: set[str] = set()
+        todo = [step.id]
+        while todo:
+            current = todo.pop()
+            for other in self.steps:
+                if current in other.targets and other.id not in before:
+                    before.add(other.id)
+                    if other.asks:
+                        todo.append(other.id)
+        return tuple(f.name for f in self.fields
+                     if f.step in before and f.step != step.id and f.name != step.field)
+
+    def targets(self, step: Step) -> frozenset[str]:
+        """Return where `step` may lead: its routes and the fields a correction there goes back to."""
+        fields = {f.name: f.step for f in self.fields}
+        return step.targets | {fields[name] for name in self.corrects.get(step.id, ())}
 
     def check_transition(self, step: Step, transition: Transition) -> None:
-        """Refuse a transition the step did not declare, so the diagram never lies."""
+        """Refuse a transition the step's table does not have, so the diagram never lies."""
         target = None
         if isinstance(transition, Goto):
             target = transition.step
@@ -211,14 +374,14 @@ class Flow:
             target = END
         elif isinstance(transition, Escalate):
             target = HANDOFF
-        if target is not None and target not in step.leads_to:
+        if target is not None and target not in self.targets(step):
             raise FlowDefinitionError(
                 f"flow {self.name!r}: step {step.id!r} moved to {target!r}, which it does not declare"
             )
 
     def text_keys(self) -> set[str]:
-        """Return every text key the flow's steps name, for the knowledge check."""
-        keys = {self.title}
+        """Return every text key the flow names, for the knowledge check."""
+        keys = {self.title} | set(self.said)
         for step in self.steps:
             keys.update(k for k in (step.prompt, step.help) if k)
             for choice in step.choices:
@@ -229,23 +392,39 @@ class Flow:
         return keys
 
     def mermaid(self) -> str:
-        """Return the flow as a Mermaid state diagram."""
-        def node(step_id: str) -> str:
-            return step_id.split(":", 1)[1]
-
-        lines = ["stateDiagram-v2", f"    [*] --> {node(self.start)}"]
-        for step in self.steps:
-            for target in step.leads_to:
-                if target == END:
-                    lines.append(f"    {node(step.id)} --> [*]")
-                elif target == HANDOFF:
-                    lines.append(f"    {node(step.id)} --> handoff_to_person")
-                else:
-                    lines.append(f"    {node(step.id)} --> {node(target)}")
-        return "\n".join(lines) + "\n"
+        """Return the flow as a Mermaid state diagram with labelled edges; a form is one node."""
+        return mermaid(self)
 
 
-# The context a flow sees ----------------------------------------------------------------------
+def mermaid(flow: Flow) -> str:
+    """Draw `flow`: one node a step (a group's steps as the group's node), one edge a route."""
+    node_of = {step_id: group.name for group in flow.groups for step_id in group.step_ids}
+
+    def node(target: str) -> str:
+        if target == END:
+            return "[*]"
+        if target == HANDOFF:
+            return "handoff_to_person"
+        return node_of.get(target) or target.split(":", 1)[1]
+
+    lines = ["stateDiagram-v2"] + [f"    {group.name}: {line}" for group in flow.groups for line in group.describe()]
+    lines.append(f"    [*] --> {node(flow.start)}")
+    seen: set[tuple[str, str, str]] = set()
+    fields = {f.name: f.step for f in flow.fields}
+    for step in flow.steps:
+        edges = [(route.to.name if isinstance(route.to, Group) else node(route.to), route.label)
+                 for route in step.routes.values()]
+        edges += [(node(fields[name]), f"correct {name}") for name in flow.corrects.get(step.id, ())]
+        for target, label in edges:
+            edge = (node(step.id), target, label)
+            if edge in seen or (edge[0] == target and step.id in node_of):
+                continue  # a form's own steps are inside its node
+            seen.add(edge)
+            lines.append(f"    {edge[0]} --> {target}" + (f": {label}" if label else ""))
+    return "\n".join(lines) + "\n"
+
+
+# The context a flow sees -------------------------------------------------------------------------
 
 
 class FlowContext:
@@ -261,7 +440,7 @@ class FlowContext:
         data: dict,
         now: datetime,
         texts: Callable[..., str],
-        services: Any,
+        services: Services,
         knowledge: Any,
         client: str | None = None,
     ) -> None:
@@ -296,6 +475,3 @@ class FlowContext:
 def choice_payload(value: str) -> str:
     """Return the button payload a step's choice travels as."""
     return f"ans:{value}"
-
-
-Registry = Mapping[str, Flow]

@@ -16,7 +16,7 @@ def knowledge(holder):
 
 def at(step_id: str):
     flow = FLOWS[step_id.split(":")[0]]
-    return flow, flow.step(step_id)
+    return flow, flow.by_id[step_id]
 
 
 def reading(knowledge, step_id: str, text: str, data: dict | None = None):
