@@ -24,7 +24,6 @@ from backends.activation.app import load_texts as activation_texts
 from backends.dsr.app import DsrConfig, create_app as create_dsr
 from backends.dsr.app import load_texts as dsr_texts
 from backends.mail import Mailer
-from bot import headers
 from bot.accesslog import quiet_protocol_errors
 from bot.channels import pages, widget
 from bot.channels.push import HUB_KEY, PushHub
@@ -33,7 +32,6 @@ from bot.channels.web import api_errors, setup_chat_routes
 from bot.clients.activation import ActivationClient
 from bot.clients.dsr import BACKGROUND_TIMEOUT, DsrClient
 from bot.clock import make_clock
-from bot.datadir import secure_data_dir
 from bot.engine import Engine
 from bot.handoff.setup import HANDOFF_KEY, HandoffParts, build_handoff
 from bot.holder import KnowledgeHolder
@@ -44,6 +42,7 @@ from bot.retention import retention_loop
 from bot.store.base import SessionStore
 from bot.store.tinydb_store import TinyDBStore
 from common.atomic import TMP_PREFIX
+from common.hardening import install_server_headers, secure_data_dir
 from common.netaddr import ClientAddresses, parse_trusted_proxies
 from flows.ports import Services
 from flows.registry import all_flows
@@ -114,7 +113,7 @@ class Core:
 def build_core(config: ServeConfig) -> Core:
     """Secure the data dir and load the knowledge (KnowledgeError when it is invalid)."""
     quiet_protocol_errors()
-    secure_data_dir(config.data_dir)  # folders 0700, files 0600 (bot/datadir.py)
+    secure_data_dir(config.data_dir)  # folders 0700, files 0600 (common/hardening.py)
     _remove_stale_temp_files(config.data_dir)
     holder = KnowledgeHolder(config.knowledge_dir, all_flows())
     token = config.backend_token or os.environ.get("HALMSTAD_BACKEND_TOKEN") or secrets.token_urlsafe(32)
@@ -182,7 +181,7 @@ def build_app(config: ServeConfig) -> web.Application:
                       push=push, telegram=telegram)
     app = web.Application(middlewares=[api_errors], client_max_size=256 * 1024)
     app[RUNTIME_KEY] = runtime
-    headers.install(app, config.public_url)  # Server: halmstad; HSTS when the public URL is https
+    install_server_headers(app, config.public_url)  # Server: halmstad; HSTS behind https
     setup_chat_routes(app, engine, per_address=config.rate_limit_per_address,
                       per_session=config.rate_limit_per_session, clients=core.clients)
     pages.add_routes(app, runtime)

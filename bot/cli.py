@@ -64,34 +64,33 @@ def _chat_parser(sub) -> None:
     _add_backend_urls(chat, "the reference backends, in this process")
 
 
+def _login_parsers(subparsers, add: str, add_help: str, changes: dict[str, str]) -> argparse.ArgumentParser:
+    """Add `add USERNAME --password-stdin` and the commands that disable or remove a login."""
+    parser = subparsers.add_parser(add, help=add_help)
+    parser.add_argument("username")
+    parser.add_argument("--password-stdin", action="store_true", required=True)
+    _add_common(parser)
+    for name, what in changes.items():
+        change = subparsers.add_parser(name, help=what)
+        change.add_argument("username")
+        _add_common(change)
+    return parser
+
+
 def _accounts_parsers(sub) -> None:
     agents = sub.add_parser("agents", help="agent logins for the console")
     asub = agents.add_subparsers(dest="agents_command", required=True)
-    add = asub.add_parser("add", help="create or update an agent login")
-    add.add_argument("username")
-    add.add_argument("--password-stdin", action="store_true", required=True)
-    add.add_argument("--display-name")
-    _add_common(add)
-    for name, what in (("disable", "refuse an agent's logins and end their sessions (add enables again)"),
-                       ("remove", "delete an agent login and end its sessions")):
-        change = asub.add_parser(name, help=what)
-        change.add_argument("username")
-        _add_common(change)
-
+    _login_parsers(asub, "add", "create or update an agent login", {
+        "disable": "refuse an agent's logins and end their sessions (add enables again)",
+        "remove": "delete an agent login and end its sessions"}).add_argument("--display-name")
     backend = sub.add_parser("backend", help="accounts in the reference backends")
     bsub = backend.add_subparsers(dest="backend_command", required=True)
     acc = bsub.add_parser("add-account", help="register a guardian's e-mail in the activation backend")
     acc.add_argument("email")
     _add_common(acc)
-    staff = bsub.add_parser("add-staff", help="create a staff login for the data-rights backend")
-    staff.add_argument("username")
-    staff.add_argument("--password-stdin", action="store_true", required=True)
-    _add_common(staff)
-    for name, what in (("disable-staff", "refuse a staff login and end its sessions (add-staff enables again)"),
-                       ("remove-staff", "delete a staff login and end its sessions")):
-        change = bsub.add_parser(name, help=what)
-        change.add_argument("username")
-        _add_common(change)
+    _login_parsers(bsub, "add-staff", "create a staff login for the data-rights backend", {
+        "disable-staff": "refuse a staff login and end its sessions (add-staff enables again)",
+        "remove-staff": "delete a staff login and end its sessions"})
 
 
 def build_parser() -> argparse.ArgumentParser:
