@@ -41,7 +41,8 @@ def main() -> int:
     from bot.app import RUNTIME_KEY, ServeConfig, build_app
 
     if args.variant == "nofsync":
-        from bot.store import atomic, tinydb_store
+        from bot.store import tinydb_store
+        from common import atomic
 
         class NoFsyncStorage(atomic.AtomicJSONStorage):
             def write(self, data: dict) -> None:
