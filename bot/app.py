@@ -173,7 +173,7 @@ def build_app(config: ServeConfig) -> web.Application:
     store = TinyDBStore(config.data_dir / "sessions")
     handoff = build_handoff(config.data_dir, core.clock)
     services.handoff = handoff.service
-    push = PushHub(store)
+    push = PushHub(store.transcript)
     telegram = _telegram(core)
     engine = _build_engine(core, store, services, handoff=handoff, push=push, telegram=telegram)
     runtime = Runtime(config=config, engine=engine, holder=core.holder, store=store, clock=core.clock,

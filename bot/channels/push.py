@@ -48,10 +48,10 @@ class Connection:
 class PushHub:
     """Keeps the open sockets per session and wakes them when the engine posts a message."""
 
-    def __init__(self, store, *, max_per_session: int = MAX_PER_SESSION, max_total: int = MAX_TOTAL,
+    def __init__(self, transcript, *, max_per_session: int = MAX_PER_SESSION, max_total: int = MAX_TOTAL,
                  max_per_address: int = MAX_PER_ADDRESS, heartbeat: float = HEARTBEAT,
                  client_of=client_address) -> None:
-        self.store = store
+        self.transcript = transcript  # (session, after) -> the entries after seq `after`; read only
         self.max_per_session = max_per_session
         self.max_total = max_total
         self.max_per_address = max_per_address
@@ -142,7 +142,7 @@ class PushHub:
                 await conn.ws.send_json({"type": "ping"})
                 continue
             conn.wake.clear()
-            entries = await self.store.transcript(session, conn.last)
+            entries = await self.transcript(session, conn.last)
             if entries:
                 await conn.ws.send_json({"type": "messages", "messages": [format_entry(e) for e in entries]})
                 conn.last = entries[-1]["seq"]

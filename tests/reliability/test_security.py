@@ -365,7 +365,7 @@ async def push_server():
     from bot.store.memory import MemoryStore
     from tests.conftest import free_port
 
-    hub = PushHub(MemoryStore())
+    hub = PushHub(MemoryStore().transcript)
     app = web.Application()
     app.router.add_get("/api/chat/{session}/ws", hub.handle)
     app.on_shutdown.append(hub.close_all)
