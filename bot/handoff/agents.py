@@ -16,9 +16,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from tinydb import Query, TinyDB
 
+from common.passwords import PasswordCheck, check_new_login
 from common.atomic import AtomicJSONStorage
 
 AGENTS_FILE = "agents.json"
@@ -31,16 +31,9 @@ _FILE_LOCK = threading.Lock()
 
 
 def _validate(username: str, password: str, display_name: str | None) -> None:
-    if not isinstance(username, str) or not 2 <= len(username) <= 64:
-        raise ValueError("the username must be 2-64 characters long")
-    if not set(username) <= USERNAME_CHARS:
-        raise ValueError("the username may contain only lower-case letters a-z, digits, '.', '_' and '-'")
-    if not isinstance(password, str) or len(password) < MIN_PASSWORD:
-        raise ValueError(f"the password must be at least {MIN_PASSWORD} characters long")
-    if len(password) > MAX_PASSWORD:
-        raise ValueError(f"the password must be at most {MAX_PASSWORD} characters long")
-    if password.strip() != password or "\n" in password or "\r" in password:
-        raise ValueError("the password must not start or end with spaces or contain line breaks")
+    check_new_login(username, password, allowed="".join(USERNAME_CHARS),
+                    allowed_words="lower-case letters a-z, digits, '.', '_' and '-'",
+                    min_password=MIN_PASSWORD, max_password=MAX_PASSWORD)
     if display_name is not None:
         if not isinstance(display_name, str) or not display_name.strip():
             raise ValueError("the display name must not be empty")
@@ -124,8 +117,7 @@ class AgentDirectory:
 
     def __init__(self, data_dir: Path) -> None:
         self.path = Path(data_dir) / AGENTS_FILE
-        self._hasher = PasswordHasher()
-        self._dummy = self._hasher.hash(secrets.token_hex(16))
+        self._passwords = PasswordCheck()
         self._cache: tuple[tuple[int, int], dict[str, dict]] | None = None
 
     def _records(self) -> dict[str, dict]:
@@ -161,11 +153,7 @@ class AgentDirectory:
         """Return the agent when the password matches, else None (blocking: run in a thread)."""
         record = self._record(username) if isinstance(username, str) and len(username) <= 64 else None
         stored = record.get("password_hash") if record else None
-        try:
-            ok = self._hasher.verify(stored or self._dummy, password if stored else password + "\x00")
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
-            ok = False
-        if not ok or record is None:
+        if not self._passwords.verify(stored, password) or record is None:
             return None
         return Agent(record["username"], record.get("display_name") or record["username"])
 

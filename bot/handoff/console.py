@@ -430,7 +430,9 @@ def _render_page(console: Console, name: str, lang: str) -> web.Response:
     texts = console.texts(lang)
     data = json.dumps({"lang": lang, "texts": texts}, ensure_ascii=False)
     data = data.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    html = (STATIC / name).read_text(encoding="utf-8")
+    # One head for every console page (layout.html); the page file holds its <body>.
+    html = (STATIC / "layout.html").read_text(encoding="utf-8").replace(
+        "__BODY__", (STATIC / name).read_text(encoding="utf-8"))
     html = (html.replace("__LANG__", lang).replace("__TITLE__", escape(texts["title"]))
             .replace("__DATA__", data))
     response = web.Response(text=html, content_type="text/html", headers={
