@@ -24,6 +24,9 @@ __all__ = [
     "ContactCalendar",
     "swedish_holidays",
     "next_holiday",
+    "parse_span",
+    "parse_date",
+    "ClosesBeforeOpens",
     "format_time",
     "format_date",
     "format_datetime",
@@ -117,8 +120,15 @@ def next_holiday(name: str, today: date,
 # --------------------------------------------------------------------------- configuration
 
 
-def _parse_span(value: object, where: str) -> tuple[time, time] | None:
-    """Turn "HH:MM-HH:MM" (or "closed") into times, so a typo fails loudly, not silently."""
+class ClosesBeforeOpens(ValueError):
+    """Opening hours whose closing time is not after the opening time ("16:00-07:00")."""
+
+
+def parse_span(value: object, where: str = "hours") -> tuple[time, time] | None:
+    """Turn "HH:MM-HH:MM" (or "closed") into times, so a typo fails loudly, not silently.
+
+    The one definition of the hours format: the knowledge checker accepts what this accepts.
+    """
     if isinstance(value, bool) or not isinstance(value, str):
         raise ValueError(f"{where}: expected \"HH:MM-HH:MM\" or \"closed\" as a quoted string, got {value!r}")
     if value.strip().lower() in _CLOSED_WORDS:
@@ -132,11 +142,11 @@ def _parse_span(value: object, where: str) -> tuple[time, time] | None:
     except ValueError:
         raise ValueError(f"{where}: {value!r} has an impossible time of day") from None
     if not opens < closes:
-        raise ValueError(f"{where}: {value!r} closes before it opens (overnight hours are not supported)")
+        raise ClosesBeforeOpens(f"{where}: {value!r} closes before it opens (overnight hours are not supported)")
     return opens, closes
 
 
-def _parse_date(value: object, where: str) -> date:
+def parse_date(value: object, where: str = "date") -> date:
     """Accept a YAML date or "YYYY-MM-DD", because staff files may quote dates or not."""
     if isinstance(value, datetime):
         raise ValueError(f"{where}: {value!r} has a time of day; write only the date, e.g. 2026-12-23")
@@ -181,7 +191,7 @@ def _parse_weekly(hours: object) -> dict[str, dict[int, tuple[time, time]]]:
         for day_name, value in days.items():
             if day_name not in WEEKDAYS:
                 raise ValueError(f"hours.{kind}.{day_name}: unknown weekday; use one of {', '.join(WEEKDAYS)}")
-            span = _parse_span(value, f"hours.{kind}.{day_name}")
+            span = parse_span(value, f"hours.{kind}.{day_name}")
             if span is not None:
                 per_day[WEEKDAYS.index(day_name)] = span
         weekly[str(kind)] = per_day
@@ -200,7 +210,7 @@ def _parse_exceptions(raw: object, weekly: Mapping[str, object]) -> dict[date, _
         where = f"exceptions[{i}]"
         if not isinstance(entry, Mapping) or "date" not in entry:
             raise ValueError(f"{where}: expected a mapping with a date")
-        day = _parse_date(entry["date"], f"{where}.date")
+        day = parse_date(entry["date"], f"{where}.date")
         where = f"exceptions[{i}] ({day.isoformat()})"
         if day in exceptions:
             raise ValueError(f"{where}: the date is listed twice; merge the entries")
@@ -211,7 +221,7 @@ def _parse_exceptions(raw: object, weekly: Mapping[str, object]) -> dict[date, _
         closed = entry.get("closed", False)
         if not isinstance(closed, bool):
             raise ValueError(f"{where}.closed: expected true or false, got {closed!r}")
-        spans = {k: _parse_span(entry[k], f"{where}.{k}") for k in weekly if k in entry}
+        spans = {k: parse_span(entry[k], f"{where}.{k}") for k in weekly if k in entry}
         if not closed and not spans:
             raise ValueError(f"{where}: says nothing; give closed: true or hours for {' or '.join(weekly)}")
         exceptions[day] = _Exception(spans, closed, _parse_note(entry.get("note"), f"{where}.note"))
