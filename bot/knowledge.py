@@ -3,32 +3,35 @@
 Every problem is collected (not just the first) and reported as `path:line: what is wrong — how to
 fix it`, so that a staff member can fix a whole edit in one go. `load_knowledge` returns the
 knowledge only when there are no errors; warnings (a passed review date) never block.
+
+What a valid file looks like is declared once, as pydantic models in `bot.knowledge_schema`; each
+field there names its problem, worded here in `PROBLEMS`. The YAML is read with the line of every
+key and item, so a pydantic error's location becomes the line staff must fix. What a schema cannot
+see is checked here: names used twice across files, buttons and test cases that name unknown
+entries, and review dates that have passed.
 """
 from __future__ import annotations
 
 import hashlib
 import re
-import string
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
 from typing import Any, Iterable
-from urllib.parse import urlparse
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
+from pydantic import BaseModel, ValidationError
 
-LANGS = ("sv", "en")
-FLOW_NAMES = ("account", "activation", "contact_hours", "data_rights", "handoff")
-_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-_TEXT_KEY = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
-_HOURS = re.compile(r"^([01]\d|2[0-3])[:.]([0-5]\d)\s*-\s*([01]\d|2[0-4])[:.]([0-5]\d)$")
-_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_PAYLOAD_CMDS = ("menu", "help", "cancel", "human", "privacy", "lang:sv", "lang:en")
-_ENTRY_FIELDS = {
-    "id", "topic", "phrasings", "answer", "flow", "flow_args", "links", "buttons", "owner",
-    "review_by", "out_of_scope",
-}
+from bot.knowledge_schema import (FLOW_NAMES, LANGS, Case, CaseFile, Contact, FaqEntry, FaqFile, Settings,
+                                  Synonyms, TextsFile, Thresholds, explain)
+from common.calendar import parse_date
+
+__all__ = ["LANGS", "Problem", "KnowledgeError", "Entry", "Knowledge", "EvalSets", "EVAL_THRESHOLDS",
+           "PROBLEMS", "check_knowledge", "load_knowledge", "default_knowledge_dir", "read_yaml"]
+
+# The names a problem's wording may use: {value} as written in the file, the {key} it stands under,
+# {what} the field is, the {fields} (sorted) or {names} (in order) that are allowed there.
+_FILLED = re.compile(r"\{(value|key|what|fields|names)\}")
 
 
 # Problems ------------------------------------------------------------------------------------
@@ -47,6 +50,12 @@ class Problem:
     def __str__(self) -> str:
         prefix = "warning: " if self.severity == "warning" else ""
         return f"{self.path}:{self.line}: {prefix}{self.message} — {self.fix}"
+
+    def at(self, path: str, line: int, **values: Any) -> "Problem":
+        """This problem (a wording from PROBLEMS) at a place, with {value}, {key}, ... filled in."""
+        def fill(text: str) -> str:
+            return _FILLED.sub(lambda m: str(values[m[1]]) if m[1] in values else m[0], text)
+        return replace(self, path=path, line=line, message=fill(self.message), fix=fill(self.fix))
 
 
 class KnowledgeError(Exception):
@@ -248,6 +257,179 @@ class _Placeholders(dict):
         return "{" + key + "}"
 
 
+@dataclass
+class EvalSets:
+    """The labelled questions in knowledge/tests/ and the thresholds `knowledge eval` holds them to.
+
+    `tuning`: phrasings staff may tune the FAQ against (labelled.yaml and any other file);
+    `holdout`: the held-out set (files named holdout*.yaml), never copied into FAQ phrasings.
+    A case's `expect` is a tuple of acceptable entry ids, or ("fallback",).
+    """
+
+    tuning: list[dict] = field(default_factory=list)
+    holdout: list[dict] = field(default_factory=list)
+    thresholds: dict[str, float] = field(default_factory=lambda: dict(EVAL_THRESHOLDS))
+
+
+# What `knowledge eval` requires unless a file in knowledge/tests/ says otherwise.
+EVAL_THRESHOLDS: dict[str, float] = Thresholds().model_dump()
+# A file of test cases may set the threshold of its own set (tuning or held-out) and of two others.
+_CASE_THRESHOLDS = {"threshold": None, "out_of_scope_threshold": "out_of_scope",
+                    "cross_validation_threshold": "cross_validation"}
+
+
+# What each problem the schema names says ---------------------------------------------------
+# The wording of every problem a `Says(...)` in bot/knowledge_schema.py names; each has its
+# Swedish version in knowledge/texts/staff.yaml. `Problem.at` fills in the path (`_` until then),
+# the line and the names in braces.
+
+_ = ""
+PROBLEMS: dict[str, Problem] = {
+    # a text in both languages (texts, answers, facts, labels, notes)
+    "needs_both_languages": Problem(_, 0, "{what} must have a Swedish and an English text",
+                                    "write it as two lines indented below: 'sv: ...' and 'en: ...'"),
+    "no_swedish_text": Problem(_, 0, "{what} has no Swedish text ('sv')", "add a line 'sv: ...' with the text"),
+    "no_english_text": Problem(_, 0, "{what} has no English text ('en')", "add a line 'en: ...' with the text"),
+    "unknown_language_in": Problem(_, 0, "unknown language '{key}' in {what}",
+                                   "use only 'sv' (Swedish) and 'en' (English)"),
+    "unclosed_brace": Problem(_, 0, "a '{' or '}' is not closed in the text",
+                              "write placeholders as {phone}; write a literal brace as {{ or }}"),
+    # texts/*.yaml
+    "text_file_shape": Problem(_, 0, "a text file must be a list of 'key:' lines",
+                               "write each text as 'area.name:' with 'sv:' and 'en:' below it"),
+    "bad_text_key": Problem(_, 0, "'{key}' is not a valid text key",
+                            "use lower-case words joined by dots, e.g. core.greeting"),
+    # contact.yaml
+    "contact_not_mapping": Problem(_, 0, "contact.yaml must be a mapping", "see docs/KNOWLEDGE-FORMAT.md"),
+    "unknown_field_contact": Problem(_, 0, "unknown field '{key}'",
+                                     "use timezone, facts, hours, staffed and exceptions"),
+    "unknown_timezone": Problem(_, 0, "unknown time zone '{value}'", "write Europe/Stockholm"),
+    "facts_missing": Problem(_, 0, "'facts' is missing or not a list of names",
+                             "add 'facts:' with phone, email and the addresses"),
+    "hours_missing": Problem(_, 0, "'hours' is missing", "add 'hours:' with 'phone:' and 'visiting:' per weekday"),
+    "unknown_hours_kind": Problem(_, 0, "unknown kind of hours '{key}'", "use 'phone' or 'visiting'"),
+    "hours_need_weekdays": Problem(_, 0, "the {key} hours must list weekdays",
+                                   "write e.g. 'mon: \"07:00-17:00\"' per day"),
+    "not_weekday": Problem(_, 0, "'{key}' is not a weekday", "use mon, tue, wed, thu, fri, sat, sun"),
+    "not_hours": Problem(_, 0, "'{value}' is not opening hours", "write hours as \"07:00-17:00\" or \"closed\""),
+    "hours_reversed": Problem(_, 0, "the hours '{value}' close before they open",
+                              "write the opening time first, e.g. 08:00-17:00"),
+    "staffed_unknown": Problem(_, 0, "'staffed: {value}' is unknown", "write 'staffed: phone' or 'staffed: visiting'"),
+    "exceptions_not_list": Problem(_, 0, "'exceptions' must be a list",
+                                   "start each exception with '- date: YYYY-MM-DD'"),
+    "exception_shape": Problem(_, 0, "an exception must have a date and hours",
+                               "write '- date: 2026-12-23' and 'phone: \"07:00-15:00\"' below"),
+    "not_a_date": Problem(_, 0, "'{value}' is not a date", "write the date as YYYY-MM-DD, e.g. 2026-12-23"),
+    "closed_bool": Problem(_, 0, "'closed' must be true or false", "write 'closed: true'"),
+    "exception_unknown_field": Problem(_, 0, "unknown field '{key}' in an exception",
+                                       "use date, phone, visiting, closed and note"),
+    "exception_empty": Problem(_, 0, "the exception says nothing about the hours",
+                               "add 'closed: true' or 'phone: \"07:00-15:00\"'"),
+    # settings.yaml
+    "settings_not_mapping": Problem(_, 0, "settings.yaml must be a mapping", "see docs/KNOWLEDGE-FORMAT.md"),
+    "threshold_range": Problem(_, 0, "'{key}' must be a number from 1 to 100", "write e.g. 82"),
+    "thresholds_order": Problem(_, 0, "clarify_threshold must be lower than answer_threshold",
+                                "e.g. answer_threshold 82 and clarify_threshold 62"),
+    "retention_days": Problem(_, 0, "retention_days must be a whole number of days", "write e.g. 90"),
+    # faq/*.yaml
+    "faq_file_shape": Problem(_, 0, "an FAQ file must start with 'entries:' and a list",
+                              "write 'entries:' on the first line and each entry as '- id: ...'"),
+    "entry_not_group": Problem(_, 0, "an entry must be a group of fields",
+                               "start the entry with '- id: ...' and indent its fields"),
+    "bad_id": Problem(_, 0, "the entry's id '{value}' is missing or invalid",
+                      "write 'id:' with lower-case letters, digits and '-', e.g. app-forgot-password"),
+    "unknown_field_entry": Problem(_, 0, "unknown field '{key}'", "use only: {fields}"),
+    "no_phrasings": Problem(_, 0, "the entry has no phrasings",
+                            "add 'phrasings:' with 'sv:' and 'en:' lists of questions"),
+    "no_swedish_phrasings": Problem(_, 0, "the entry has no Swedish phrasings",
+                                    "add 'sv:' with a list of ways to ask, one per line starting with '- '"),
+    "no_english_phrasings": Problem(_, 0, "the entry has no English phrasings",
+                                    "add 'en:' with a list of ways to ask, one per line starting with '- '"),
+    "empty_phrasing": Problem(_, 0, "a phrasing is empty or not text",
+                              "write the question as text, or delete the line"),
+    "unknown_language": Problem(_, 0, "unknown language '{key}'", "use only 'sv' and 'en'"),
+    "unknown_flow": Problem(_, 0, "unknown flow '{value}'", "use one of: " + ", ".join(FLOW_NAMES)),
+    "out_of_scope_bool": Problem(_, 0, "out_of_scope must be true or false",
+                                 "write 'out_of_scope: true' for questions the assistant does not handle"),
+    "out_of_scope_answer": Problem(_, 0, "an out-of-scope entry gets the fallback reply and has no answer or flow",
+                                   "remove 'answer:' and 'flow:' from it, or remove 'out_of_scope: true'"),
+    "no_answer": Problem(_, 0, "the entry has neither an answer nor a flow",
+                         "add 'answer:' with 'sv:' and 'en:' texts"),
+    "flow_args": Problem(_, 0, "flow_args must be a group of names and values",
+                         "write e.g. 'flow_args: {topic: open_now}'"),
+    "link_shape": Problem(_, 0, "a link needs a label and a url",
+                          "write '- label: {sv: ..., en: ...}' and 'url: https://...'"),
+    "bad_link": Problem(_, 0, "the link '{value}' is not a web address", "write a full address starting with https://"),
+    "button_shape": Problem(_, 0, "a button needs a label and a payload",
+                            "write '- label: {sv: ..., en: ...}' and 'payload: flow:activation'"),
+    "bad_payload": Problem(_, 0, "the button payload '{value}' is unknown",
+                           "use flow:<flow>, faq:<entry id> or cmd:menu/help/human/cancel/privacy"),
+    "no_owner": Problem(_, 0, "the entry has no owner", "add 'owner:' with the team that keeps it right"),
+    "no_review_by": Problem(_, 0, "the entry has no valid review_by date",
+                            "add 'review_by: YYYY-MM-DD', the day it must be checked again"),
+    # tests/*.yaml
+    "eval_threshold": Problem(_, 0, "{key} must be between 0 and 1", "write e.g. 0.95"),
+    "unknown_threshold": Problem(_, 0, "unknown field '{key}'", "use only {names}"),
+    "case_shape": Problem(_, 0, "a test case needs text, lang (sv/en) and expect",
+                          "write '- {text: \"...\", lang: sv, expect: entry-id}'"),
+    # synonyms.yaml
+    "synonyms_shape": Problem(_, 0, "synonyms.yaml must be a mapping with 'groups' and 'domain_words'",
+                              "see docs/KNOWLEDGE-FORMAT.md"),
+    "unknown_field_synonyms": Problem(_, 0, "unknown field '{key}'", "use only 'groups' and 'domain_words'"),
+    "synonym_groups": Problem(_, 0, "'groups' must be a list of word lists", "write e.g. '  - [mejl, e-post, mail]'"),
+    "synonym_group_size": Problem(_, 0, "a synonym group needs at least two words",
+                                  "write e.g. '  - [mejl, e-post, mail]'"),
+    "domain_words": Problem(_, 0, "'domain_words' must be a list of words",
+                            "write e.g. 'domain_words: [konto, app, frånvaro]'"),
+}
+
+
+# Checking against the schema ---------------------------------------------------------------
+
+
+def _locate(raw: Any, loc: tuple, line: int) -> tuple[int, Any]:
+    """Find the YAML line of an error's location and the value written there (None: not written)."""
+    value = raw
+    for part in loc:
+        if part == "[key]" or not isinstance(value, (LMap, LList)):
+            break
+        line = value.line
+        try:
+            value, line = value[part], value.line_of(part)
+        except (KeyError, IndexError, TypeError):
+            return line, None
+    return line, value
+
+
+def _check(model: type[BaseModel], raw: Any, where: tuple[str, int], problems: list[Problem],
+           within: Any = None) -> Any:
+    """Validate `raw` against `model`; every error becomes a problem at its line, in line order.
+
+    `where` is the file and the line of `raw` itself; the error locations are looked up in
+    `within` when `raw` is a piece cut out of it.
+    """
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        found = []
+        for error in exc.errors():
+            reason = explain(model, error, PROBLEMS)
+            line, value = _locate(raw if within is None else within, error["loc"], where[1])
+            found.append(PROBLEMS[reason.problem].at(
+                where[0], line, value=value, key=reason.key, what=reason.what,
+                fields=", ".join(sorted(reason.fields)), names=", ".join(reason.fields)))
+        problems.extend(sorted(dict.fromkeys(found), key=lambda p: p.line))
+        return None
+
+
+def _seen_before(seen: dict, key: Any, place: Any) -> Any:
+    """Return where `key` was first seen, or remember `place` for it and return None."""
+    if key in seen:
+        return seen[key]
+    seen[key] = place
+    return None
+
+
 # Loading -------------------------------------------------------------------------------------
 
 
@@ -256,41 +438,6 @@ def _rel(path: Path, root: Path) -> str:
         return str(path.relative_to(root.parent))
     except ValueError:
         return str(path)
-
-
-def _lang_map(value: Any, where: tuple[str, int], what: str, problems: list[Problem],
-              *, allow_plain: bool = False) -> dict[str, str] | None:
-    """Check a {sv: ..., en: ...} mapping of non-empty strings."""
-    rel, line = where
-    if allow_plain and isinstance(value, (str, int, float)) and not isinstance(value, bool):
-        return {lang: str(value) for lang in LANGS}
-    if not isinstance(value, dict):
-        problems.append(Problem(rel, line, f"{what} must have a Swedish and an English text",
-                                "write it as two lines indented below: 'sv: ...' and 'en: ...'"))
-        return None
-    out = {}
-    for lang in LANGS:
-        text = value.get(lang)
-        if not isinstance(text, str) or not text.strip():
-            problems.append(Problem(rel, value.line_of(lang) if isinstance(value, LMap) else line,
-                                    f"{what} has no {'Swedish' if lang == 'sv' else 'English'} text ('{lang}')",
-                                    f"add a line '{lang}: ...' with the text"))
-        else:
-            out[lang] = text.strip() if not text.endswith("\n") else text.rstrip("\n")
-    for key in value:
-        if key not in LANGS:
-            problems.append(Problem(rel, value.line_of(key) if isinstance(value, LMap) else line,
-                                    f"unknown language '{key}' in {what}",
-                                    "use only 'sv' (Swedish) and 'en' (English)"))
-    return out if len(out) == len(LANGS) else None
-
-
-def _check_placeholders(template: str, where: tuple[str, int], problems: list[Problem]) -> None:
-    try:
-        list(string.Formatter().parse(template))
-    except ValueError:
-        problems.append(Problem(where[0], where[1], "a '{' or '}' is not closed in the text",
-                                "write placeholders as {phone}; write a literal brace as {{ or }}"))
 
 
 def _read_folder(root: Path, name: str, problems: list[Problem],
@@ -310,6 +457,13 @@ def _read_folder(root: Path, name: str, problems: list[Problem],
     return out
 
 
+def _read_optional_file(root: Path, name: str, problems: list[Problem]) -> tuple[str, Any]:
+    """Read an optional top-level YAML file; (its path, None) when it is absent or unreadable."""
+    path = root / name
+    rel = _rel(path, root)
+    return rel, (read_yaml(path, rel, problems) if path.exists() else None)
+
+
 def _load_texts(root: Path, problems: list[Problem]) -> tuple[dict, dict]:
     texts: dict[str, dict[str, str]] = {}
     sources: dict[str, tuple[str, int]] = {}
@@ -318,184 +472,50 @@ def _load_texts(root: Path, problems: list[Problem]) -> tuple[dict, dict]:
         if data is None:
             continue
         if not isinstance(data, LMap):
-            problems.append(Problem(rel, 1, "a text file must be a list of 'key:' lines",
-                                    "write each text as 'area.name:' with 'sv:' and 'en:' below it"))
+            _check(TextsFile, data, (rel, 1), problems)  # reports the file's shape
             continue
-        for key, value in data.items():
+        for key, value in data.items():  # one text at a time: a broken text hides no other
             line = data.line_of(key)
-            if not isinstance(key, str) or not _TEXT_KEY.match(key):
-                problems.append(Problem(rel, line, f"'{key}' is not a valid text key",
-                                        "use lower-case words joined by dots, e.g. core.greeting"))
-                continue
-            if key in sources:
-                other = sources[key]
-                problems.append(Problem(rel, line, f"the text '{key}' is also defined at {other[0]}:{other[1]}",
+            if (first := _seen_before(sources, key, (rel, line))) is not None:
+                problems.append(Problem(rel, line, f"the text '{key}' is also defined at {first[0]}:{first[1]}",
                                         "keep one of them and delete the other"))
-                continue
-            by_lang = _lang_map(value, (rel, line), f"the text '{key}'", problems)
-            if by_lang:
-                for lang, template in by_lang.items():
-                    _check_placeholders(template, (rel, value.line_of(lang) if isinstance(value, LMap) else line), problems)
-                texts[key] = by_lang
-                sources[key] = (rel, line)
+            elif (checked := _check(TextsFile, {key: value}, (rel, line), problems, within=data)) is not None:
+                texts[key] = checked.root[key].model_dump()
     return texts, sources
 
 
-def _parse_hours(value: Any, where: tuple[str, int], problems: list[Problem], *, allow_closed: bool) -> bool:
-    rel, line = where
-    if allow_closed and value == "closed":
-        return True
-    if not isinstance(value, str) or not _HOURS.match(value.strip()):
-        problems.append(Problem(rel, line, f"'{value}' is not opening hours",
-                                "write hours as \"07:00-17:00\"" + (" or \"closed\"" if allow_closed else "")))
-        return False
-    m = _HOURS.match(value.strip())
-    opens = int(m.group(1)) * 60 + int(m.group(2))
-    closes = int(m.group(3)) * 60 + int(m.group(4))
-    if closes <= opens:
-        problems.append(Problem(rel, line, f"the hours '{value}' close before they open",
-                                "write the opening time first, e.g. 08:00-17:00"))
-        return False
-    return True
-
-
 def _load_contact(root: Path, problems: list[Problem]) -> tuple[dict, dict]:
-    path = root / "contact.yaml"
-    rel = _rel(path, root)
-    if not path.exists():
-        problems.append(Problem(rel, 1, "contact.yaml is missing",
-                                "restore it from the project (git checkout knowledge/contact.yaml)"))
+    rel, data = _read_optional_file(root, "contact.yaml", problems)
+    if data is None:
+        if not (root / "contact.yaml").exists():
+            problems.append(Problem(rel, 1, "contact.yaml is missing",
+                                    "restore it from the project (git checkout knowledge/contact.yaml)"))
         return {}, {}
-    data = read_yaml(path, rel, problems)
+    contact = _check(Contact, data, (rel, 1), problems)
     if not isinstance(data, LMap):
-        if data is not None:
-            problems.append(Problem(rel, 1, "contact.yaml must be a mapping", "see docs/KNOWLEDGE-FORMAT.md"))
         return {}, {}
-    for key in data:
-        if key not in ("timezone", "facts", "hours", "staffed", "exceptions"):
-            problems.append(Problem(rel, data.line_of(key), f"unknown field '{key}'",
-                                    "use timezone, facts, hours, staffed and exceptions"))
-    tz = data.get("timezone", "Europe/Stockholm")
-    try:
-        ZoneInfo(str(tz))
-    except (ZoneInfoNotFoundError, ValueError):
-        problems.append(Problem(rel, data.line_of("timezone"), f"unknown time zone '{tz}'",
-                                "write Europe/Stockholm"))
-    facts: dict[str, dict[str, str]] = {}
-    raw_facts = data.get("facts")
-    if not isinstance(raw_facts, LMap):
-        problems.append(Problem(rel, data.line_of("facts"), "'facts' is missing or not a list of names",
-                                "add 'facts:' with phone, email and the addresses"))
-    else:
-        for name, value in raw_facts.items():
-            by_lang = _lang_map(value, (rel, raw_facts.line_of(name)), f"the fact '{name}'",
-                                problems, allow_plain=True)
-            if by_lang:
-                facts[str(name)] = by_lang
-    hours = data.get("hours")
-    if not isinstance(hours, LMap):
-        problems.append(Problem(rel, data.line_of("hours"), "'hours' is missing",
-                                "add 'hours:' with 'phone:' and 'visiting:' per weekday"))
-    else:
-        for kind, days in hours.items():
-            if kind not in ("phone", "visiting"):
-                problems.append(Problem(rel, hours.line_of(kind), f"unknown kind of hours '{kind}'",
-                                        "use 'phone' or 'visiting'"))
-                continue
-            if not isinstance(days, LMap):
-                problems.append(Problem(rel, hours.line_of(kind), f"the {kind} hours must list weekdays",
-                                        "write e.g. 'mon: \"07:00-17:00\"' per day"))
-                continue
-            for day, value in days.items():
-                if day not in _WEEKDAYS:
-                    problems.append(Problem(rel, days.line_of(day), f"'{day}' is not a weekday",
-                                            "use mon, tue, wed, thu, fri, sat, sun"))
-                    continue
-                _parse_hours(value, (rel, days.line_of(day)), problems, allow_closed=True)
-    staffed = data.get("staffed", "phone")
-    if staffed not in ("phone", "visiting"):
-        problems.append(Problem(rel, data.line_of("staffed"), f"'staffed: {staffed}' is unknown",
-                                "write 'staffed: phone' or 'staffed: visiting'"))
-    exceptions = data.get("exceptions") or LList()
-    if not isinstance(exceptions, list):
-        problems.append(Problem(rel, data.line_of("exceptions"), "'exceptions' must be a list",
-                                "start each exception with '- date: YYYY-MM-DD'"))
-    else:
-        seen: dict[date, int] = {}
-        for i, item in enumerate(exceptions):
-            line = exceptions.line_of(i) if isinstance(exceptions, LList) else 1
-            if not isinstance(item, LMap):
-                problems.append(Problem(rel, line, "an exception must have a date and hours",
-                                        "write '- date: 2026-12-23' and 'phone: \"07:00-15:00\"' below"))
-                continue
-            day = item.get("date")
-            if isinstance(day, str):
-                try:
-                    day = date.fromisoformat(day)
-                except ValueError:
-                    pass
-            if not isinstance(day, date) or isinstance(day, datetime):
-                problems.append(Problem(rel, item.line_of("date"), f"'{item.get('date')}' is not a date",
-                                        "write the date as YYYY-MM-DD, e.g. 2026-12-23"))
-            elif day in seen:
-                problems.append(Problem(rel, item.line_of("date"), f"{day} has two exceptions (also line {seen[day]})",
-                                        "merge them into one"))
-            else:
-                seen[day] = item.line_of("date")
-            for key, value in item.items():
-                if key in ("phone", "visiting"):
-                    _parse_hours(value, (rel, item.line_of(key)), problems, allow_closed=True)
-                elif key == "closed":
-                    if not isinstance(value, bool):
-                        problems.append(Problem(rel, item.line_of(key), "'closed' must be true or false",
-                                                "write 'closed: true'"))
-                elif key == "note":
-                    _lang_map(value, (rel, item.line_of(key)), "the exception's note", problems)
-                elif key != "date":
-                    problems.append(Problem(rel, item.line_of(key), f"unknown field '{key}' in an exception",
-                                            "use date, phone, visiting, closed and note"))
-            if not any(k in item for k in ("phone", "visiting", "closed")):
-                problems.append(Problem(rel, line, "the exception says nothing about the hours",
-                                        "add 'closed: true' or 'phone: \"07:00-15:00\"'"))
+    _check_exception_dates(rel, data.get("exceptions"), problems)
+    facts = {str(name): fact.model_dump() for name, fact in contact.facts.items()} if contact else {}
     return _plain(data), facts
 
 
-def _read_optional_file(root: Path, name: str, problems: list[Problem]) -> tuple[str, Any]:
-    """Read an optional top-level YAML file; (its path, None) when it is absent or unreadable."""
-    path = root / name
-    rel = _rel(path, root)
-    return rel, (read_yaml(path, rel, problems) if path.exists() else None)
+def _check_exception_dates(rel: str, exceptions: Any, problems: list[Problem]) -> None:
+    """Each day may have one exception (dates the schema refuses are its problems)."""
+    seen: dict[date, int] = {}
+    for item in exceptions if isinstance(exceptions, LList) else ():
+        try:
+            day = parse_date(item.get("date") if isinstance(item, LMap) else None)
+        except ValueError:
+            continue
+        if (first := _seen_before(seen, day, item.line_of("date"))) is not None:
+            problems.append(Problem(rel, item.line_of("date"), f"{day} has two exceptions (also line {first})",
+                                    "merge them into one"))
 
 
 def _load_settings(root: Path, problems: list[Problem]) -> dict:
     rel, data = _read_optional_file(root, "settings.yaml", problems)
-    if data is None:
+    if data is None or _check(Settings, data, (rel, 1), problems) is None:
         return {}
-    if not isinstance(data, LMap):
-        problems.append(Problem(rel, 1, "settings.yaml must be a mapping", "see docs/KNOWLEDGE-FORMAT.md"))
-        return {}
-    und = data.get("understanding") or {}
-    if isinstance(und, LMap):
-        for key in ("answer_threshold", "clarify_threshold"):
-            value = und.get(key)
-            if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)
-                                      or not 0 < value <= 100):
-                problems.append(Problem(rel, und.line_of(key), f"'{key}' must be a number from 1 to 100",
-                                        "write e.g. 82"))
-        a, c = und.get("answer_threshold", 82), und.get("clarify_threshold", 62)
-        if isinstance(a, (int, float)) and isinstance(c, (int, float)) and c >= a:
-            problems.append(Problem(rel, und.line_of("clarify_threshold"),
-                                    "clarify_threshold must be lower than answer_threshold",
-                                    "e.g. answer_threshold 82 and clarify_threshold 62"))
-    privacy = data.get("privacy") or {}
-    if isinstance(privacy, LMap):
-        days = privacy.get("retention_days", 90)
-        if not isinstance(days, int) or isinstance(days, bool) or days < 1:
-            problems.append(Problem(rel, privacy.line_of("retention_days"),
-                                    "retention_days must be a whole number of days", "write e.g. 90"))
-        if "retention_decision" in privacy:
-            _lang_map(privacy["retention_decision"], (rel, privacy.line_of("retention_decision")),
-                      "the retention decision", problems)
     return _plain(data)
 
 
@@ -504,23 +524,22 @@ def _load_entries(root: Path, problems: list[Problem], today: date) -> tuple[dic
     entries: dict[str, Entry] = {}
     for rel, data in _read_folder(root, "faq", problems, (
             "there are no FAQ files", "restore knowledge/faq/ from the project")):
-        if data is None:
+        if data is None or _check(FaqFile, data, (rel, 1), problems) is None:
             continue
-        items = data.get("entries") if isinstance(data, LMap) else None
-        if not isinstance(items, LList):
-            problems.append(Problem(rel, 1, "an FAQ file must start with 'entries:' and a list",
-                                    "write 'entries:' on the first line and each entry as '- id: ...'"))
-            continue
-        for i, item in enumerate(items):
-            entry = _load_entry(item, rel, items.line_of(i), problems, warnings, today)
-            if entry is None:
+        items = data["entries"]
+        for i, item in enumerate(items):  # one entry at a time: a broken entry hides no other
+            checked = _check(FaqEntry, item, (rel, items.line_of(i)), problems)
+            if checked is None:
                 continue
-            if entry.id in entries:
-                other = entries[entry.id]
-                problems.append(Problem(rel, entry.line, f"the id '{entry.id}' is also used at {other.path}:{other.line}",
+            entry = _entry(checked, item, rel)
+            if (other := _seen_before(entries, entry.id, entry)) is not None:
+                problems.append(Problem(rel, entry.line,
+                                        f"the id '{entry.id}' is also used at {other.path}:{other.line}",
                                         "give this entry another id"))
-                continue
-            entries[entry.id] = entry
+            elif entry.review_by < today:
+                warnings.append(Problem(rel, item.line_of("review_by"),
+                                        f"the entry '{entry.id}' was due for review on {entry.review_by}",
+                                        "check the answer and set a new review_by date", "warning"))
     for entry in entries.values():
         for button in entry.buttons:
             payload = button["payload"]
@@ -530,178 +549,20 @@ def _load_entries(root: Path, problems: list[Problem], today: date) -> tuple[dic
     return entries, warnings
 
 
-def _load_entry(item: Any, rel: str, line: int, problems: list[Problem], warnings: list[Problem],
-                today: date) -> Entry | None:
-    if not isinstance(item, LMap):
-        problems.append(Problem(rel, line, "an entry must be a group of fields",
-                                "start the entry with '- id: ...' and indent its fields"))
-        return None
-    before = len(problems)
-    entry_id = item.get("id")
-    if not isinstance(entry_id, str) or not _ID.match(entry_id):
-        problems.append(Problem(rel, item.line_of("id"), f"the entry's id '{entry_id}' is missing or invalid",
-                                "write 'id:' with lower-case letters, digits and '-', e.g. app-forgot-password"))
-        entry_id = None
-    for key in item:
-        if key not in _ENTRY_FIELDS:
-            problems.append(Problem(rel, item.line_of(key), f"unknown field '{key}'",
-                                    "use only: " + ", ".join(sorted(_ENTRY_FIELDS))))
-    phrasings: dict[str, list[str]] = {}
-    phrasing_lines: dict[str, list[int]] = {}
-    raw = item.get("phrasings")
-    if not isinstance(raw, LMap):
-        problems.append(Problem(rel, item.line_of("phrasings"), "the entry has no phrasings",
-                                "add 'phrasings:' with 'sv:' and 'en:' lists of questions"))
-    else:
-        for lang in LANGS:
-            values = raw.get(lang)
-            if not isinstance(values, LList) or not values:
-                problems.append(Problem(rel, raw.line_of(lang), f"the entry has no {'Swedish' if lang == 'sv' else 'English'} phrasings",
-                                        f"add '{lang}:' with a list of ways to ask, one per line starting with '- '"))
-                continue
-            good, lines = [], []
-            for j, text in enumerate(values):
-                if not isinstance(text, str) or not text.strip():
-                    problems.append(Problem(rel, values.line_of(j), "a phrasing is empty or not text",
-                                            "write the question as text, or delete the line"))
-                    continue
-                good.append(text.strip())
-                lines.append(values.line_of(j))
-            phrasings[lang] = good
-            phrasing_lines[lang] = lines
-        for lang in raw:
-            if lang not in LANGS:
-                problems.append(Problem(rel, raw.line_of(lang), f"unknown language '{lang}'",
-                                        "use only 'sv' and 'en'"))
-    answer = None
-    if "answer" in item:
-        answer = _lang_map(item["answer"], (rel, item.line_of("answer")), "the answer", problems)
-        if answer:
-            for lang, text in answer.items():
-                _check_placeholders(text, (rel, item.line_of("answer")), problems)
-    flow = item.get("flow")
-    if flow is not None and flow not in FLOW_NAMES:
-        problems.append(Problem(rel, item.line_of("flow"), f"unknown flow '{flow}'",
-                                "use one of: " + ", ".join(FLOW_NAMES)))
-    out_of_scope = item.get("out_of_scope", False)
-    if not isinstance(out_of_scope, bool):
-        problems.append(Problem(rel, item.line_of("out_of_scope"), "out_of_scope must be true or false",
-                                "write 'out_of_scope: true' for questions the assistant does not handle"))
-        out_of_scope = False
-    if out_of_scope and (answer is not None or flow is not None):
-        problems.append(Problem(rel, item.line_of("out_of_scope"),
-                                "an out-of-scope entry gets the fallback reply and has no answer or flow",
-                                "remove 'answer:' and 'flow:' from it, or remove 'out_of_scope: true'"))
-    if answer is None and flow is None and "answer" not in item and not out_of_scope:
-        problems.append(Problem(rel, item.line, "the entry has neither an answer nor a flow",
-                                "add 'answer:' with 'sv:' and 'en:' texts"))
-    flow_args = item.get("flow_args") or {}
-    if not isinstance(flow_args, dict):
-        problems.append(Problem(rel, item.line_of("flow_args"), "flow_args must be a group of names and values",
-                                "write e.g. 'flow_args: {topic: open_now}'"))
-        flow_args = {}
-    links = []
-    for j, link in enumerate(item.get("links") or []):
-        lline = item["links"].line_of(j) if isinstance(item.get("links"), LList) else item.line_of("links")
-        if not isinstance(link, LMap):
-            problems.append(Problem(rel, lline, "a link needs a label and a url",
-                                    "write '- label: {sv: ..., en: ...}' and 'url: https://...'"))
-            continue
-        label = _lang_map(link.get("label"), (rel, link.line_of("label")), "the link's label", problems)
-        url = link.get("url")
-        parsed = urlparse(url) if isinstance(url, str) else None
-        if not parsed or parsed.scheme not in ("http", "https") or not parsed.netloc or " " in url:
-            problems.append(Problem(rel, link.line_of("url"), f"the link '{url}' is not a web address",
-                                    "write a full address starting with https://"))
-            continue
-        if label:
-            links.append({"label": label, "url": url})
-    buttons = []
-    for j, button in enumerate(item.get("buttons") or []):
-        bline = item["buttons"].line_of(j) if isinstance(item.get("buttons"), LList) else item.line_of("buttons")
-        if not isinstance(button, LMap):
-            problems.append(Problem(rel, bline, "a button needs a label and a payload",
-                                    "write '- label: {sv: ..., en: ...}' and 'payload: flow:activation'"))
-            continue
-        label = _lang_map(button.get("label"), (rel, button.line_of("label")), "the button's label", problems)
-        payload = button.get("payload")
-        if not _valid_payload(payload):
-            problems.append(Problem(rel, button.line_of("payload"), f"the button payload '{payload}' is unknown",
-                                    "use flow:<flow>, faq:<entry id> or cmd:menu/help/human/cancel/privacy"))
-            continue
-        if label:
-            buttons.append({"label": label, "payload": payload, "line": button.line_of("payload")})
-    owner = item.get("owner")
-    if not isinstance(owner, str) or not owner.strip():
-        problems.append(Problem(rel, item.line_of("owner") if "owner" in item else item.line,
-                                "the entry has no owner", "add 'owner:' with the team that keeps it right"))
-    review_by = item.get("review_by")
-    if isinstance(review_by, str):
-        try:
-            review_by = date.fromisoformat(review_by)
-        except ValueError:
-            pass
-    if not isinstance(review_by, date):
-        problems.append(Problem(rel, item.line_of("review_by") if "review_by" in item else item.line,
-                                "the entry has no valid review_by date",
-                                "add 'review_by: YYYY-MM-DD', the day it must be checked again"))
-        review_by = None
-    elif review_by < today:
-        warnings.append(Problem(rel, item.line_of("review_by"), f"the entry '{entry_id}' was due for review on {review_by}",
-                                "check the answer and set a new review_by date", "warning"))
-    if len(problems) > before or entry_id is None:
-        return None
+def _entry(checked: FaqEntry, item: LMap, rel: str) -> Entry:
+    """The bot's entry from a checked one, with the lines that later checks point at."""
+    phrasings, buttons = item["phrasings"], item.get("buttons") or []
     return Entry(
-        id=entry_id, phrasings=phrasings, answer=answer, flow=flow, flow_args=_plain(flow_args),
-        links=links, buttons=buttons, owner=owner.strip(), review_by=review_by,
-        topic=item.get("topic"), path=rel, line=item.line, phrasing_lines=phrasing_lines,
-        out_of_scope=out_of_scope,
+        id=checked.id, topic=item.get("topic"), path=rel, line=item.line,
+        phrasings={lang: getattr(checked.phrasings, lang) for lang in LANGS},
+        phrasing_lines={lang: list(phrasings[lang].item_lines) for lang in LANGS},
+        answer=checked.answer.model_dump() if checked.answer else None,
+        flow=checked.flow, flow_args=_plain(checked.flow_args or {}),
+        links=[{"label": link.label.model_dump(), "url": link.url} for link in checked.links or []],
+        buttons=[{"label": button.label.model_dump(), "payload": button.payload, "line": raw.line_of("payload")}
+                 for button, raw in zip(checked.buttons or [], buttons)],
+        owner=checked.owner, review_by=checked.review_by, out_of_scope=checked.out_of_scope,
     )
-
-
-def _valid_payload(payload: Any) -> bool:
-    if not isinstance(payload, str):
-        return False
-    kind, _, value = payload.partition(":")
-    if kind == "flow":
-        return value in FLOW_NAMES
-    if kind == "faq":
-        return bool(_ID.match(value))
-    if kind == "cmd":
-        return value in _PAYLOAD_CMDS
-    return False
-
-
-@dataclass
-class EvalSets:
-    """The labelled questions in knowledge/tests/ and the thresholds `knowledge eval` holds them to.
-
-    `tuning`: phrasings staff may tune the FAQ against (labelled.yaml and any other file);
-    `holdout`: the held-out set (files named holdout*.yaml), never copied into FAQ phrasings.
-    A case's `expect` is a tuple of acceptable entry ids, or ("fallback",).
-    """
-
-    tuning: list[dict] = field(default_factory=list)
-    holdout: list[dict] = field(default_factory=list)
-    thresholds: dict[str, float] = field(default_factory=lambda: dict(EVAL_THRESHOLDS))
-
-
-# What `knowledge eval` requires unless a file in knowledge/tests/ says otherwise.
-EVAL_THRESHOLDS = {"tuning": 0.95, "holdout": 0.95, "out_of_scope": 0.95, "cross_validation": 0.90}
-_THRESHOLD_KEYS = {"threshold": None, "out_of_scope_threshold": "out_of_scope",
-                   "cross_validation_threshold": "cross_validation"}
-
-
-def _load_thresholds(rel: str, data: LMap, sets: EvalSets, problems: list[Problem]) -> None:
-    """knowledge/tests/thresholds.yaml: what `knowledge eval` requires of each set."""
-    for key, value in data.items():
-        if key not in EVAL_THRESHOLDS:
-            problems.append(Problem(rel, data.line_of(key), f"unknown field '{key}'",
-                                    f"use only {', '.join(EVAL_THRESHOLDS)}"))
-        elif isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
-            problems.append(Problem(rel, data.line_of(key), f"{key} must be between 0 and 1", "write e.g. 0.95"))
-        else:
-            sets.thresholds[key] = float(value)
 
 
 def _load_labelled(root: Path, problems: list[Problem], entries: dict[str, Entry]) -> EvalSets:
@@ -714,77 +575,52 @@ def _load_labelled(root: Path, problems: list[Problem], entries: dict[str, Entry
             thresholds_file = (rel, data)  # applied last: it has the final word
             continue
         held_out = Path(rel).name.startswith("holdout")
-        for key, name in _THRESHOLD_KEYS.items():
-            if key not in data:
-                continue
-            value = data[key]
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
-                problems.append(Problem(rel, data.line_of(key), f"{key} must be between 0 and 1",
-                                        "write e.g. 0.95"))
-            else:
-                sets.thresholds[name or ("holdout" if held_out else "tuning")] = float(value)
-        items = data.get("cases") or LList()
-        for i, case in enumerate(items):
-            line = items.line_of(i) if isinstance(items, LList) else 1
-            if not isinstance(case, dict) or not isinstance(case.get("text"), str) or case.get("lang") not in LANGS:
-                problems.append(Problem(rel, line, "a test case needs text, lang (sv/en) and expect",
-                                        "write '- {text: \"...\", lang: sv, expect: entry-id}'"))
-                continue
-            expect = case.get("expect")
-            expects = tuple(expect) if isinstance(expect, list) else (expect,)
-            unknown = [e for e in expects if e != "fallback" and e not in entries]
-            if not expects or unknown or ("fallback" in expects and len(expects) > 1):
-                problems.append(Problem(rel, line, f"the test case expects unknown entry '{(unknown or [expect])[0]}'",
-                                        "write an existing entry id, a list of them, or 'fallback'"))
-                continue
-            (sets.holdout if held_out else sets.tuning).append(
-                {"text": case["text"], "lang": case["lang"], "expect": expects, "path": rel, "line": line})
+        checked = _check(CaseFile, data, (rel, 1), problems)
+        for key, name in _CASE_THRESHOLDS.items():
+            if checked is not None and getattr(checked, key) is not None:
+                sets.thresholds[name or ("holdout" if held_out else "tuning")] = getattr(checked, key)
+        cases = data.get("cases")
+        for i, case in enumerate(cases if isinstance(cases, LList) else ()):
+            found = _case(case, (rel, cases.line_of(i)), problems, entries)
+            if found:
+                (sets.holdout if held_out else sets.tuning).append(found)
     if thresholds_file:
-        _load_thresholds(*thresholds_file, sets, problems)
+        checked = _check(Thresholds, thresholds_file[1], (thresholds_file[0], 1), problems)
+        sets.thresholds.update(checked.model_dump(exclude_unset=True) if checked else {})
     return sets
+
+
+def _case(raw: Any, where: tuple[str, int], problems: list[Problem], entries: dict[str, Entry]) -> dict | None:
+    """One labelled question: {text, lang, expect} with expect a tuple of entry ids or ("fallback",)."""
+    case = _check(Case, raw, where, problems)
+    if case is None:
+        return None
+    expects = tuple(case.expect) if isinstance(case.expect, list) else (case.expect,)
+    unknown = [e for e in expects if e != "fallback" and e not in entries]
+    if not expects or unknown or ("fallback" in expects and len(expects) > 1):
+        problems.append(Problem(where[0], where[1],
+                                f"the test case expects unknown entry '{(unknown or [case.expect])[0]}'",
+                                "write an existing entry id, a list of them, or 'fallback'"))
+        return None
+    return {"text": case.text, "lang": case.lang, "expect": expects, "path": where[0], "line": where[1]}
 
 
 def _load_synonyms(root: Path, problems: list[Problem]) -> dict:
     """knowledge/synonyms.yaml: groups of words the matcher treats as one, and the domain words
     that never get the generic fallback."""
     rel, data = _read_optional_file(root, "synonyms.yaml", problems)
-    if data is None:
-        return {}
-    if not isinstance(data, LMap):
-        problems.append(Problem(rel, 1, "synonyms.yaml must be a mapping with 'groups' and 'domain_words'",
-                                "see docs/KNOWLEDGE-FORMAT.md"))
-        return {}
-    for key in data:
-        if key not in ("groups", "domain_words"):
-            problems.append(Problem(rel, data.line_of(key), f"unknown field '{key}'",
-                                    "use only 'groups' and 'domain_words'"))
-    groups = data.get("groups") or LList()
+    checked = _check(Synonyms, data, (rel, 1), problems) if data is not None else None
+    groups = data.get("groups") if isinstance(data, LMap) else None
     seen: dict[str, int] = {}
-    out_groups: list[list[str]] = []
-    if not isinstance(groups, list):
-        problems.append(Problem(rel, data.line_of("groups"), "'groups' must be a list of word lists",
-                                "write e.g. '  - [mejl, e-post, mail]'"))
-        groups = LList()
-    for i, group in enumerate(groups):
-        line = groups.line_of(i) if isinstance(groups, LList) else 1
-        if (not isinstance(group, list) or len(group) < 2
-                or not all(isinstance(w, str) and w.strip() for w in group)):
-            problems.append(Problem(rel, line, "a synonym group needs at least two words",
-                                    "write e.g. '  - [mejl, e-post, mail]'"))
-            continue
-        for word in group:
-            key = word.strip().lower()
-            if key in seen:
-                problems.append(Problem(rel, line, f"the word '{word}' is already in the group on line {seen[key]}",
+    for i, group in enumerate(groups if isinstance(groups, LList) else ()):
+        for word in group if isinstance(group, list) else ():
+            if not isinstance(word, str):
+                continue  # the schema reports it
+            if (first := _seen_before(seen, word.strip().lower(), groups.line_of(i))) is not None:
+                problems.append(Problem(rel, groups.line_of(i),
+                                        f"the word '{word}' is already in the group on line {first}",
                                         "keep each word in one group only"))
-            seen[key] = line
-        out_groups.append([w.strip() for w in group])
-    domain = data.get("domain_words") or []
-    if not isinstance(domain, list) or not all(isinstance(w, str) and w.strip() for w in domain):
-        problems.append(Problem(rel, data.line_of("domain_words"), "'domain_words' must be a list of words",
-                                "write e.g. 'domain_words: [konto, app, frånvaro]'"))
-        domain = []
-    return {"groups": out_groups, "domain_words": [w.strip() for w in domain]}
+    return {"groups": checked.groups or [], "domain_words": checked.domain_words or []} if checked else {}
 
 
 def _plain(value: Any) -> Any:

@@ -108,3 +108,135 @@ def test_serve_refuses_invalid_knowledge(kdir, tmp_path):
                          timeout=60)
     assert run.returncode == 1
     assert "not valid" in run.stderr and "contact.yaml:1: unknown time zone" in run.stderr
+
+
+# The declarative schema (bot/knowledge_schema.py) ------------------------------------------
+
+import ast  # noqa: E402
+import typing  # noqa: E402
+from datetime import date  # noqa: E402
+
+from pydantic import BaseModel, RootModel, ValidationError  # noqa: E402
+
+from bot import knowledge_schema as schema  # noqa: E402
+from bot.knowledge import PROBLEMS  # noqa: E402
+from common.calendar import ContactCalendar  # noqa: E402
+
+SCHEMA_SOURCE = Path(schema.__file__).read_text(encoding="utf-8")
+ROOTS = [schema.TextsFile, schema.Contact, schema.Settings, schema.FaqFile, schema.FaqEntry, schema.Synonyms,
+         schema.Thresholds, schema.CaseFile, schema.Case]
+
+
+def test_every_problem_the_schema_names_is_worded_and_every_wording_is_named():
+    tree = ast.parse(SCHEMA_SOURCE)
+    named = {node.args[0].value for node in ast.walk(tree)
+             if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("Says", "_fail")
+             and isinstance(node.args[0], ast.Constant)}
+    named |= {node.value.value for node in ast.walk(tree) if isinstance(node, ast.Assign)
+              and any(getattr(t, "id", None) in ("unknown", "shape") for t in node.targets)
+              and isinstance(node.value, ast.Constant)}
+    strings = {node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)}
+    assert named - set(PROBLEMS) == set(), "name these problems in bot/knowledge.py PROBLEMS"
+    assert set(PROBLEMS) - strings == set(), "these wordings are named nowhere in the schema"
+
+
+def _junk(tp, stop, depth=0):
+    """A value of `tp`'s shape that is wrong from depth `stop` on (every mapping has an unknown key)."""
+    while typing.get_origin(tp) is typing.Annotated or typing.get_origin(tp) in (typing.Union, type(int | None)):
+        tp = next(a for a in typing.get_args(tp) if a is not type(None))
+    if isinstance(tp, type) and issubclass(tp, RootModel):
+        return _junk(tp.model_fields["root"].annotation, stop, depth)
+    if depth >= stop:
+        return object()
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return {**{name: _junk(f.annotation, stop, depth + 1) for name, f in tp.model_fields.items()}, "zz": 1}
+    if typing.get_origin(tp) is list and typing.get_args(tp):
+        return [_junk(typing.get_args(tp)[0], stop, depth + 1)]
+    if typing.get_origin(tp) is dict:
+        return {"Bad Key!": _junk(typing.get_args(tp)[1], stop, depth + 1)}
+    return object()
+
+
+@pytest.mark.parametrize("model", ROOTS, ids=lambda m: m.__name__)
+def test_every_error_anywhere_in_a_file_is_a_worded_problem(model):
+    # The loader hands a file that is no mapping only to a model that has a `shape` problem.
+    for stop in range(0 if model.shape else 1, 7):
+        with pytest.raises(ValidationError) as exc:
+            model.model_validate(_junk(model, stop))
+        for error in exc.value.errors():
+            reason = schema.explain(model, error, PROBLEMS)  # raises LookupError for an unnamed one
+            assert reason.problem in PROBLEMS, (error["loc"], reason)
+
+
+BLOCK_ENTRY = """\
+entries:
+  - id: block-style
+    phrasings:
+      sv:
+        - "när är det lov"
+        - ""
+      fr: ["quand"]
+    answer:
+      sv: |
+        Loven {står
+        i kalendern.
+    links:
+      - label:
+          sv: "Läsårstider"
+        url: "https://www.halmstad.se"
+    owner: "Utbildningsförvaltningen"
+    review_by: 2027-06-30T10:00:00
+"""
+
+
+def test_problems_in_block_style_yaml_point_at_their_own_line(kdir):
+    (kdir / "faq" / "block.yaml").write_text(BLOCK_ENTRY, encoding="utf-8")
+    found = [e for e in errors(kdir) if "block.yaml" in e]
+    assert [e.split(" — ")[0] for e in found] == [
+        "knowledge/faq/block.yaml:4: the entry has no English phrasings",
+        "knowledge/faq/block.yaml:6: a phrasing is empty or not text",
+        "knowledge/faq/block.yaml:7: unknown language 'fr'",
+        "knowledge/faq/block.yaml:9: a '{' or '}' is not closed in the text",
+        "knowledge/faq/block.yaml:9: the answer has no English text ('en')",
+        "knowledge/faq/block.yaml:14: the link's label has no English text ('en')",
+        "knowledge/faq/block.yaml:17: the entry has no valid review_by date",
+    ], found
+
+
+def test_a_broken_text_hides_no_other_text(kdir):
+    path = kdir / "texts" / "core.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        '  sv: "Vad vill du ha hjälp med?', '  sv: 5\n  xx: "Vad vill du ha hjälp med?', 1), encoding="utf-8")
+    seen = {}
+    _, problems = check_knowledge(kdir, extra_checks=[lambda k: seen.update(texts=k.texts) or []])
+    assert [str(p).split(" — ")[0] for p in problems if p.severity == "error"] == [
+        "knowledge/texts/core.yaml:6: the text 'core.menu' has no Swedish text ('sv')",
+        "knowledge/texts/core.yaml:7: unknown language 'xx' in the text 'core.menu'",
+    ]
+    assert "core.menu" not in seen["texts"] and "core.help" in seen["texts"]
+
+
+def test_opening_hours_are_checked_as_the_calendar_reads_them(kdir):
+    path = kdir / "contact.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace('mon: "07:00-17:00", tue', 'mon: "7:00-17:00", sat: "stängt", tue', 1),
+                    encoding="utf-8")
+    knowledge, problems = check_knowledge(kdir)
+    assert knowledge is not None, [str(p) for p in problems]
+    assert ContactCalendar.from_config(knowledge.contact).day_hours("phone", date(2026, 12, 7)).opens.hour == 7
+    path.write_text(text.replace('mon: "07:00-17:00", tue', 'mon: "08:00-24:00", tue', 1), encoding="utf-8")
+    assert any("'08:00-24:00' is not opening hours" in e for e in errors(kdir))
+
+
+def test_an_exception_that_is_not_closed_and_has_no_hours_says_nothing(kdir):
+    path = kdir / "contact.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "exceptions:\n", "exceptions:\n  - date: 2027-02-01\n    closed: false\n", 1), encoding="utf-8")
+    assert any("the exception says nothing about the hours" in e for e in errors(kdir))
+
+
+def test_eval_thresholds_default_to_the_schema_and_a_file_overrides_them(kdir):
+    (kdir / "tests" / "thresholds.yaml").write_text("tuning: 0.5\n", encoding="utf-8")
+    knowledge = load_knowledge(kdir)
+    assert knowledge.eval_sets.thresholds["tuning"] == 0.5
+    assert knowledge.eval_sets.thresholds["cross_validation"] == schema.Thresholds().cross_validation
