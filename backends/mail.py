@@ -36,9 +36,10 @@ class Mailer:
         The blocking file work runs in a thread so a slow disk never stalls the event loop.
         """
         directory = Path(path)
-        # Make the whole Maildir (tmp/, new/, cur/) now, so a reader never meets half of one.
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        mailbox.Maildir(str(directory), create=True).close()
+        # Make the whole Maildir (tmp/, new/, cur/) now, so a reader never meets half of one; an
+        # outbox restored without its empty folders (git, some backups) is completed too.
+        for sub in ("tmp", "new", "cur"):
+            (directory / sub).mkdir(parents=True, exist_ok=True)
 
         def deliver(msg: EmailMessage) -> None:
             box = mailbox.Maildir(str(directory), create=True)
