@@ -17,24 +17,39 @@ if TYPE_CHECKING:
 MENU_ACTIONS = ("flow:", "faq:", "cmd:human")
 
 
+def _menu_lines(knowledge: Knowledge) -> list[int]:
+    """Return the line of `menu:` in settings.yaml, then of each of its buttons (best effort)."""
+    try:
+        lines = (knowledge.root / "settings.yaml").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return [1]
+    start = next((i for i, line in enumerate(lines) if line.startswith("menu:")), None)
+    if start is None:
+        return [1]
+    items = [i + 1 for i, line in enumerate(lines[start + 1:], start + 1) if line.lstrip().startswith("- ")
+             and not line.startswith("- ")]
+    return [start + 1] + items
+
+
 def menu_problems(knowledge: Knowledge, flows) -> list[Problem]:
     """Check settings.yaml's `menu:` (a knowledge check): labels exist, actions can run."""
     where = "knowledge/settings.yaml"
     menu = knowledge.settings.get("menu")
-    fix = "list the buttons as '- {label: menu.account, action: flow:account}'"
+    at = _menu_lines(knowledge)
     if not isinstance(menu, list) or not menu:
-        return [Problem(where, 1, "'menu:' must list the main menu's buttons", fix)]
+        return [Problem(where, at[0], "'menu:' must list the main menu's buttons",
+                        "give each button a label (a text key) and an action (flow:NAME, faq:ENTRY-ID or cmd:human)")]
     problems = []
     for n, item in enumerate(menu, 1):
         label = item.get("label") if isinstance(item, dict) else None
         action = item.get("action") if isinstance(item, dict) else None
         if not isinstance(label, str) or label not in knowledge.texts:
-            problems.append(Problem(where, 1, f"menu button {n}: the label {label!r} is not a text",
+            problems.append(Problem(where, at[min(n, len(at) - 1)], f"menu button {n}: the label {label!r} is not a text",
                                     "name a text key from knowledge/texts/, e.g. menu.account"))
         kind, _, value = str(action).partition(":")
         if not ((kind == "flow" and value in flows) or (kind == "faq" and value in knowledge.entries)
                 or action == "cmd:human"):
-            problems.append(Problem(where, 1, f"menu button {n}: the action {action!r} cannot run",
+            problems.append(Problem(where, at[min(n, len(at) - 1)], f"menu button {n}: the action {action!r} cannot run",
                                     "use flow:NAME, faq:ENTRY-ID or cmd:human"))
     return problems
 

@@ -217,7 +217,7 @@ def _samples(node: ast.AST) -> list[str]:
 
 def _loader_sentences() -> list[tuple[str, str, str]]:
     found = []
-    for name in ("bot/knowledge.py", "bot/app.py"):
+    for name in ("bot/knowledge.py", "bot/holder.py", "bot/answering.py"):
         tree = ast.parse((ROOT / name).read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Problem" and len(node.args) >= 4:
