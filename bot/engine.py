@@ -92,7 +92,7 @@ class Engine:
         self.answering = Answering(self)
         self.commands = Commands(self)
         self.runner = FlowRunner(self)
-        self.detours = Interruptions(self)
+        self.interruptions = Interruptions(self)
 
     @property
     def knowledge(self) -> Knowledge:

@@ -156,7 +156,7 @@ class FlowRunner:
             replies = await self._answer(turn, Answer(text=text, choice=reading.choice))
             if replies is not None:
                 return engine.answering.also_answer(turn, reading.question) + replies
-        return await engine.detours.not_a_choice(turn, flow, step, text, match, entry, reading)
+        return await engine.interruptions.not_a_choice(turn, flow, step, text, match, entry, reading)
 
     async def _answer(self, turn: "Turn", answer: Answer) -> list[Reply] | None:
         """Run the step with the answer; a taken answer ends the run of detours."""
