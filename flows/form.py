@@ -129,14 +129,15 @@ class Form(Group):
                               on_enter=s.enter, help=s.help,
                               confirms="change" in {c.value for c in s.choices}))
         for menu in self.menus:
-            choices = [Choice(name, ask.label, ask.label_words) for name in menu.fields
-                       for ask in (self._labelled(name),)]
+            choices = [self._change_choice(name) for name in menu.fields]
             steps.append(Step(menu.step, self._changer(menu), routes, prompt=menu.prompt, choices=choices,
                               help=menu.help))
         return steps
 
-    def _labelled(self, name: str) -> Ask:
-        return next(ask for ask in self.asks if ask.field == name and ask.label)
+    def _change_choice(self, name: str) -> Choice:
+        """Return the choice naming field `name` in a change menu (from its labelled question)."""
+        ask = next(ask for ask in self.asks if ask.field == name and ask.label)
+        return Choice(name, ask.label, ask.label_words)
 
     def _fields(self) -> list[Field]:
         out: dict[str, Field] = {}

@@ -196,7 +196,7 @@ class Step:
         self.expects = expects
         self.confirms = confirms
         self.saves = saves
-        self.field = field  # the form field this step asks (its own corrections are no detour)
+        self.field = field  # the form field this step asks (a correction here never goes back to it)
 
     def __repr__(self) -> str:
         return f"Step({self.id!r})"
