@@ -40,7 +40,8 @@ class FlowRunner:
         return flow, step
 
     def is_one_shot(self, name: str) -> bool:
-        return getattr(self.engine.flows.get(name), "one_shot", False)
+        flow = self.engine.flows.get(name)
+        return flow is not None and flow.one_shot
 
     def context(self, turn: "Turn") -> FlowContext:
         state, engine = turn.state, self.engine

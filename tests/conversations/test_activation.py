@@ -14,12 +14,11 @@ from pathlib import Path
 import pytest
 
 from bot.clock import make_clock
-from flows.ports import ActivationResult
+from flows.ports import ActivationResult, Services
 from bot.engine import Engine
-from flows.ports import Services
 from bot.store.memory import MemoryStore
 from flows import activation
-from flows.machine import END, Answer, Finish, Flow, NotAnAnswer, Step
+from flows.machine import Flow, Step, end
 from flows.registry import all_flows
 from tests.conftest import Talk
 
@@ -56,14 +55,11 @@ class RecordingHandoff:
         async def record(ctx):
             self.args.append(dict(ctx.data.get("args") or {}))
             ctx.say("handoff.title")
-            return Finish()
-
-        async def never(ctx, answer: Answer):
-            return NotAnAnswer()
+            return "recorded"
 
         self.flow = Flow("handoff", "handoff.title", "handoff:contact",
-                         [Step("handoff:contact", never, (END,), on_enter=record)])
-        self.flow.one_shot = True
+                         [Step("handoff:contact", routes={"recorded": end("recorded")}, on_enter=record)],
+                         one_shot=True)
 
 
 @pytest.fixture

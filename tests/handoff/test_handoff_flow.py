@@ -10,20 +10,19 @@ from bot.handoff.queue import HandoffQueue
 from bot.handoff.service import HandoffService, Hub
 from flows.handoff import contact_kind
 from flows.ports import Services
-from flows.machine import HANDOFF, Answer, Escalate, Flow, NotAnAnswer, Step
+from flows.machine import Answer, Flow, NotAnAnswer, Step, person
 from tests.conftest import Talk
 
 ALEX = Agent("agent", "Alex Andersson")
 
 
 async def _escalate(ctx, answer: Answer):
-    if answer.text:
-        return Escalate("protected_identity")
-    return NotAnAnswer()
+    return "escalate" if answer.text else NotAnAnswer()
 
 
 DEMO = Flow(name="demo", title="handoff.title", start="demo:ask",
-            steps=[Step("demo:ask", _escalate, (HANDOFF,), prompt="handoff.ask_message")])
+            steps=[Step("demo:ask", _escalate, {"escalate": person("protected_identity", "needs a person")},
+                        prompt="handoff.ask_message")])
 
 
 @pytest.fixture
