@@ -5,14 +5,12 @@ them; every reply is rendered here from knowledge texts.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
 from bot.knowledge import Entry, Knowledge, Problem
 from bot.understanding import Match
+from bot.turn import Dialogue, Turn
 from common.messages import Button, Reply
 
-if TYPE_CHECKING:
-    from bot.engine import Engine, Turn
 
 MENU_ACTIONS = ("flow:", "faq:", "cmd:human")
 
@@ -57,7 +55,7 @@ def menu_problems(knowledge: Knowledge, flows) -> list[Problem]:
 class Answering:
     """What the bot says when no flow is waiting for an answer."""
 
-    def __init__(self, engine: "Engine") -> None:
+    def __init__(self, engine: Dialogue) -> None:
         self.engine = engine
 
     def menu_buttons(self, lang: str) -> tuple[Button, ...]:
@@ -65,7 +63,7 @@ class Answering:
         return tuple(Button(knowledge.text(item["label"], lang), item["action"])
                      for item in knowledge.settings.get("menu") or ())
 
-    async def understood(self, turn: "Turn", text: str, match: Match) -> list[Reply]:
+    async def understood(self, turn: Turn, text: str, match: Match) -> list[Reply]:
         """Act on the understanding's decision: answer, offer the likeliest topics, or fall back."""
         state, engine = turn.state, self.engine
         lang = state.lang
@@ -97,7 +95,7 @@ class Answering:
         buttons.append(Button(self.engine.t("core.none_of_these", lang), "cmd:menu"))
         return Reply(self.engine.t("core.clarify", lang), tuple(buttons))
 
-    async def answer_entry(self, turn: "Turn", entry: Entry, text: str | None, *,
+    async def answer_entry(self, turn: Turn, entry: Entry, text: str | None, *,
                            resume: bool = False) -> list[Reply]:
         """Say an FAQ entry's answer (and start its flow, if it has one and no flow is active)."""
         state = turn.state
@@ -116,7 +114,7 @@ class Answering:
         buttons = tuple(Button(b["label"][lang], b["payload"]) for b in entry.buttons)
         return Reply(body.strip(), buttons)
 
-    def also_answer(self, turn: "Turn", question: str | None) -> list[Reply]:
+    def also_answer(self, turn: Turn, question: str | None) -> list[Reply]:
         """Answer a question typed after a yes or no ("ja men hur gör jag om …?") when the FAQ
         knows it clearly and it needs no guided conversation of its own."""
         if not question:

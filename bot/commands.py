@@ -3,15 +3,14 @@ texts in knowledge/ (`command.<name>`, Swedish and English words separated by "|
 command also travels as a `cmd:<name>` button."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Awaitable, Callable
+from typing import Awaitable, Callable
 
 from bot.knowledge import Knowledge
 from bot.state import ConversationState
+from bot.turn import Dialogue, Turn
 from common.messages import Reply
 from common.text import normalize
 
-if TYPE_CHECKING:
-    from bot.engine import Engine, Turn
 
 # Each command and the text key of its words ("lang:en" → command.lang_en).
 COMMAND_NAMES = ("cancel", "menu", "help", "language", "resume", "lang:en", "lang:sv", "privacy", "human")
@@ -40,10 +39,10 @@ def command_words(knowledge: Knowledge) -> dict[str, str]:
 class Commands:
     """Carries out the global commands for the engine."""
 
-    def __init__(self, engine: "Engine") -> None:
+    def __init__(self, engine: Dialogue) -> None:
         self.engine = engine
         self._words: tuple[Knowledge | None, dict[str, str]] = (None, {})
-        self.table: dict[str, Callable[["Turn"], Awaitable[list[Reply]]]] = {
+        self.table: dict[str, Callable[[Turn], Awaitable[list[Reply]]]] = {
             "cancel": self.cancel, "menu": self.menu, "help": self.help, "language": self.language,
             "lang:sv": self.language, "lang:en": self.language, "privacy": self.privacy,
             "human": self.human, "resume": self.resume,
@@ -78,7 +77,7 @@ class Commands:
         if not known:
             raise UnknownButton("this button is not offered in the conversation")
 
-    async def run(self, turn: "Turn", command: str) -> list[Reply]:
+    async def run(self, turn: Turn, command: str) -> list[Reply]:
         """Carry out a global command."""
         handler = self.table.get(command)
         if handler is None:
@@ -92,7 +91,7 @@ class Commands:
     def _menu_reply(self, key: str, lang: str, **fmt) -> list[Reply]:
         return [Reply(self.engine.t(key, lang, **fmt), self.engine.menu_buttons(lang))]
 
-    async def cancel(self, turn: "Turn") -> list[Reply]:
+    async def cancel(self, turn: Turn) -> list[Reply]:
         state = turn.state
         had_flow = state.flow is not None
         if not had_flow:  # a flow set aside counts too, and goes now
@@ -100,24 +99,24 @@ class Commands:
         state.leave_flow()
         return self._menu_reply("core.cancelled" if had_flow else "core.nothing_to_cancel", state.lang)
 
-    async def menu(self, turn: "Turn") -> list[Reply]:
+    async def menu(self, turn: Turn) -> list[Reply]:
         turn.state.leave_flow()
         return self._menu_reply("core.menu", turn.state.lang)
 
-    async def help(self, turn: "Turn") -> list[Reply]:
+    async def help(self, turn: Turn) -> list[Reply]:
         flow, step = self.engine.runner.active(turn.state)
         if step is not None and step.help:
             return [Reply(self.engine.t(step.help, turn.state.lang))] + await self.engine.runner.prompt(turn, flow, step)
         return self._menu_reply("core.help", turn.state.lang)
 
-    async def language(self, turn: "Turn") -> list[Reply]:
+    async def language(self, turn: Turn) -> list[Reply]:
         state = turn.state
         command = turn.command
         state.lang = ("en" if state.lang == "sv" else "sv") if command == "language" else command.split(":")[1]
         return await self._then_step_again(turn, [Reply(self.engine.t("core.language_set", state.lang))],
                                            menu_if_no_flow=True)
 
-    async def privacy(self, turn: "Turn") -> list[Reply]:
+    async def privacy(self, turn: Turn) -> list[Reply]:
         settings = self.engine.knowledge.settings.get("privacy", {})
         lang = turn.state.lang
         decision = settings.get("retention_decision", {}).get(lang, "")
@@ -125,10 +124,10 @@ class Commands:
                                      retention_decision=decision))
         return await self._then_step_again(turn, [notice], menu_if_no_flow=False)
 
-    async def human(self, turn: "Turn") -> list[Reply]:
+    async def human(self, turn: Turn) -> list[Reply]:
         return await self.engine.runner.start(turn, "handoff", {"reason": "asked"}, turn.text)
 
-    async def resume(self, turn: "Turn") -> list[Reply]:
+    async def resume(self, turn: Turn) -> list[Reply]:
         state = turn.state
         paused = state.paused
         flow = self.engine.flows.get(paused.flow) if paused else None
@@ -139,7 +138,7 @@ class Commands:
         return [Reply(self.engine.t("core.resume", state.lang))] + await self.engine.runner.prompt(
             turn, flow, flow.by_id[paused.step])
 
-    async def _then_step_again(self, turn: "Turn", out: list[Reply], *, menu_if_no_flow: bool) -> list[Reply]:
+    async def _then_step_again(self, turn: Turn, out: list[Reply], *, menu_if_no_flow: bool) -> list[Reply]:
         """After a side command, ask the active step again (or show the menu)."""
         flow, step = self.engine.runner.active(turn.state)
         if step is not None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextvars
 import logging
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Awaitable, Callable, Protocol, Sequence
 
@@ -22,6 +21,7 @@ from bot.knowledge import LANGS, Knowledge
 from bot.language import choose_language
 from bot.state import ConversationState, HandoffChange
 from bot.store.base import SessionStore
+from bot.turn import Interception, Turn
 from bot.understanding import Understanding
 from common import privacy
 from common.locks import KeyedLocks
@@ -41,27 +41,6 @@ class KnowledgeSource(Protocol):
 
     knowledge: Knowledge
     understanding: Understanding
-
-
-@dataclass
-class Turn:
-    """One input being handled: what interceptors (e.g. a live handoff) see."""
-
-    engine: "Engine"
-    inbound: Inbound
-    state: ConversationState
-    text: str | None
-    now: datetime
-    entries: list[dict]
-    command: str | None = None  # the global command being carried out, if any
-
-
-@dataclass(frozen=True)
-class Interception:
-    """An interceptor's state change for the engine to make, and its replies if it takes the turn."""
-
-    change: HandoffChange | None = None
-    replies: list[Reply] | None = None
 
 
 Interceptor = Callable[[Turn], Awaitable[Interception | None]]

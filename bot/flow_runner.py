@@ -8,11 +8,11 @@ correction, a person); what answers nothing and clearly asks something else is h
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from bot.knowledge import Entry
 from bot.state import ConversationState
 from bot.understanding import Match
+from bot.turn import Dialogue, Turn
 from common.messages import Button, Reply
 from flows import answers
 from flows.machine import (
@@ -20,8 +20,6 @@ from flows.machine import (
     choice_payload,
 )
 
-if TYPE_CHECKING:
-    from bot.engine import Engine, Turn
 
 log = logging.getLogger("halmstad.engine")
 MAX_HOPS = 12
@@ -30,7 +28,7 @@ MAX_HOPS = 12
 class FlowRunner:
     """The engine's part that moves conversations through flows."""
 
-    def __init__(self, engine: "Engine") -> None:
+    def __init__(self, engine: Dialogue) -> None:
         self.engine = engine
 
     def active(self, state: ConversationState) -> tuple[Flow | None, Step | None]:
@@ -43,13 +41,13 @@ class FlowRunner:
         flow = self.engine.flows.get(name)
         return flow is not None and flow.one_shot
 
-    def context(self, turn: "Turn") -> FlowContext:
+    def context(self, turn: Turn) -> FlowContext:
         state, engine = turn.state, self.engine
         return FlowContext(session=turn.inbound.session, channel=turn.inbound.channel, lang=state.lang,
                            data=state.data, now=turn.now, texts=engine.t, services=engine.services,
                            knowledge=engine.knowledge, client=turn.inbound.client)
 
-    async def start(self, turn: "Turn", name: str, args: dict, text: str | None, *,
+    async def start(self, turn: Turn, name: str, args: dict, text: str | None, *,
                     say_answer: Entry | None = None) -> list[Reply]:
         """Start flow `name` (leaving any other), optionally after an entry's answer."""
         engine, state = self.engine, turn.state
@@ -67,7 +65,7 @@ class FlowRunner:
         log.info("flow start flow=%s", name)
         return out + await self.enter(turn, flow, flow.start)
 
-    async def run_step(self, turn: "Turn", answer: Answer) -> list[Reply] | None:
+    async def run_step(self, turn: Turn, answer: Answer) -> list[Reply] | None:
         """Give the answer to the active step; None when it is not an answer to it."""
         flow, step = self.active(turn.state)
         ctx = self.context(turn)
@@ -76,7 +74,7 @@ class FlowRunner:
             return ctx.out or None
         return ctx.out + await self.follow(turn, flow, step, transition)
 
-    async def follow(self, turn: "Turn", flow: Flow, step: Step, transition, hops: int = 0) -> list[Reply]:
+    async def follow(self, turn: Turn, flow: Flow, step: Step, transition, hops: int = 0) -> list[Reply]:
         """Carry out a step's transition (checked against the step's declared routes)."""
         flow.check_transition(step, transition)
         state, engine = turn.state, self.engine
@@ -97,7 +95,7 @@ class FlowRunner:
             return await self.start(turn, "handoff", {"reason": transition.reason, "from": flow.name}, None)
         raise FlowDefinitionError(f"flow {flow.name!r}: unknown transition {transition!r}")
 
-    async def enter(self, turn: "Turn", flow: Flow, step_id: str, hops: int = 0) -> list[Reply]:
+    async def enter(self, turn: Turn, flow: Flow, step_id: str, hops: int = 0) -> list[Reply]:
         """Move to a step: run its on_enter (which may move on at once), then ask it."""
         step = flow.by_id[step_id]
         turn.state.move_to(step_id)
@@ -112,7 +110,7 @@ class FlowRunner:
                 return out
         return out + await self.prompt(turn, flow, step)
 
-    async def prompt(self, turn: "Turn", flow: Flow, step: Step) -> list[Reply]:
+    async def prompt(self, turn: Turn, flow: Flow, step: Step) -> list[Reply]:
         """Ask the step's question with its choices as buttons."""
         if step.prompt is None and not step.choices:
             return []
@@ -121,13 +119,13 @@ class FlowRunner:
         text = self.engine.t(step.prompt, lang, **data) if step.prompt else ""
         return [Reply(text, self.choice_buttons(turn, step))]
 
-    def choice_buttons(self, turn: "Turn", step: Step) -> tuple[Button, ...]:
+    def choice_buttons(self, turn: Turn, step: Step) -> tuple[Button, ...]:
         lang = turn.state.lang
         return tuple(Button(self.engine.t(c.label, lang), choice_payload(c.value)) for c in step.choices)
 
     # Typed text at a step -----------------------------------------------------------------------
 
-    async def in_flow(self, turn: "Turn", text: str, match: Match) -> list[Reply]:
+    async def in_flow(self, turn: Turn, text: str, match: Match) -> list[Reply]:
         """Give typed text to the active step, read by the one interpreter of flows/answers.py:
         a change of mind, a choice (typed or in words), a person, a correction, an age; only input
         that answers nothing and clearly asks something else is a detour to the FAQ."""
@@ -159,14 +157,14 @@ class FlowRunner:
                 return engine.answering.also_answer(turn, reading.question) + replies
         return await engine.interruptions.not_a_choice(turn, flow, step, text, match, entry, reading)
 
-    async def _answer(self, turn: "Turn", answer: Answer) -> list[Reply] | None:
+    async def _answer(self, turn: Turn, answer: Answer) -> list[Reply] | None:
         """Run the step with the answer; a taken answer ends the run of detours."""
         replies = await self.run_step(turn, answer)
         if replies is not None:
             turn.state.detours = 0
         return replies
 
-    async def correct(self, turn: "Turn", flow: Flow, step: Step, field_name: str | None, text: str) -> list[Reply]:
+    async def correct(self, turn: Turn, flow: Flow, step: Step, field_name: str | None, text: str) -> list[Reply]:
         """Go back to the field a correction names ("oj, fel adress"), taking a new value typed with
         it ("fel nummer, det är 070-765 43 21"); with no field named, the step's "change" choice."""
         state, engine = turn.state, self.engine

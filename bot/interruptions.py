@@ -3,16 +3,14 @@ again; after three detours in a row the flow is set aside, to be resumed on requ
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from bot.knowledge import Entry
 from bot.understanding import Match
+from bot.turn import Dialogue, Turn
 from common.messages import Button, Reply
 from common.text import normalize
 from flows.machine import Answer, Flow, Step
 
-if TYPE_CHECKING:
-    from bot.engine import Engine, Turn
 
 log = logging.getLogger("halmstad.engine")
 MAX_DETOURS = 3
@@ -28,10 +26,10 @@ def looks_like_question(text: str) -> bool:
 class Interruptions:
     """The engine's part for input at a step that is no choice of it."""
 
-    def __init__(self, engine: "Engine") -> None:
+    def __init__(self, engine: Dialogue) -> None:
         self.engine = engine
 
-    async def not_a_choice(self, turn: "Turn", flow: Flow, step: Step, text: str, match: Match,
+    async def not_a_choice(self, turn: Turn, flow: Flow, step: Step, text: str, match: Match,
                            entry: Entry | None, reading) -> list[Reply]:
         """Typed text that chose nothing: a question on the side, a free answer, or no answer."""
         engine, state = self.engine, turn.state
@@ -54,7 +52,7 @@ class Interruptions:
             return out + self.pause(turn, flow)
         return out + await engine.runner.prompt(turn, flow, flow.by_id[state.step])
 
-    async def interrupt(self, turn: "Turn", entry: Entry, text: str, flow: Flow) -> list[Reply]:
+    async def interrupt(self, turn: Turn, entry: Entry, text: str, flow: Flow) -> list[Reply]:
         """Answer a question asked in the middle of a flow, then ask the step again."""
         engine, state = self.engine, turn.state
         position = state.position
@@ -78,7 +76,7 @@ class Interruptions:
         out.append(Reply(engine.t("core.resume", state.lang)))
         return out + await engine.runner.prompt(turn, flow, flow.by_id[state.step])
 
-    def pause(self, turn: "Turn", flow: Flow) -> list[Reply]:
+    def pause(self, turn: Turn, flow: Flow) -> list[Reply]:
         """Set the flow aside after repeated detours: the guardian has moved on; offer to resume."""
         engine, state = self.engine, turn.state
         state.pause()

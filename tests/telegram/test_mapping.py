@@ -13,7 +13,7 @@ import pytest
 from telegram import Update
 
 from bot.channels import telegram as tg
-from bot.engine import Interception
+from bot.turn import Interception
 from common.messages import Button, Reply
 from tests.telegram.fakes import (
     RecordingRequest, callback_update, keyboard_of, message_update,
