@@ -1,6 +1,5 @@
 """The handoff queue keeps one small file per item: a change costs the same however many are stored."""
 import json
-import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -33,25 +32,28 @@ async def test_items_survive_a_new_queue_and_are_separate_files(tmp_path):
     assert TinyDB(files[0], storage=AtomicJSONStorage).table("item").all()[0]["id"] == doc["item"]["1"]["id"]
 
 
+def _files(root) -> dict:
+    return {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in root.rglob("*") if p.is_file()}
+
+
+async def bytes_written_by_one_change(queue: HandoffQueue, root, tag: str) -> int:
+    """Add one left message; return the bytes of every file it created or rewrote."""
+    before = _files(root)
+    await leave(queue, 1, tag)
+    after = _files(root)
+    return sum(size for path, (mtime, size) in after.items() if before.get(path) != (mtime, size))
+
+
 async def test_a_change_costs_the_same_with_many_stored_items(tmp_path):
+    """What a change writes does not grow with the queue (one rewritten file for everything once
+    made a change ~15x slower at 600 items). Measured in bytes written, not in time: the disk of
+    a shared machine is too noisy for a timed test (speed is in bench/ and docs/BENCHMARKS.md)."""
     queue = HandoffQueue(tmp_path, clock)
-
-    async def median_write(tag: str) -> float:
-        times = []
-        for i in range(21):
-            t0 = time.perf_counter()
-            await queue.add_message(f"{tag}{i}", name="Anna", contact="anna@example.com", contact_kind="email",
-                                    text=f"Ring mig {i}", lang="sv", channel="web", reason="closed", context={})
-            times.append(time.perf_counter() - t0)
-        return sorted(times)[10]
-
     await leave(queue, 20, "a")
-    few = await median_write("b")
+    few = await bytes_written_by_one_change(queue, tmp_path, "b")
     await leave(queue, 600, "c")
-    many = await median_write("d")
-    # One rewritten file for everything made a change ~15x slower at 600 items; per-item files keep
-    # it flat. Medians, and a loose bound, because the machine's disk is shared.
-    assert many < few * 4, (few, many)
+    many = await bytes_written_by_one_change(queue, tmp_path, "d")
+    assert 0 < few and many <= few + 64, (few, many)
 
 
 async def test_an_unreadable_item_file_is_moved_aside_not_fatal(tmp_path):
