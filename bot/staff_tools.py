@@ -380,6 +380,14 @@ class GapGroup:
         return sum(self.texts.values())
 
 
+def has_conversations(data_dir: Path) -> bool:
+    """Say whether `data_dir` holds any stored conversation (a misspelt --data-dir holds none)."""
+    root = Path(data_dir) / "sessions"
+    if not root.is_dir():
+        return False
+    return any(shard.is_dir() and len(shard.name) == 2 and any(shard.glob("*.json")) for shard in root.iterdir())
+
+
 def read_gap_questions(data_dir: Path, since: datetime) -> list[tuple[str, str]]:
     """Return (text, outcome) of every guardian message since `since` that got the fallback or a
     clarification, read straight from the conversation files (read-only: safe while `serve`
@@ -478,6 +486,9 @@ def cmd_gaps(args) -> int:
         days = int((settings.get("privacy") or {}).get("retention_days", 90))
     if days < 1:
         print(cat.text("staff.gaps.bad_days", args.lang), file=sys.stderr)
+        return 2
+    if not has_conversations(args.data_dir):
+        print(cat.text("staff.gaps.no_conversations", args.lang, path=args.data_dir), file=sys.stderr)
         return 2
     now = make_clock(args.now)()
     questions = read_gap_questions(args.data_dir, now - timedelta(days=days))

@@ -87,8 +87,19 @@ async def test_gaps_counts_clarifications(holder, tmp_path, kdir):
     assert '2 × "studiedag hösten våren"  (fallback 0, clarify 2)' in run.stdout.splitlines()
 
 
-def test_gaps_without_conversations(tmp_path):
-    run = cli("knowledge", "gaps", "--data-dir", str(tmp_path), "--days", "7")
+def test_gaps_refuses_a_data_dir_without_conversations(tmp_path):
+    run = cli("knowledge", "gaps", "--data-dir", str(tmp_path / "vaar"), "--days", "7", "--lang", "sv")
+    assert run.returncode == 2 and run.stdout == ""
+    assert f"hittar inga samtal i {tmp_path / 'vaar'}" in run.stderr
+    (tmp_path / "sessions").mkdir()
+    empty = cli("knowledge", "gaps", "--data-dir", str(tmp_path), "--days", "7")
+    assert empty.returncode == 2 and "finds no conversations" in empty.stderr
+
+
+async def test_gaps_with_conversations_but_no_gaps(holder, tmp_path):
+    await _talk(holder, tmp_path, NOW, {"s1": ["när har ni öppet?"]})
+    run = cli("knowledge", "gaps", "--data-dir", str(tmp_path), "--days", "7",
+              "--now", NOW.strftime("%Y-%m-%dT%H:%M"))
     assert run.returncode == 0
     assert run.stdout.strip() == "No question got the fallback or a clarification in the last 7 days."
     bad = cli("knowledge", "gaps", "--data-dir", str(tmp_path), "--days", "0")
