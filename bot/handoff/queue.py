@@ -11,7 +11,14 @@ Item kinds and statuses:
   conversation: waiting -> assigned -> closed; waiting -> abandoned (the guardian left the queue);
                 assigned -> waiting (the agent vanished: back to the queue); `guardian_left` marks
                 an assigned conversation the guardian has left (the agent still closes it).
-  message:      open -> done (a left message / callback request).
+  message:      open -> done (a left message / callback request); `answered` says how
+                ("callback" when an agent moved it to the list of calls to make).
+  callback:     open -> done (a call an agent is to make: closing a chat with "Ringer upp
+                senare" or answering a left message by phone); `result` is how the call went.
+
+Conversations carry internal `notes` (agents' notes and transfer notes, never shown to the
+guardian) and the data-rights `references` their transcript named; all of it is disposed of
+with the item by `purge` after the retention period.
 
 Every agent action is appended to `DATA_DIR/handoff_audit.jsonl` (who, what, which item, when;
 never message text).
@@ -40,7 +47,11 @@ QUEUE_DIR = "handoff"
 LEGACY_QUEUE_FILE = "handoff.json"  # one file for every item (before per-item files); migrated
 AUDIT_FILE = "handoff_audit.jsonl"
 OUTCOMES = ("resolved", "callback", "referred", "no_response", "other")
+HANDED_BACK = "handed_back"  # the agent gave the guardian back to the assistant
+CALLBACK_RESULTS = ("reached", "no_answer", "wrong_number", "other")
 OPEN_CONVERSATION = ("waiting", "assigned")
+FINISHED = ("closed", "abandoned", "done")
+MAX_NOTE = 2000
 # The same message again from the same conversation within this time is the same message: the turn
 # that saved it was cut off (a crash before the answer) and the guardian sent it again.
 REPEAT_WINDOW = timedelta(minutes=15)
@@ -236,6 +247,7 @@ class HandoffQueue:
                 "agent": None, "agent_name": None, "lang": lang, "channel": channel,
                 "reason": reason, "topic": context.get("topic"), "flow": context.get("flow"),
                 "step": context.get("step"), "outcome": None, "guardian_left": False, "csat": None,
+                "name": context.get("name"),
             }
             await self._save(item)
             return copy.deepcopy(item), True
@@ -267,44 +279,128 @@ class HandoffQueue:
             raise QueueError("there is no such conversation or message", 404)
         return copy.deepcopy(item)
 
+    async def _update(self, item_id: str, kind: str | None, change: Callable[[dict], None]) -> dict:
+        """Change one item under the lock: `change` edits a copy (or raises QueueError, and
+        nothing is written); the copy is written, then becomes the truth. Returns a copy."""
+        async with self.lock:
+            item = self._require(item_id, kind)
+            change(item)
+            return copy.deepcopy(await self._save(item))
+
     async def accept(self, item_id: str, username: str, display_name: str) -> dict:
         """Give a waiting conversation to an agent; QueueError(409) if someone else was first."""
-        async with self.lock:
-            item = self._require(item_id, "conversation")
+        def change(item: dict) -> None:
             if item["status"] != "waiting":
                 raise QueueError("this conversation is no longer waiting (another agent took it or the guardian left)")
             item.update(status="assigned", agent=username, agent_name=display_name,
                         accepted_at=self.clock().isoformat())
             item.setdefault("waits", [])
             item["waits"].append(_seconds_between(item.get("queued_at") or item["created_at"], item["accepted_at"]))
-            return copy.deepcopy(await self._save(item))
+        return await self._update(item_id, "conversation", change)
 
     def require_assigned(self, item_id: str, username: str) -> dict:
         """Return the conversation if `username` holds it and the guardian is still there."""
         item = self._require(item_id, "conversation")
-        if item["status"] != "assigned" or item.get("agent") != username:
-            raise QueueError("you are not talking with this guardian; accept the conversation first")
+        _check_holder(item, username, "you are not talking with this guardian; accept the conversation first")
         if item.get("guardian_left"):
             raise QueueError("the guardian has left the conversation")
         return item
 
-    async def close(self, item_id: str, username: str, outcome: str) -> dict:
-        """End an agent's conversation with an outcome."""
+    async def close(self, item_id: str, username: str, outcome: str, references: list[str] = ()) -> dict:
+        """End an agent's conversation with an outcome (HANDED_BACK: back to the assistant)."""
+        def change(item: dict) -> None:
+            _check_holder(item, username, "only the agent talking with the guardian can close the conversation")
+            item.update(status="closed", outcome=outcome, closed_at=self.clock().isoformat())
+            _add_references(item, references)
+        return await self._update(item_id, "conversation", change)
+
+    async def mark_done(self, item_id: str, username: str, answered: str | None = None) -> dict:
+        """Mark a left message as handled."""
+        def change(item: dict) -> None:
+            if item["status"] == "done":
+                raise QueueError("this message is already marked done")
+            item.update(status="done", done_by=username, done_at=self.clock().isoformat(), answered=answered)
+        return await self._update(item_id, "message", change)
+
+    async def transfer(self, item_id: str, username: str, to: tuple[str, str], note: dict) -> dict:
+        """Give an agent's conversation to another agent (`to`: username, display name) with a
+        transfer note for the record."""
+        def change(item: dict) -> None:
+            _check_holder(item, username, "only the agent talking with the guardian can transfer the conversation")
+            if item.get("guardian_left"):
+                raise QueueError("the guardian has left the conversation; close it instead")
+            if to[0] == username:
+                raise QueueError("choose another agent than yourself", 400)
+            item.update(agent=to[0], agent_name=to[1], transferred_at=self.clock().isoformat())
+            item.setdefault("notes", []).append(note)
+        return await self._update(item_id, "conversation", change)
+
+    async def add_note(self, item_id: str, note: dict) -> dict:
+        """Add an internal note (never shown to the guardian) to any item."""
+        return await self._update(item_id, None, lambda item: item.setdefault("notes", []).append(note))
+
+    async def set_references(self, item_id: str, references: list[str]) -> dict | None:
+        """Remember the data-rights references an item's conversation named (for the search)."""
+        if not references or item_id not in self.items:
+            return None
+        return await self._update(item_id, None, lambda item: _add_references(item, references))
+
+    # Callbacks ----------------------------------------------------------------------------------
+
+    def callbacks(self) -> list[dict]:
+        """Return the calls still to make, oldest first."""
+        return sorted((i for i in self.items.values() if i["kind"] == "callback" and i["status"] == "open"),
+                      key=lambda i: i["created_at"])
+
+    def _callback_for(self, source_id: str) -> dict | None:
+        return next((i for i in self.items.values() if i["kind"] == "callback" and i.get("source") == source_id),
+                    None)
+
+    async def _new_callback(self, source: dict, by: str, contact: dict) -> dict:
+        """Write a callback task for `source` (once: a retried close finds the one it wrote)."""
+        existing = self._callback_for(source["id"])
+        if existing is not None:
+            return copy.deepcopy(existing)
+        item = {
+            "id": self._new_id("r"), "kind": "callback", "session": source["session"], "status": "open",
+            "source": source["id"], "created_at": self.clock().isoformat(), "created_by": by,
+            "name": contact.get("name"), "contact": contact["contact"], "contact_kind": contact["contact_kind"],
+            "note": contact.get("note") or "", "lang": source.get("lang"), "channel": source.get("channel"),
+            "topic": source.get("topic"), "flow": source.get("flow"), "step": source.get("step"),
+            "done_at": None, "done_by": None, "result": None,
+        }
+        return copy.deepcopy(await self._save(item))
+
+    async def close_for_callback(self, item_id: str, username: str, contact: dict,
+                                 references: list[str] = ()) -> tuple[dict, dict]:
+        """Close an agent's conversation as "callback" and put the call in the list; the task is
+        written first, so a failure leaves the conversation open to close again."""
         async with self.lock:
             item = self._require(item_id, "conversation")
-            if item["status"] != "assigned" or item.get("agent") != username:
-                raise QueueError("only the agent talking with the guardian can close the conversation")
-            item.update(status="closed", outcome=outcome, closed_at=self.clock().isoformat())
-            return copy.deepcopy(await self._save(item))
+            _check_holder(item, username, "only the agent talking with the guardian can close the conversation")
+            task = await self._new_callback(item, username, contact)
+            item.update(status="closed", outcome="callback", closed_at=self.clock().isoformat())
+            _add_references(item, references)
+            return copy.deepcopy(await self._save(item)), task
 
-    async def mark_done(self, item_id: str, username: str) -> dict:
-        """Mark a left message as handled."""
+    async def message_to_callback(self, item_id: str, username: str, contact: dict) -> tuple[dict, dict]:
+        """Answer a left message by phone: a callback task with its contact; the message is done."""
         async with self.lock:
             item = self._require(item_id, "message")
             if item["status"] == "done":
                 raise QueueError("this message is already marked done")
-            item.update(status="done", done_by=username, done_at=self.clock().isoformat())
-            return copy.deepcopy(await self._save(item))
+            task = await self._new_callback(item, username, contact)
+            item.update(status="done", done_by=username, done_at=self.clock().isoformat(), answered="callback")
+            return copy.deepcopy(await self._save(item)), task
+
+    async def callback_done(self, item_id: str, username: str, result: str, note: str = "") -> dict:
+        """Record how the call went and take it off the list."""
+        def change(item: dict) -> None:
+            if item["status"] == "done":
+                raise QueueError("this call is already marked done")
+            item.update(status="done", done_by=username, done_at=self.clock().isoformat(), result=result,
+                        result_note=note)
+        return await self._update(item_id, "callback", change)
 
     async def guardian_leaves(self, session: str) -> dict | None:
         """Record that the guardian left the queue or the conversation; return the item."""
@@ -350,7 +446,7 @@ class HandoffQueue:
         async with self.lock:
             cutoff = before.isoformat()
             old = [i["id"] for i in self.items.values()
-                   if i["status"] in ("closed", "abandoned", "done")
+                   if i["status"] in FINISHED
                    and (i.get("closed_at") or i.get("done_at") or i["created_at"]) < cutoff]
             if old:
                 await asyncio.to_thread(self._remove_sync, old)
@@ -375,6 +471,9 @@ class HandoffQueue:
         asked = {i["session"] for i in conversations} | {i["session"] for i in messages}
         reached = {i["session"] for i in conversations if i.get("accepted_at") or i["status"] == "closed"}
         reached |= {i["session"] for i in messages}
+        # A conversation still in the queue is not resolved by the assistant (issue 15, item 9):
+        # it counts against containment until it ends.
+        pending = {i["session"] for i in conversations if i["status"] in OPEN_CONVERSATION}
         total = max(self.counters.get("conversations", 0), len(asked))
         waits = [w for i in conversations for w in i.get("waits", [])]
         ratings = [i["csat"] for i in conversations if i.get("csat") is not None]
@@ -386,7 +485,7 @@ class HandoffQueue:
             "conversations": total,
             "handoff_requests": len(asked),
             "handed_to_person": len(reached),
-            "containment": (1 - len(reached) / total) if total else None,
+            "containment": (1 - len(reached | pending) / total) if total else None,
             "handoff_rate": (len(asked) / total) if total else None,
             "median_wait_seconds": statistics.median(waits) if waits else None,
             "csat_average": (sum(ratings) / len(ratings)) if ratings else None,
@@ -395,9 +494,21 @@ class HandoffQueue:
             "waiting": len(self.waiting()),
             "assigned": len(self.assigned()),
             "open_messages": len(self.open_messages()),
+            "callbacks_open": len(self.callbacks()),
             "abandoned": sum(1 for i in conversations if i["status"] == "abandoned"),
             "outcomes": outcomes,
         }
+
+
+def _check_holder(item: dict, username: str, refusal: str) -> None:
+    """Refuse (409) unless `username` is the agent talking with the guardian in `item`."""
+    if item["status"] != "assigned" or item.get("agent") != username:
+        raise QueueError(refusal)
+
+
+def _add_references(item: dict, references) -> None:
+    known = item.setdefault("references", [])
+    known.extend(r for r in references if r not in known)
 
 
 def _seconds_between(start: str, end: str) -> float:

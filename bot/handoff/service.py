@@ -15,14 +15,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import re
 import time
 from collections import OrderedDict
 from datetime import datetime
 from typing import Any
 
-from bot.engine import Engine, Interception, Turn
+from bot.engine import Engine
+from bot.turn import Interception, Turn
 from bot.handoff.agents import Agent, Presence
-from bot.handoff.queue import HandoffQueue, QueueError, retention_cutoff
+from bot.handoff.queue import HANDED_BACK, MAX_NOTE, HandoffQueue, QueueError, retention_cutoff
+from bot.handoff.words import name_in
 from bot.state import HandoffChange, HandoffStatus
 from common import privacy
 from common.messages import Button, Reply
@@ -34,6 +37,10 @@ log = logging.getLogger("halmstad.handoff")
 CSAT_PREFIX = "handoff:csat:"
 SYSTEM = "system"
 _MAX_CONTEXTS = 20_000
+# The data-rights references a guardian is given (backends/dsr/cases.py), kept on a finished item
+# so an agent finds the conversation by the number the guardian reads out.
+DSR_REFERENCE = re.compile(r"\bDSR-\d{4}-\d{5,}\b")
+TYPING_SECONDS = 6.0
 
 
 class Hub:
@@ -74,6 +81,10 @@ class HandoffService:
         self._tasks: set[asyncio.Task] = set()
         self._last_purge = 0.0
         self._stranded: set[str] = set()
+        # What each agent has read: (username, item id) -> the last transcript seq they saw.
+        self.seen: dict[tuple[str, str], int] = {}
+        self.typing: dict[str, tuple[str, float]] = {}  # session -> (agent's first name, when)
+        self.typing_listeners: list = []  # async (session, agent first name) -> None
 
     def bind(self, engine: Engine) -> None:
         """Give the service the engine it posts through (the engine calls `intercept`)."""
@@ -140,7 +151,7 @@ class HandoffService:
         """Put the conversation in the queue; return (item, position, minutes, is_new)."""
         context = self.context_of(session)
         if from_flow and context.get("flow") != from_flow:
-            context = {"flow": from_flow, "step": None, "topic": context.get("topic")}
+            context = {"flow": from_flow, "step": None, "topic": context.get("topic"), "name": context.get("name")}
         item, is_new = await self.queue.join(session, lang=lang, channel=channel, reason=reason,
                                              context=context)
         position = self.queue.position(item["id"]) or 0
@@ -166,10 +177,13 @@ class HandoffService:
         """Route the guardian's input to the agent while connected; handle leaving and CSAT."""
         state, inbound = turn.state, turn.inbound
         session = inbound.session
+        name = self._name_of(state) or self._contexts.get(session, {}).get("name")
         if state.flow and state.flow != "handoff":
-            self._remember(session, {"flow": state.flow, "step": state.step, "topic": state.topic})
+            self._remember(session, {"flow": state.flow, "step": state.step, "topic": state.topic, "name": name})
         elif session not in self._contexts:
-            self._remember(session, {"flow": None, "step": None, "topic": state.topic})
+            self._remember(session, {"flow": None, "step": None, "topic": state.topic, "name": name})
+        elif name:
+            self._contexts[session]["name"] = name
         if inbound.button and inbound.button.startswith(CSAT_PREFIX):
             return await self._csat(turn, inbound.button[len(CSAT_PREFIX):])
         item = self.queue.open_for_session(session)
@@ -184,6 +198,15 @@ class HandoffService:
             status = HandoffStatus(item=item["id"], active=True, agent=item.get("agent_name"))
             return Interception(HandoffChange(status, outcome="handoff:message"), [])
         return Interception(HandoffChange(HandoffStatus(item=item["id"], waiting=True)))
+
+    def _name_of(self, state) -> str | None:
+        """Return the name the guardian gave in a form of the flow in progress (or set aside)."""
+        for position in (state.position, state.paused):
+            if position is not None:
+                name = name_in(self.engine.flows.get(position.flow), position.data)
+                if name:
+                    return name
+        return None
 
     def _remember(self, session: str, context: dict) -> None:
         self._contexts[session] = context
@@ -248,8 +271,9 @@ class HandoffService:
 
         connected = HandoffChange(HandoffStatus(item=item_id, active=True, agent=agent.first_name),
                                   outcome="handoff:connected", leave_flow=True)
-        await self.engine.post(session, [Reply(self.t("handoff.connected", lang, agent=agent.first_name))],
-                               sender=SYSTEM, change=connected)
+        stored = await self.engine.post(session, [Reply(self.t("handoff.connected", lang, agent=agent.first_name))],
+                                        sender=SYSTEM, change=connected)
+        self.mark_seen(agent.username, item_id, stored)
         log.info("handoff accepted")
         self.spawn(self.announce_positions())
         self.spawn(self.hub.publish({"type": "queue"}))
@@ -260,12 +284,15 @@ class HandoffService:
         item = self.queue.require_assigned(item_id, agent.username)
         # An identity number an agent pastes is masked as the guardian's are: the transcript keeps none.
         stored = await self.engine.post(item["session"], [Reply(privacy.mask(text).text)], sender="agent")
+        self.typing.pop(item["session"], None)
+        self.mark_seen(agent.username, item_id, stored)
         await self.queue.audit(agent.username, "message", item_id)
         self.spawn(self.hub.publish({"type": "message", "id": item_id}))
         return stored
 
-    async def close(self, item_id: str, agent: Agent, outcome: str) -> dict:
-        """End the conversation (or mark a left message done); the guardian is back with the bot."""
+    async def close(self, item_id: str, agent: Agent, outcome: str, callback: dict | None = None) -> dict:
+        """End the conversation (or mark a left message done); the guardian is back with the bot.
+        Closing as "callback" with `callback` (contact, name, note) puts the call in the list."""
         current = self.queue.get(item_id)
         if current is None:
             raise QueueError("there is no such conversation or message", 404)
@@ -274,29 +301,156 @@ class HandoffService:
             await self.queue.audit(agent.username, "message_done", item_id)
             self.spawn(self.hub.publish({"type": "queue"}))
             return item
-        item = await self.queue.close(item_id, agent.username, outcome)
+        references = await self._references(current["session"])
+        if outcome == "callback" and callback is not None:
+            item, task = await self.queue.close_for_callback(item_id, agent.username, callback, references)
+            await self.queue.audit(agent.username, "callback_added", task["id"], source=item_id)
+        else:
+            item = await self.queue.close(item_id, agent.username, outcome, references)
         await self.queue.audit(agent.username, "close", item_id, outcome=outcome)
         if not item.get("guardian_left"):
-            session = item["session"]
-            lang = await self._lang(session, item["lang"])
-            buttons = tuple(Button(self.t("handoff.csat_label", lang, n=str(n)), f"{CSAT_PREFIX}{n}")
-                            for n in range(1, 6))
-
-            back_with_bot = HandoffChange(HandoffStatus(csat_for=item_id), outcome="handoff:closed",
-                                          leave_flow=True, offer=buttons)
-            await self.engine.post(session, [
-                Reply(self.t("handoff.closed", lang, agent=agent.first_name)),
-                Reply(self.t("handoff.csat_question", lang), buttons),
-            ], sender=SYSTEM, change=back_with_bot)
+            await self._tell_closed(item, agent)
         log.info("handoff closed outcome=%s", outcome)
         self.spawn(self.hub.publish({"type": "queue"}))
         return item
+
+    async def _tell_closed(self, item: dict, agent: Agent) -> None:
+        session = item["session"]
+        lang = await self._lang(session, item["lang"])
+        buttons = tuple(Button(self.t("handoff.csat_label", lang, n=str(n)), f"{CSAT_PREFIX}{n}")
+                        for n in range(1, 6))
+        back_with_bot = HandoffChange(HandoffStatus(csat_for=item["id"]), outcome="handoff:closed",
+                                      leave_flow=True, offer=buttons)
+        await self.engine.post(session, [
+            Reply(self.t("handoff.closed", lang, agent=agent.first_name)),
+            Reply(self.t("handoff.csat_question", lang), buttons),
+        ], sender=SYSTEM, change=back_with_bot)
 
     async def mark_done(self, item_id: str, agent: Agent) -> dict:
         current = self.queue.get(item_id)
         if current is None or current["kind"] != "message":
             raise QueueError("there is no such left message", 404)
         return await self.close(item_id, agent, "resolved")
+
+    async def _references(self, session: str) -> list[str]:
+        """Return the data-rights references named in the conversation, in order, once each."""
+        found: list[str] = []
+        for entry in await self.engine.transcript(session):
+            for reference in DSR_REFERENCE.findall(entry.get("text") or ""):
+                if reference not in found:
+                    found.append(reference)
+        return found
+
+    # Agent tools: hand back, transfer, notes, callbacks, typing, unread ------------------------
+
+    async def hand_back(self, item_id: str, agent: Agent) -> dict:
+        """Give the guardian back to the assistant, and tell them so (no satisfaction question:
+        the conversation goes on with the bot)."""
+        current = self.queue.require_assigned(item_id, agent.username)
+        item = await self.queue.close(item_id, agent.username, HANDED_BACK,
+                                      await self._references(current["session"]))
+        await self.queue.audit(agent.username, "hand_back", item_id)
+        session = item["session"]
+        lang = await self._lang(session, item["lang"])
+        menu = tuple(self.engine.menu_buttons(lang))
+        back = HandoffChange(None, outcome="handoff:handed_back", leave_flow=True, offer=menu)
+        await self.engine.post(session, [Reply(self.t("handoff.handed_back", lang, agent=agent.first_name), menu)],
+                               sender=SYSTEM, change=back)
+        log.info("handoff handed back to the assistant")
+        self.spawn(self.hub.publish({"type": "queue"}))
+        return item
+
+    def transfer_targets(self, agent: Agent) -> list[Agent]:
+        """Return the other agents available for chats now."""
+        return [a for a in self.available_agents() if a.username != agent.username]
+
+    async def transfer(self, item_id: str, agent: Agent, to_username: str, note: str) -> dict:
+        """Give the conversation to another available agent with a note; tell the guardian."""
+        target = next((a for a in self.transfer_targets(agent) if a.username == to_username), None)
+        if target is None:
+            raise QueueError("that agent is not available for chats now; choose another", 409)
+        record = self._note(agent, note, kind="transfer", to=target.username, to_name=target.display_name)
+        item = await self.queue.transfer(item_id, agent.username, (target.username, target.display_name), record)
+        await self.queue.audit(agent.username, "transfer", item_id, to=target.username)
+        session = item["session"]
+        lang = await self._lang(session, item["lang"])
+        moved = HandoffChange(HandoffStatus(item=item_id, active=True, agent=target.first_name),
+                              outcome="handoff:transferred")
+        await self.engine.post(session, [Reply(self.t("handoff.transferred", lang, agent=agent.first_name,
+                                                      to=target.first_name))], sender=SYSTEM, change=moved)
+        log.info("handoff transferred")
+        self.spawn(self.hub.publish({"type": "transfer", "id": item_id, "to": target.username}))
+        return item
+
+    def _note(self, agent: Agent, text: str, **extra: str) -> dict:
+        masked = privacy.mask(text.strip()[:MAX_NOTE]).text
+        return {"at": self.engine.clock().isoformat(), "by": agent.username, "by_name": agent.display_name,
+                "text": masked, "kind": "note", **extra}
+
+    async def add_note(self, item_id: str, agent: Agent, text: str) -> dict:
+        """Keep an internal note on an item: in the record for agents, never shown to the guardian."""
+        item = await self.queue.add_note(item_id, self._note(agent, text))
+        await self.queue.audit(agent.username, "note", item_id)
+        self.spawn(self.hub.publish({"type": "note", "id": item_id}))
+        return item
+
+    async def message_to_callback(self, item_id: str, agent: Agent, note: str) -> dict:
+        """Answer a left message by phone: a callback task with its contact details."""
+        message = self.queue.get(item_id)
+        if message is None or message["kind"] != "message":
+            raise QueueError("there is no such left message", 404)
+        if message.get("contact_kind") != "phone":
+            raise QueueError("this message gives no phone number to call; answer it by e-mail and mark it done")
+        contact = {"name": message.get("name"), "contact": message.get("contact"),
+                   "contact_kind": message.get("contact_kind"), "note": privacy.mask(note).text}
+        _, task = await self.queue.message_to_callback(item_id, agent.username, contact)
+        await self.queue.audit(agent.username, "callback_added", task["id"], source=item_id)
+        self.spawn(self.hub.publish({"type": "queue"}))
+        return task
+
+    async def callback_done(self, item_id: str, agent: Agent, result: str, note: str) -> dict:
+        """Record how the call went; the task leaves the list."""
+        item = await self.queue.callback_done(item_id, agent.username, result, privacy.mask(note).text)
+        await self.queue.audit(agent.username, "callback_done", item_id, result=result)
+        self.spawn(self.hub.publish({"type": "queue"}))
+        return item
+
+    def mark_seen(self, username: str, item_id: str, entries: list[dict]) -> None:
+        """Remember that `username` has read the conversation up to the last of `entries`."""
+        seqs = [e["seq"] for e in entries if isinstance(e.get("seq"), int)]
+        if seqs:
+            key = (username, item_id)
+            self.seen[key] = max(self.seen.get(key, 0), max(seqs))
+
+    def unread(self, username: str, item_id: str, entries: list[dict]) -> int:
+        """Count the guardian's messages `username` has not read (a first look reads them all)."""
+        key = (username, item_id)
+        if key not in self.seen:
+            self.mark_seen(username, item_id, entries)
+        seen = self.seen.get(key, 0)
+        return sum(1 for e in entries if e.get("from") == "user" and e.get("seq", 0) > seen)
+
+    async def guardian_typing(self, session: str) -> None:
+        """Tell the agent holding the guardian's chat that the guardian is typing (for a channel
+        that reports typing)."""
+        item = self.queue.open_for_session(session)
+        if item is not None and item["status"] == "assigned":
+            await self.hub.publish({"type": "typing", "id": item["id"]})
+
+    async def agent_typing(self, item_id: str, agent: Agent) -> None:
+        """Record that the agent is typing to the guardian and tell the typing listeners."""
+        item = self.queue.require_assigned(item_id, agent.username)
+        self.typing[item["session"]] = (agent.first_name, time.monotonic())
+        for listener in self.typing_listeners:
+            await listener(item["session"], agent.first_name)
+
+    def agent_typing_in(self, session: str) -> str | None:
+        """Return the first name of the agent typing to this guardian now, or None."""
+        typing = self.typing.get(session)
+        if typing is None or time.monotonic() - typing[1] > TYPING_SECONDS:
+            self.typing.pop(session, None)
+            return None
+        return typing[0]
 
     # Keeping guardians told --------------------------------------------------------------------
 

@@ -76,7 +76,7 @@ async def test_console_login_accept_reply_close_with_inert_user_text(tmp_path):
                 await waiting.first.get_by_role("button", name="Ta emot").wait_for()
                 await waiting.first.get_by_role("button", name="Ta emot").click()
                 await page.locator("#reply").wait_for(state="visible")
-                await page.get_by_text("Du pratar nu med Alex på Halmstad direkt.").wait_for()
+                await page.locator("#transcript").get_by_text("Du pratar nu med Alex på Halmstad direkt.").wait_for()
 
                 reply = await chat(http, srv.base, "browser-guardian", HOSTILE)
                 assert reply["handoff"] is True
@@ -86,8 +86,8 @@ async def test_console_login_accept_reply_close_with_inert_user_text(tmp_path):
                 assert await page.locator("#transcript img").count() == 0
                 assert dialogs == []
 
-                await page.get_by_label("Färdiga svar från kunskapsbanken").select_option(index=1)
-                await page.get_by_role("button", name="Infoga i svaret").click()
+                await page.get_by_label("Sök färdigt svar från kunskapsbanken").fill("aktivera appen")
+                await page.locator("#canned-results button").first.click()
                 inserted = await page.get_by_label("Ditt svar till vårdnadshavaren").input_value()
                 assert inserted.strip()
                 await page.get_by_label("Ditt svar till vårdnadshavaren").fill("Hej! Jag hjälper dig med appen.")

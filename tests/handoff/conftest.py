@@ -1,6 +1,7 @@
 """A real `serve` app on loopback with an agent login, for the handoff tests."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from dataclasses import dataclass
 
@@ -117,3 +118,30 @@ async def people():
     yield make
     for obj in made:
         await obj.close()
+
+
+async def wait_for(predicate, timeout: float = 5.0):
+    """Poll an async predicate until it returns something truthy."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)
+
+
+async def ready_agent(srv, people, username="agent") -> Agent:
+    agent = people(Agent, srv.base)
+    resp = await agent.login(username)
+    assert resp.status == 200
+    assert await agent.call("POST", "/agent/api/availability", {"available": True}) == (200, {"available": True})
+    return agent
+
+
+async def queued(srv, people, session="guardian-1", text="jag vill prata med en människa"):
+    guardian = people(Guardian, srv.base, session)
+    reply = await guardian.say(text)
+    assert "nummer 1" in reply["messages"][0]["text"] or "nummer" in reply["messages"][0]["text"]
+    return guardian

@@ -9,34 +9,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.handoff.agents import add_agent
-from tests.handoff.conftest import SUNDAY, TUESDAY, Agent, Guardian, running
-
-
-async def wait_for(predicate, timeout: float = 5.0):
-    """Poll an async predicate until it returns something truthy."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await predicate()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
-
-
-async def ready_agent(srv, people, username="agent") -> Agent:
-    agent = people(Agent, srv.base)
-    resp = await agent.login(username)
-    assert resp.status == 200
-    assert await agent.call("POST", "/agent/api/availability", {"available": True}) == (200, {"available": True})
-    return agent
-
-
-async def queued(srv, people, session="guardian-1", text="jag vill prata med en människa"):
-    guardian = people(Guardian, srv.base, session)
-    reply = await guardian.say(text)
-    assert "nummer 1" in reply["messages"][0]["text"] or "nummer" in reply["messages"][0]["text"]
-    return guardian
+from tests.handoff.conftest import SUNDAY, TUESDAY, Agent, Guardian, queued, ready_agent, running, wait_for
 
 
 async def test_staffed_walkthrough_agent_and_guardian_talk_then_the_bot_takes_over(tuesday, people):
