@@ -24,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 
 from bot.knowledge_schema import (FLOW_NAMES, LANGS, Case, CaseFile, Contact, FaqEntry, FaqFile, Settings,
                                   Synonyms, TextsFile, Thresholds, explain)
-from common.calendar import parse_date
+from common.calendar import ContactCalendar, parse_date
 
 __all__ = ["LANGS", "Problem", "KnowledgeError", "Entry", "Knowledge", "EvalSets", "EVAL_THRESHOLDS",
            "PROBLEMS", "check_knowledge", "load_knowledge", "default_knowledge_dir", "read_yaml"]
@@ -317,12 +317,21 @@ PROBLEMS: dict[str, Problem] = {
     "staffed_unknown": Problem(_, 0, "'staffed: {value}' is unknown", "write 'staffed: phone' or 'staffed: visiting'"),
     "exceptions_not_list": Problem(_, 0, "'exceptions' must be a list",
                                    "start each exception with '- date: YYYY-MM-DD'"),
-    "exception_shape": Problem(_, 0, "an exception must have a date and hours",
-                               "write '- date: 2026-12-23' and 'phone: \"07:00-15:00\"' below"),
+    "exception_shape": Problem(_, 0, "an exception must have a date or a rule, and hours",
+                               "write '- date: 2026-12-23' (or '- rule: {weekday: fredag, from: 2026-12-01, "
+                               "to: 2026-12-31}') and 'phone: \"07:00-15:00\"' below"),
+    "rule_shape": Problem(_, 0, "a rule needs a weekday, a first day (from) and a last day (to)",
+                          "write 'rule: {weekday: fredag, from: 2026-12-01, to: 2026-12-31}'"),
+    "rule_unknown_field": Problem(_, 0, "unknown field '{key}' in a rule", "use only weekday, from and to"),
+    "rule_backwards": Problem(_, 0, "the rule ends ('to') before it starts ('from')",
+                              "write the first day in 'from' and the last day in 'to'"),
+    "not_weekday_name": Problem(_, 0, "'{value}' is not a weekday", "write e.g. fredag (or fri)"),
+    "open_on_holiday_bool": Problem(_, 0, "'open_on_holiday' must be true or false",
+                                    "write 'open_on_holiday: true' to open a public holiday"),
     "not_a_date": Problem(_, 0, "'{value}' is not a date", "write the date as YYYY-MM-DD, e.g. 2026-12-23"),
     "closed_bool": Problem(_, 0, "'closed' must be true or false", "write 'closed: true'"),
     "exception_unknown_field": Problem(_, 0, "unknown field '{key}' in an exception",
-                                       "use date, phone, visiting, closed and note"),
+                                       "use date or rule, phone, visiting, closed, open_on_holiday and note"),
     "exception_empty": Problem(_, 0, "the exception says nothing about the hours",
                                "add 'closed: true' or 'phone: \"07:00-15:00\"'"),
     # settings.yaml
@@ -494,14 +503,16 @@ def _load_contact(root: Path, problems: list[Problem]) -> tuple[dict, dict]:
     contact = _check(Contact, data, (rel, 1), problems)
     if not isinstance(data, LMap):
         return {}, {}
-    _check_exception_dates(rel, data.get("exceptions"), problems)
+    if not _check_exception_dates(rel, data.get("exceptions"), problems) and contact is not None:
+        _check_calendar(rel, data, problems)
     facts = {str(name): fact.model_dump() for name, fact in contact.facts.items()} if contact else {}
     return _plain(data), facts
 
 
-def _check_exception_dates(rel: str, exceptions: Any, problems: list[Problem]) -> None:
-    """Each day may have one exception (dates the schema refuses are its problems)."""
+def _check_exception_dates(rel: str, exceptions: Any, problems: list[Problem]) -> bool:
+    """Each day may have one exception (dates the schema refuses are its problems); True: a day twice."""
     seen: dict[date, int] = {}
+    before = len(problems)
     for item in exceptions if isinstance(exceptions, LList) else ():
         try:
             day = parse_date(item.get("date") if isinstance(item, LMap) else None)
@@ -510,6 +521,31 @@ def _check_exception_dates(rel: str, exceptions: Any, problems: list[Problem]) -
         if (first := _seen_before(seen, day, item.line_of("date"))) is not None:
             problems.append(Problem(rel, item.line_of("date"), f"{day} has two exceptions (also line {first})",
                                     "merge them into one"))
+    return len(problems) > before
+
+
+def _check_calendar(rel: str, data: LMap, problems: list[Problem]) -> None:
+    """Build the calendar as the bot will: rules given twice are errors, opened holidays warnings."""
+    exceptions = data.get("exceptions")
+    line = data.line_of("exceptions") if "exceptions" in data else 1
+    try:
+        calendar = ContactCalendar.from_config(_plain(data))
+    except ValueError as exc:
+        problems.append(Problem(rel, line, f"the hours cannot be read: {exc}",
+                                "merge the entries that give the same day"))
+        return
+    for found in calendar.holiday_conflicts():
+        where = exceptions.line_of(found.entry) if isinstance(exceptions, LList) else line
+        what = "the rule" if found.rule else "the exception"
+        if found.opens:
+            problems.append(Problem(rel, where, f"{what} opens {found.day} ({found.holiday}), a holiday",
+                                    "check that this is meant; remove 'open_on_holiday: true' to keep the day closed",
+                                    "warning"))
+        else:
+            problems.append(Problem(rel, where, f"{what} gives hours on {found.day} ({found.holiday}), a holiday: "
+                                    "the holiday wins and the day stays closed",
+                                    "nothing to do if it should stay closed; to open it, add 'open_on_holiday: true'",
+                                    "warning"))
 
 
 def _load_settings(root: Path, problems: list[Problem]) -> dict:

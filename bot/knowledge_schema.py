@@ -24,7 +24,7 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fi
                       ValidationError, create_model, model_validator)
 from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
-from common.calendar import KINDS, WEEKDAYS, ClosesBeforeOpens, parse_date, parse_span
+from common.calendar import KINDS, WEEKDAYS, ClosesBeforeOpens, parse_date, parse_span, parse_weekday
 
 FLOW_NAMES = ("account", "activation", "contact_hours", "data_rights", "handoff")
 PAYLOAD_COMMANDS = ("menu", "help", "cancel", "human", "privacy", "lang:sv", "lang:en")
@@ -205,20 +205,45 @@ class WeeklyHours(create_model("Kinds", __base__=ClosedModel, **{
 Fact = Annotated[LangText, BeforeValidator(_same_in_both_languages), Says("needs_both_languages", "the fact '{key}'")]
 
 
+def _weekday(value: Any) -> int:
+    return parse_weekday(value)
+
+
+class Rule(create_model("RuleDays", __base__=ClosedModel, **{
+        "weekday": (Annotated[int, BeforeValidator(_weekday), Says("not_weekday_name")], ...),
+        "from": (Annotated[Day, Says("not_a_date")], ...),
+        "to": (Annotated[Day, Says("not_a_date")], ...)})):
+    """A repeating exception: {weekday: fredag, from: 2026-12-01, to: 2026-12-31}."""
+
+    unknown = "rule_unknown_field"
+
+    @classmethod
+    def rules(cls, data: dict) -> list[tuple[tuple, str]]:
+        missing = [((), "rule_shape")] if not {"weekday", "from", "to"} <= set(data) else []
+        try:
+            backwards = parse_date(data["to"]) < parse_date(data["from"])
+        except (KeyError, ValueError):
+            backwards = False
+        return missing + ([(("to",), "rule_backwards")] if backwards else [])
+
+
 class DayException(ClosedModel):
-    """One day of the staff calendar: other hours, or closed."""
+    """One day of the staff calendar, or a repeating rule: other hours, or closed."""
 
     unknown = "exception_unknown_field"
-    date: Annotated[Day, Says("not_a_date")]
+    date: Annotated[Day, Says("not_a_date")] = None
+    rule: Annotated[Rule, Says("rule_shape")] = None
     phone: Hours = None
     visiting: Hours = None
     closed: Annotated[bool, Strict(), Says("closed_bool")] = False
+    open_on_holiday: Annotated[bool, Strict(), Says("open_on_holiday_bool")] = False
     note: _both_languages("the exception's note") = None
 
     @classmethod
     def rules(cls, data: dict) -> list[tuple[tuple, str]]:
         says_nothing = data.get("closed", False) is False and not any(kind in data for kind in KINDS)
-        return [((), "exception_empty")] if says_nothing else []
+        dated = ("date" in data) + ("rule" in data)
+        return ([((), "exception_empty")] if says_nothing else []) + ([((), "exception_shape")] if dated != 1 else [])
 
 
 class Contact(ClosedModel):

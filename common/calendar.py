@@ -26,6 +26,9 @@ __all__ = [
     "next_holiday",
     "parse_span",
     "parse_date",
+    "parse_weekday",
+    "rule_days",
+    "HolidayConflict",
     "ClosesBeforeOpens",
     "format_time",
     "format_date",
@@ -177,6 +180,50 @@ class _Exception:
     spans: Mapping[str, tuple[time, time] | None]  # kind -> hours or None (closed); missing = normal
     all_closed: bool
     notes: Mapping[str, str] | None
+    open_on_holiday: bool = False  # staff said so: the hours apply even on a public holiday
+    entry: int = 0  # the index of the entry in contact.yaml's `exceptions` (for messages)
+    rule: bool = False  # a repeating rule (a dated entry wins over it)
+
+
+@dataclass(frozen=True)
+class HolidayConflict:
+    """An exception or rule that gives hours on a public holiday or de-facto closed day."""
+
+    day: date
+    holiday: str  # the Swedish name ("Juldagen")
+    entry: int  # the index of the entry in `exceptions`
+    rule: bool
+    opens: bool  # True: `open_on_holiday: true` opens the day; False: the holiday wins
+
+
+# Weekday names staff may write in a rule: mon..sun, Swedish and English names, and plurals.
+_WEEKDAY_NAMES: tuple[tuple[str, ...], ...] = (
+    ("mon", "måndag", "mandag", "monday"), ("tue", "tisdag", "tuesday"), ("wed", "onsdag", "wednesday"),
+    ("thu", "torsdag", "thursday"), ("fri", "fredag", "friday"), ("sat", "lördag", "lordag", "saturday"),
+    ("sun", "söndag", "sondag", "sunday"),
+)
+
+
+def parse_weekday(value: object, where: str = "weekday") -> int:
+    """Turn "fredag", "fredagar", "fri" or "Friday" into 0-6 (Monday = 0)."""
+    word = value.strip().lower() if isinstance(value, str) else ""
+    for number, names in enumerate(_WEEKDAY_NAMES):
+        if any(word == name or (len(name) > 3 and word in (name + "ar", name + "s", name + "en"))
+               for name in names):
+            return number
+    raise ValueError(f"{where}: {value!r} is not a weekday; write e.g. fredag or fri")
+
+
+def rule_days(rule: object, where: str = "rule") -> list[date]:
+    """List the days of a repeating rule {weekday: fredag, from: 2026-12-01, to: 2026-12-31}."""
+    if not isinstance(rule, Mapping) or set(rule) != {"weekday", "from", "to"}:
+        raise ValueError(f"{where}: write the rule as {{weekday: fredag, from: 2026-12-01, to: 2026-12-31}}")
+    weekday = parse_weekday(rule["weekday"], f"{where}.weekday")
+    first, last = parse_date(rule["from"], f"{where}.from"), parse_date(rule["to"], f"{where}.to")
+    if last < first:
+        raise ValueError(f"{where}: 'to' ({last}) is before 'from' ({first})")
+    start = first + timedelta(days=(weekday - first.weekday()) % 7)
+    return [start + timedelta(days=7 * i) for i in range((last - start).days // 7 + 1)] if start <= last else []
 
 
 def _parse_weekly(hours: object) -> dict[str, dict[int, tuple[time, time]]]:
@@ -201,30 +248,48 @@ def _parse_weekly(hours: object) -> dict[str, dict[int, tuple[time, time]]]:
     return weekly
 
 
+def _parse_exception(entry: object, i: int, weekly: Mapping[str, object]) -> tuple[list[date], _Exception]:
+    """Turn one entry of `exceptions` (a `date:` or a repeating `rule:`) into its days and hours."""
+    where = f"exceptions[{i}]"
+    if not isinstance(entry, Mapping) or ("date" in entry) == ("rule" in entry):
+        raise ValueError(f"{where}: expected a mapping with a date or a rule (not both)")
+    if "date" in entry:
+        days = [parse_date(entry["date"], f"{where}.date")]
+        where = f"exceptions[{i}] ({days[0].isoformat()})"
+    else:
+        days = rule_days(entry["rule"], f"{where}.rule")
+    unknown = set(entry) - {"date", "rule", "closed", "note", "open_on_holiday", *weekly}
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}; "
+                         f"use date or rule, closed, note, open_on_holiday or {', '.join(weekly)}")
+    flags = {name: entry.get(name, False) for name in ("closed", "open_on_holiday")}
+    for name, flag in flags.items():
+        if not isinstance(flag, bool):
+            raise ValueError(f"{where}.{name}: expected true or false, got {flag!r}")
+    spans = {k: parse_span(entry[k], f"{where}.{k}") for k in weekly if k in entry}
+    if not flags["closed"] and not spans:
+        raise ValueError(f"{where}: says nothing; give closed: true or hours for {' or '.join(weekly)}")
+    notes = _parse_note(entry.get("note"), f"{where}.note")
+    return days, _Exception(spans, flags["closed"], notes, flags["open_on_holiday"], i, "rule" in entry)
+
+
 def _parse_exceptions(raw: object, weekly: Mapping[str, object]) -> dict[date, _Exception]:
-    """Turn contact.yaml's `exceptions` list into date -> the changed hours of that day."""
+    """Turn contact.yaml's `exceptions` list into date -> the changed hours of that day.
+
+    A dated entry wins over a rule on the same day; a day given twice by dates or by rules is an error.
+    """
     if not isinstance(raw, list):
-        raise ValueError("exceptions: expected a list of entries with a date")
+        raise ValueError("exceptions: expected a list of entries with a date or a rule")
     exceptions: dict[date, _Exception] = {}
     for i, entry in enumerate(raw):
-        where = f"exceptions[{i}]"
-        if not isinstance(entry, Mapping) or "date" not in entry:
-            raise ValueError(f"{where}: expected a mapping with a date")
-        day = parse_date(entry["date"], f"{where}.date")
-        where = f"exceptions[{i}] ({day.isoformat()})"
-        if day in exceptions:
-            raise ValueError(f"{where}: the date is listed twice; merge the entries")
-        unknown = set(entry) - {"date", "closed", "note", *weekly}
-        if unknown:
-            raise ValueError(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}; "
-                             f"use date, closed, note or {', '.join(weekly)}")
-        closed = entry.get("closed", False)
-        if not isinstance(closed, bool):
-            raise ValueError(f"{where}.closed: expected true or false, got {closed!r}")
-        spans = {k: parse_span(entry[k], f"{where}.{k}") for k in weekly if k in entry}
-        if not closed and not spans:
-            raise ValueError(f"{where}: says nothing; give closed: true or hours for {' or '.join(weekly)}")
-        exceptions[day] = _Exception(spans, closed, _parse_note(entry.get("note"), f"{where}.note"))
+        days, exc = _parse_exception(entry, i, weekly)
+        for day in days:
+            other = exceptions.get(day)
+            if other is not None and other.rule == exc.rule:
+                raise ValueError(f"exceptions[{i}] ({day.isoformat()}): the date is also given by "
+                                 f"exceptions[{other.entry}]; merge the entries")
+            if other is None or other.rule:
+                exceptions[day] = exc
     return exceptions
 
 
@@ -290,10 +355,28 @@ class ContactCalendar:
             raise ValueError(f"unknown kind {kind!r}; use one of {', '.join([*self._weekly, 'staffed'])}")
         return resolved
 
+    def holiday_conflicts(self) -> list[HolidayConflict]:
+        """List the days an exception or rule gives hours on a holiday, in date order.
+
+        Such hours apply only with `open_on_holiday: true`; otherwise the holiday wins.
+        """
+        found = []
+        for day, exc in sorted(self._exceptions.items()):
+            name = self.holiday_name(day, "sv")
+            if name is not None and not exc.all_closed and any(span for span in exc.spans.values()):
+                found.append(HolidayConflict(day, name, exc.entry, exc.rule, exc.open_on_holiday))
+        return found
+
     def day_hours(self, kind: str, day: date) -> DayHours:
-        """Give the hours of `kind` on `day`: exceptions first, then holidays, then the week."""
+        """Give the hours of `kind` on `day`: exceptions first, then holidays, then the week.
+
+        An exception opens a holiday only when it says `open_on_holiday: true`.
+        """
         kind = self.resolve_kind(kind)
         exc = self._exceptions.get(day)
+        if (exc is not None and not exc.all_closed and not exc.open_on_holiday and exc.spans.get(kind)
+                and self.holiday_name(day, "sv") is not None):
+            exc = None  # the holiday wins over hours that do not say they open it
         if exc is not None and (exc.all_closed or kind in exc.spans):
             reason = exc.notes["sv"] if exc.notes else None
             span = None if exc.all_closed else exc.spans[kind]

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from common import calendar as hours_mod
-from common.calendar import ContactCalendar, HoursQuery, format_date, format_datetime, format_time, next_holiday
+from common.calendar import ContactCalendar, HoursQuery, parse_weekday, format_date, format_datetime, format_time, next_holiday
 from flows.hours_questions import parse_question
 
 TZ = ZoneInfo("Europe/Stockholm")
@@ -195,8 +195,18 @@ def test_exception_closes_a_normal_weekday():
     assert "Staff training day" in ask(cal, "are you open now", "2026-12-08T10:00", "en")
 
 
-def test_exception_can_open_a_holiday():
+def test_exception_does_not_silently_open_a_holiday():
     cal = with_exceptions({"date": date(2027, 1, 6), "phone": "10:00-14:00", "note": "Extra telefontid"})
+    assert cal.day_hours("phone", date(2027, 1, 6)).reason_kind == "holiday"
+    assert not cal.status("phone", at("2027-01-06T11:00")).is_open
+    [conflict] = cal.holiday_conflicts()
+    assert (conflict.day, conflict.holiday, conflict.opens) == (date(2027, 1, 6), "Trettondedag jul", False)
+
+
+def test_exception_can_open_a_holiday_when_it_says_so():
+    cal = with_exceptions({"date": date(2027, 1, 6), "phone": "10:00-14:00", "note": "Extra telefontid",
+                           "open_on_holiday": True})
+    assert cal.holiday_conflicts()[0].opens
     phone = cal.day_hours("phone", date(2027, 1, 6))
     assert (phone.opens, phone.closes, phone.reason_kind) == (time(10), time(14), "exception")
     assert cal.day_hours("visiting", date(2027, 1, 6)).reason_kind == "holiday"  # not listed: still closed
@@ -356,12 +366,57 @@ def test_every_answer_renders(cal, lang, question, now):
     ({"exceptions": [{"date": date(2026, 12, 24), "phone": "closed", "fax": "closed"}]}, "unknown key"),
     ({"exceptions": [{"date": date(2026, 12, 24), "closed": "yes"}]}, "true or false"),
     ({"exceptions": [{"date": date(2026, 12, 23), "closed": True},
-                     {"date": "2026-12-23", "phone": "07:00-12:00"}]}, "listed twice"),
+                     {"date": "2026-12-23", "phone": "07:00-12:00"}]}, "also given by"),
     ({"exceptions": {"date": date(2026, 12, 24)}}, "list"),
 ])
 def test_malformed_contact_is_refused(change, message):
     with pytest.raises(ValueError, match=message):
         ContactCalendar.from_config({**CONTACT, **change})
+
+
+FRIDAYS_IN_DECEMBER = {"rule": {"weekday": "fredag", "from": "2026-12-01", "to": "2026-12-31"},
+                       "phone": "07:00-15:00", "note": {"sv": "Fredag i december", "en": "A Friday in December"}}
+
+
+def test_a_rule_repeats_on_its_weekday_and_the_holiday_wins():
+    cal = with_exceptions(FRIDAYS_IN_DECEMBER)
+    for friday in (4, 11, 18):
+        phone = cal.day_hours("phone", date(2026, 12, friday))
+        assert (phone.opens, phone.closes, phone.reason_kind) == (time(7), time(15), "exception")
+    assert cal.day_hours("phone", date(2026, 12, 10)).closes == time(17)  # a Thursday: the usual week
+    assert cal.day_hours("phone", date(2027, 1, 8)).closes == time(16)  # after the rule's last day
+    christmas = cal.day_hours("phone", date(2026, 12, 25))
+    assert christmas.is_closed and christmas.reason == "Juldagen"
+    assert not cal.status("phone", at("2026-12-25T10:00")).is_open
+    assert [(c.day, c.holiday, c.rule) for c in cal.holiday_conflicts()] == [(date(2026, 12, 25), "Juldagen", True)]
+
+
+def test_a_dated_exception_wins_over_a_rule():
+    cal = with_exceptions(FRIDAYS_IN_DECEMBER, {"date": "2026-12-18", "closed": True})
+    assert cal.day_hours("phone", date(2026, 12, 18)).is_closed
+    assert cal.day_hours("phone", date(2026, 12, 11)).closes == time(15)
+
+
+@pytest.mark.parametrize("word, weekday", [("fredag", 4), ("Fredagar", 4), ("fri", 4), ("friday", 4),
+                                           ("lördag", 5), ("lordag", 5), ("måndagar", 0), ("sun", 6)])
+def test_rule_weekday_names(word, weekday):
+    assert parse_weekday(word) == weekday
+
+
+@pytest.mark.parametrize("rule, message", [
+    ({"weekday": "fredagsmys", "from": "2026-12-01", "to": "2026-12-31"}, "not a weekday"),
+    ({"weekday": "fredag", "from": "2026-12-31", "to": "2026-12-01"}, "before"),
+    ({"weekday": "fredag", "from": "2026-12-01"}, "write the rule as"),
+])
+def test_malformed_rules_are_refused(rule, message):
+    with pytest.raises(ValueError, match=message):
+        with_exceptions({"rule": rule, "phone": "07:00-15:00"})
+
+
+def test_two_rules_on_the_same_day_are_refused():
+    with pytest.raises(ValueError, match="also given by"):
+        with_exceptions(FRIDAYS_IN_DECEMBER, {"rule": {"weekday": "fri", "from": "2026-12-10", "to": "2026-12-12"},
+                                              "closed": True})
 
 
 def test_real_contact_yaml_builds():
