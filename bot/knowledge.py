@@ -218,9 +218,27 @@ class Knowledge:
             template = self.texts[key][lang]
         except KeyError:
             raise KeyError(f"no text {key!r} in {lang!r} in the knowledge files") from None
-        values = {name: by_lang.get(lang, "") for name, by_lang in self.facts.items()}
+        return template.format_map(_Placeholders(self._values(template, lang, fmt)))
+
+    @property
+    def calendar(self) -> ContactCalendar:
+        """The opening-hours calendar of this version (built once; flows.contact_hours shares it)."""
+        calendar = self.cache.get("calendar")
+        if calendar is None:
+            calendar = self.cache["calendar"] = ContactCalendar.from_config(self.contact)
+        return calendar
+
+    def _values(self, template: str, lang: str, fmt: dict) -> dict[str, Any]:
+        """The placeholders a template may use: the facts, the weekly hours it names, then `fmt`."""
+        values: dict[str, Any] = {name: by_lang.get(lang, "") for name, by_lang in self.facts.items()}
+        for name, kind in HOURS_PLACEHOLDERS.items():
+            if "{" + name + "}" in template:
+                try:
+                    values[name] = self.calendar.weekly_text(kind, lang, lambda key, **f: self.text(key, lang, **f))
+                except (ValueError, KeyError):
+                    pass  # no usable hours (a test's bare knowledge): the placeholder stays as written
         values.update(fmt)
-        return template.format_map(_Placeholders(values))
+        return values
 
     @property
     def labelled(self) -> list[dict]:
@@ -236,7 +254,7 @@ class Knowledge:
 
     def render(self, template: str, lang: str, **fmt: Any) -> str:
         """Format an answer written by staff with the contact facts (and {retention_days})."""
-        values = {name: by_lang.get(lang, "") for name, by_lang in self.facts.items()}
+        values = self._values(template, lang, {})
         privacy = self.settings.get("privacy") or {}
         values["retention_days"] = privacy.get("retention_days", 90)
         values["retention_decision"] = (privacy.get("retention_decision") or {}).get(lang, "")
@@ -269,6 +287,24 @@ class EvalSets:
     tuning: list[dict] = field(default_factory=list)
     holdout: list[dict] = field(default_factory=list)
     thresholds: dict[str, float] = field(default_factory=lambda: dict(EVAL_THRESHOLDS))
+
+
+# Placeholders an answer may use for the weekly hours, written out from contact.yaml in its language.
+HOURS_PLACEHOLDERS = {"phone_hours": "phone", "visiting_hours": "visiting"}
+# Hours typed into an answer ("fredag till 16.00", "07.00–17.00"): they would not follow contact.yaml.
+_TYPED_HOURS = re.compile(r"(?:[^\W\d]+\s+)?(?<![\d{])(?:[01]?\d|2[0-3])[.:][0-5]\d(?:\s*[–-]\s*\d{1,2}[.:]\d{2})?")
+
+
+def typed_hours(entry: Entry, line: int) -> list[Problem]:
+    """Warn about clock times typed into an entry's answer, naming the entry and the text."""
+    found = []
+    for lang, text in (entry.answer or {}).items():
+        match = _TYPED_HOURS.search(text)
+        if match:
+            found.append(Problem(entry.path, line, f"the answer of '{entry.id}' ({lang}) has hours typed in: "
+                                 f"'{match[0]}'", "write {phone_hours} or {visiting_hours} instead, so the "
+                                 "answer follows the hours in contact.yaml", "warning"))
+    return found
 
 
 # What `knowledge eval` requires unless a file in knowledge/tests/ says otherwise.
@@ -572,7 +608,9 @@ def _load_entries(root: Path, problems: list[Problem], today: date) -> tuple[dic
                 problems.append(Problem(rel, entry.line,
                                         f"the id '{entry.id}' is also used at {other.path}:{other.line}",
                                         "give this entry another id"))
-            elif entry.review_by < today:
+                continue
+            warnings.extend(typed_hours(entry, item.line_of("answer") if "answer" in item else entry.line))
+            if entry.review_by < today:
                 warnings.append(Problem(rel, item.line_of("review_by"),
                                         f"the entry '{entry.id}' was due for review on {entry.review_by}",
                                         "check the answer and set a new review_by date", "warning"))

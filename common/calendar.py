@@ -21,6 +21,7 @@ __all__ = [
     "DayHours",
     "OpenStatus",
     "HoursQuery",
+    "PERIODS",
     "ContactCalendar",
     "swedish_holidays",
     "next_holiday",
@@ -95,6 +96,17 @@ class HoursQuery:
     # "när kan jag ringa er", "when can I come by": asks when one can call or visit, so the reply
     # gives that schedule (or the named day's hours) together with whether it is open now.
     schedule: bool = False
+    # "har ni öppet i jul": a holiday period ("jul", "pask", "midsommar"), answered with its days.
+    period: str | None = None
+
+
+# A holiday period: the Swedish name of its last holiday and how many days before it the period
+# starts (jul: from 20 December to trettondedag jul; påsk: from the Wednesday before långfredagen).
+PERIODS: dict[str, tuple[str, int]] = {
+    "jul": ("Trettondedag jul", 17),
+    "pask": ("Annandag påsk", 5),
+    "midsommar": ("Midsommardagen", 2),
+}
 
 
 # --------------------------------------------------------------------------- holidays
@@ -454,7 +466,9 @@ class ContactCalendar:
         kinds = list(KINDS) if query.kind == "both" else [self.resolve_kind(query.kind)]
         day = self.resolve_day(query, local.date())
         lines: list[str] = []
-        if query.open_now or query.next_open:
+        if query.period in PERIODS:
+            lines += self._period_lines(kinds, query.period, local.date(), lang, t)
+        elif query.open_now or query.next_open:
             lines += self._status_lines(kinds, local, lang, t)
             if day is not None and day != local.date():
                 lines += self._day_lines(kinds, day, local, lang, t)
@@ -464,7 +478,7 @@ class ContactCalendar:
                 # When to call or visit on a day: that day's hours, the usual week if the day is
                 # closed, and whether it is open now.
                 if all(self.day_hours(k, day).is_closed for k in kinds):
-                    lines += [t(f"hours.weekly_{kind}", hours=self._weekly_text(kind, lang, t)) for kind in kinds]
+                    lines += [t(f"hours.weekly_{kind}", hours=self.weekly_text(kind, lang, t)) for kind in kinds]
                 lines += self._status_lines(kinds, local, lang, t, header=day != local.date())
             elif day == local.date():
                 lines += self._status_lines(kinds, local, lang, t, header=False)
@@ -527,12 +541,18 @@ class ContactCalendar:
 
     def _overview_lines(self, kinds: list[str], local: datetime, lang: str, t: Translate) -> list[str]:
         """Give the ordinary week, today's state and the unusual days of the coming week."""
-        lines = [t(f"hours.weekly_{kind}", hours=self._weekly_text(kind, lang, t)) for kind in kinds]
+        lines = [t(f"hours.weekly_{kind}", hours=self.weekly_text(kind, lang, t)) for kind in kinds]
         lines.append(t("hours.weekly_closed"))
         lines += self._status_lines(kinds[:1], local, lang, t)
-        today = local.date()
+        parts = self._unusual_days(kinds, [local.date() + timedelta(days=i) for i in range(1, 8)], lang, t)
+        if parts:
+            lines.append(t("hours.upcoming", days="; ".join(parts)))
+        return lines
+
+    def _unusual_days(self, kinds: list[str], days: list[date], lang: str, t: Translate) -> list[str]:
+        """Say, for each day whose hours differ from the usual week, its hours or that it is closed."""
         parts = []
-        for day in (today + timedelta(days=i) for i in range(1, 8)):
+        for day in days:
             hours = [self.day_hours(k, day) for k in kinds]
             if not any(h.reason_kind in ("holiday", "exception") for h in hours):
                 continue
@@ -547,15 +567,30 @@ class ContactCalendar:
                            hours=self._span(h.opens, h.closes, lang, t) if not h.is_closed else t("hours.closed_word"))
                          for k, h in zip(kinds, hours)]
                 parts.append(t("hours.upcoming_hours", date=date_text, reason=reason, hours=", ".join(spans)))
-        if parts:
-            lines.append(t("hours.upcoming", days="; ".join(parts)))
-        return lines
+        return parts
+
+    def period_days(self, period: str, today: date) -> list[date]:
+        """The days of the next (or current) holiday period from `today` on, e.g. jul: 20 Dec - 6 Jan."""
+        last_name, before = PERIODS[period]
+        last = next_holiday(last_name, today, self.holiday_dates)
+        if last is None:
+            return []
+        first = max(today, last - timedelta(days=before))
+        return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+    def _period_lines(self, kinds: list[str], period: str, today: date, lang: str, t: Translate) -> list[str]:
+        """Answer "har ni öppet i jul?": the period's closed and changed days, then the usual hours."""
+        parts = self._unusual_days(kinds, self.period_days(period, today), lang, t)
+        name = t(f"hours.period.{period}")
+        if not parts:
+            return [t("hours.period_usual", period=name)]
+        return [t("hours.period_days", period=name, days="; ".join(parts)), t("hours.period_rest")]
 
     @staticmethod
     def _span(opens: time, closes: time, lang: str, t: Translate) -> str:
         return t("hours.span", opens=format_time(opens, lang, t), closes=format_time(closes, lang, t))
 
-    def _weekly_text(self, kind: str, lang: str, t: Translate) -> str:
+    def weekly_text(self, kind: str, lang: str, t: Translate) -> str:
         """Group equal consecutive weekdays: "måndag–torsdag kl. 07.00–17.00, fredag kl. 07.00–16.00"."""
         week = self._weekly[kind]
         groups: list[tuple[int, int, tuple[time, time]]] = []

@@ -62,10 +62,23 @@ _NAMED_CUES: tuple[tuple[str, str], ...] = (
     ("ascension", "Kristi himmelsfärdsdag"), ("nationaldag", "Nationaldagen"), ("national day", "Nationaldagen"),
     ("forsta maj", "Första maj"), ("1 maj", "Första maj"), ("may day", "Första maj"),
     ("alla helgons", "Alla helgons dag"), ("all saints", "Alla helgons dag"),
-    # A whole holiday period named loosely: its first closed day (checked after the exact names).
-    ("pask", "Långfredagen"), ("easter", "Långfredagen"), ("christmas", "Julafton"), ("xmas", "Julafton"),
-    ("midsommar", "Midsommarafton"), ("midsummer", "Midsommarafton"),
 )
+# A whole holiday period named loosely ("i jul", "över påsk"), checked after the exact names: the
+# reply lists the period's days. "jul" is matched as a whole word only (not "juli").
+_PERIOD_WORDS: tuple[tuple[str, str], ...] = (
+    ("jul", "jul"), ("julen", "jul"), ("julhelgen", "jul"), ("julhelgerna", "jul"), ("christmas", "jul"),
+    ("xmas", "jul"), ("pask", "pask"), ("easter", "pask"), ("midsommar", "midsommar"), ("midsummer", "midsommar"),
+)
+_PERIOD_PREFIXES = ("pask", "easter", "midsommar", "midsummer", "christmas", "julhelg")
+
+
+def _period(words: list[str]) -> str | None:
+    """Find a holiday period named in the words ("i jul", "påskhelgen", "over Christmas")."""
+    for w in words:
+        for cue, period in _PERIOD_WORDS:
+            if w == cue or (cue in _PERIOD_PREFIXES and w.startswith(cue)):
+                return period
+    return None
 
 
 def _has(folded: str, words: list[str], cues: tuple[str, ...], fuzzy: bool = False) -> bool:
@@ -118,8 +131,11 @@ def parse_question(text: str, lang: str = "sv", today: date | None = None) -> Ho
         if _has(folded, words, (cue,)):
             named = name
             break
+    period = _period(words) if named is None else None
     day: str | int | date | None = None
-    if named is None:
+    if period is not None:
+        pass
+    elif named is None:
         if _has(folded, words, _TOMORROW_CUES):
             day = "tomorrow"
         elif _exact_word(folded, _TODAY_CUES) or _has(folded, words, ("idag", "today")):
@@ -135,7 +151,8 @@ def parse_question(text: str, lang: str = "sv", today: date | None = None) -> Ho
     next_open = _has(folded, words, _NEXT_CUES)
     when = _has(folded, words, _WHEN_CUES)
     open_word = _has(folded, words, _OPEN_CUES)
-    open_now = now_word or (open_word and not when and not next_open and day is None and named is None)
+    open_now = now_word or (open_word and not when and not next_open and day is None and named is None
+                            and period is None)
     schedule = kind != "both" and (when or day is not None or named is not None) and not open_now and not next_open
     return HoursQuery(kind=kind, day=day, open_now=bool(open_now), next_open=bool(next_open), named=named,
-                      schedule=schedule)
+                      schedule=schedule, period=period)

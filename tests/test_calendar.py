@@ -325,7 +325,7 @@ def test_format_helpers_for_other_modules():
 ALLOWED_PLACEHOLDERS = {
     *FACTS, "name", "phone_intl", "postal_address",
     "h", "hh", "mm", "opens", "closes", "weekday", "day", "month", "year", "date", "time", "first", "last",
-    "kind", "kind_hours", "when", "reason", "hours", "days",
+    "kind", "kind_hours", "when", "reason", "hours", "days", "period",
 }
 
 

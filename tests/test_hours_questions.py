@@ -57,6 +57,18 @@ def test_parse_named_days(text, named, expected):
     assert parse_question(text, "sv").day is None  # without a clock the name is kept for `answer`
 
 
+@pytest.mark.parametrize("text, period", [
+    ("har ni öppet i jul", "jul"), ("öppet över julhelgen?", "jul"), ("are you open over christmas", "jul"),
+    ("har ni öppet i påsk", "pask"), ("öppettider påskhelgen", "pask"), ("easter hours", "pask"),
+    ("är ni öppna i midsommar", "midsommar"), ("open at midsummer?", "midsommar"),
+    ("har ni öppet i juli", None), ("har ni öppet på julafton", None), ("annandag påsk", None),
+])
+def test_parse_holiday_periods(text, period):
+    q = parse_question(text, "sv")
+    assert q.period == period
+    assert not (period and q.open_now)  # "har ni öppet i jul" asks about the days, not "open now?"
+
+
 # --------------------------------------------------------------------------- when can I call or visit?
 # The question reaches the contact_hours flow through whichever hours entry matched it best; the
 # words of the question, not the entry's topic, decide that a schedule is asked for.
