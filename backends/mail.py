@@ -6,9 +6,11 @@ message in `DATA_DIR/outbox/` (Python's `mailbox.Maildir` format).
 """
 from __future__ import annotations
 
+import argparse
 import asyncio
 import email.utils
 import mailbox
+import os
 from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 from pathlib import Path
@@ -82,3 +84,19 @@ class Mailer:
             domain = from_addr.rpartition("@")[2] or "localhost"
             msg["Message-ID"] = email.utils.make_msgid(domain=domain)
         await self._transport(msg)
+
+
+def add_mail_options(parser: argparse.ArgumentParser) -> None:
+    """Add the options a backend run alone takes to deliver mail (defaults from the environment:
+    HALMSTAD_SMTP_HOST, HALMSTAD_SMTP_PORT, HALMSTAD_MAIL_FROM)."""
+    parser.add_argument("--smtp-host", default=os.environ.get("HALMSTAD_SMTP_HOST"),
+                        help="send e-mail over SMTP (default: into the Maildir DATA_DIR/outbox/)")
+    parser.add_argument("--smtp-port", type=int, default=int(os.environ.get("HALMSTAD_SMTP_PORT", "25")))
+    parser.add_argument("--mail-from", default=os.environ.get("HALMSTAD_MAIL_FROM", DEFAULT_FROM))
+
+
+def mailer_from(args: argparse.Namespace, outbox: Path) -> Mailer:
+    """Return the mailer `add_mail_options` asked for: SMTP, or the Maildir at `outbox`."""
+    if args.smtp_host:
+        return Mailer.smtp(args.smtp_host, args.smtp_port, sender=args.mail_from)
+    return Mailer.maildir(outbox, sender=args.mail_from)

@@ -3,7 +3,8 @@
 `POST api/requests` files a request once per Idempotency-Key (the same key and body again gets
 the same answer and no new case; the same key with another body is a 409); `GET
 api/requests/{reference}` tells the case's public status. Bad input is a 4xx with
-`{"error": ...}` saying what to fix; nothing personal is logged.
+`{"error": ...}` saying what to fix; nothing personal is logged. A request with an e-mail address
+gets its receipt from the follow-through job (`followup.py`), woken here.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from backends.httpkit import BadBody, bearer_ok, json_error, parse_json, read_ca
 
 from . import cases
 from .config import CONFIG_KEY, MAX_BODY_BYTES, STORE_KEY
+from .followup import WAKE_KEY
 from .store import IdempotencyConflict
 from .validation import REFERENCE_RE, RequestError, valid_idempotency_key, validate_request
 
@@ -51,16 +53,20 @@ async def post_request(request: web.Request) -> web.Response:
         fields = await _request_fields(request)
     except RequestError as exc:
         return json_error(exc.status, exc.message)
-    clock = request.app[CONFIG_KEY].clock
+    config = request.app[CONFIG_KEY]
+    receipt = config.mailer is not None and fields["requester"]["email"] is not None
     try:
         response, created = await request.app[STORE_KEY].create_case(
             key, cases.canonical_hash(fields),
-            lambda data: cases.new_case(fields, data["cases"], cases.local_now(clock)))
+            lambda data: cases.new_case(fields, data["cases"], cases.local_now(config.clock),
+                                        receipt=receipt))
     except IdempotencyConflict:
         return json_error(409, "this Idempotency-Key was already used with a different request")
     if created:
         log.info("dsr case created reference=%s right=%s channel=%s",
                  response["reference"], fields["right"], fields["channel"])
+        if receipt:
+            request.app[WAKE_KEY].set()  # the follow-through job sends the receipt now
         return web.json_response(response, status=201)
     log.info("dsr idempotent replay reference=%s", response["reference"])
     return web.json_response(response, status=200, headers={"Idempotent-Replayed": "true"})

@@ -5,8 +5,10 @@ Routes are relative to the app's root, so the app runs alone (`python -m backend
 with `root.add_subapp("/dsr/", app)`. Machine API (`api/requests…`, `api.py`) takes the shared
 bearer token; staff pages (`staff.py`, HTML in `pages.py`) take a login (`logins.py`:
 argon2id-hashed passwords, a random server-side session token in an HttpOnly, SameSite=Strict
-cookie, a CSRF token in every form). The rules of a case are in `cases.py`, its file in
-`store.py`.
+cookie, a CSRF token in every form). The rules of a case are in `cases.py` (and `parts.py`,
+the decision per part), the list's filters in `worklist.py`, its file in `store.py`; the receipt
+e-mail and the daily reminder run as a job with the app (`followup.py`). docs/DSR.md tells how a
+data-protection officer works a case.
 """
 from __future__ import annotations
 
@@ -20,10 +22,11 @@ from backends.httpkit import json_error
 from common.loginguard import LoginGuard
 from common.passwords import PasswordCheck
 
-from . import api, logins, staff
+from . import api, logins, staff, staff_actions
 from .config import (
     CONFIG_KEY, GUARD_KEY, HASHER_KEY, MAX_BODY_BYTES, SESSIONS_KEY, STORE_KEY, DsrConfig,
 )
+from .followup import WAKE_KEY, follow_through
 from .logins import add_staff, disable_staff, remove_staff
 from .pages import check_texts, load_texts
 from .store import DsrStore
@@ -64,12 +67,14 @@ def create_app(config: DsrConfig) -> web.Application:
     app[SESSIONS_KEY] = {}
     app[GUARD_KEY] = LoginGuard(clock=config.timer)
     app[HASHER_KEY] = PasswordCheck()
+    app[WAKE_KEY] = asyncio.Event()
 
     async def close_store(_: web.Application) -> None:
         store.close()
 
     app.on_cleanup.append(close_store)
-    for routes in (api.routes, logins.routes, staff.routes):  # each declared at its handler
+    app.cleanup_ctx.append(follow_through)  # receipts and the daily reminder, with a mailer
+    for routes in (api.routes, logins.routes, staff.routes, staff_actions.routes):
         app.add_routes(routes)
     return app
 

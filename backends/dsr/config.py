@@ -5,6 +5,7 @@ app keys name what `create_app` puts on the application for the handlers to find
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,6 +15,7 @@ from typing import Callable
 from aiohttp import web
 
 from backends.httpkit import utc_now
+from backends.mail import Mailer
 from common.loginguard import LoginGuard
 from common.netaddr import ClientAddresses
 from common.passwords import PasswordCheck
@@ -26,6 +28,12 @@ SESSION_LIFETIME_SECONDS = 12 * 3600
 MAX_PASSWORD = 1024
 SESSION_COOKIE = "dsr_session"
 LOGIN_COOKIE = "dsr_login"
+# The data-protection officer's mailbox for the daily reminder (DsrConfig.reminder_to).
+REMINDER_ENV = "HALMSTAD_DSR_REMINDER_TO"
+
+
+def _reminder_address() -> str | None:
+    return os.environ.get(REMINDER_ENV, "").strip() or None
 
 
 @dataclass
@@ -43,6 +51,19 @@ class DsrConfig:
     # Seconds for sessions and login throttles, apart from `clock` (the cases' calendar, which
     # `serve --now` and the tests move by months).
     timer: Callable[[], float] = field(default=time.monotonic)
+    # Follow-through (`followup.py`), on when a mailer is given: the receipt e-mail to a requester
+    # who gave an address, and the daily reminder to `reminder_to` (default: $HALMSTAD_DSR_REMINDER_TO)
+    # from `reminder_hour` o'clock Stockholm time, in `reminder_lang`, linking `public_url`.
+    mailer: Mailer | None = None
+    reminder_to: str | None = field(default_factory=_reminder_address)
+    reminder_hour: int = 7
+    reminder_lang: str = "sv"
+    public_url: str = ""
+    job_interval: float = 60.0  # seconds between the follow-through job's rounds
+    # Staff link from a case to the conversation it came from: "{conversation}" is replaced by
+    # the reference the bot sent (e.g. "/agent/conversations/{conversation}"); None shows the
+    # reference as text.
+    conversation_url: str | None = None
 
 
 @dataclass

@@ -5,6 +5,9 @@ Periods are counted as Regulation 1182/71 and Swedish lag (1930:173) say: the pe
 same date in the target month, or on that month's last day when the date does not exist; a
 deadline on a Saturday, Sunday, public holiday, midsommarafton, julafton or nyårsafton moves to the
 next working day. The received date is the Europe/Stockholm local date of receipt.
+
+Days the case waited for the requester (an identity check, docs/DSR.md) do not count: they are
+added to the period before the move off a non-working day.
 """
 from __future__ import annotations
 
@@ -50,11 +53,13 @@ def _next_working_day(day: date) -> date:
     return day
 
 
-def due_date(received: date) -> date:
-    """Return the last day to answer a request received on `received` (one month)."""
-    return _next_working_day(add_months(received, 1))
+def due_date(received: date, paused_days: int = 0) -> date:
+    """Return the last day to answer a request received on `received` (one month), the clock
+    stopped for `paused_days` days."""
+    return _next_working_day(add_months(received, 1) + timedelta(days=paused_days))
 
 
-def extended_due_date(received: date) -> date:
-    """Return the last day after the two-month extension (three months from receipt)."""
-    return _next_working_day(add_months(received, 3))
+def extended_due_date(received: date, paused_days: int = 0) -> date:
+    """Return the last day after the two-month extension (three months from receipt), the
+    clock stopped for `paused_days` days."""
+    return _next_working_day(add_months(received, 3) + timedelta(days=paused_days))

@@ -1,6 +1,7 @@
 """The DSR backend's durable state: one TinyDB file, `DATA_DIR/dsr.json`.
 
-Tables: `cases`, `idempotency`, `staff`, `audit`. A new case, its idempotency record and its audit
+Tables: `cases`, `idempotency`, `staff`, `audit`, and `jobs` (when the background jobs last ran,
+so a restart never sends the day's reminder twice). A new case, its idempotency record and its audit
 entry must land together (a crash between them would let a retry file the request twice), and
 TinyDB has no multi-table transaction, so every change here reads the whole document, changes it
 and writes it back once (`backends/docfile.py`). An asyncio lock serialises read-modify-write inside the process; the blocking file
@@ -18,7 +19,7 @@ from tinydb import TinyDB
 from backends.docfile import first, insert, next_id, open_file, read_tables
 
 FILE_NAME = "dsr.json"
-TABLES = ("cases", "idempotency", "staff", "audit")
+TABLES = ("cases", "idempotency", "staff", "audit", "jobs")
 
 
 class IdempotencyConflict(Exception):
@@ -107,11 +108,12 @@ class DsrStore:
 
         return await self._locked(work)
 
-    async def update_case(self, reference: str, change: Callable[[dict], dict]) -> dict:
+    async def update_case(self, reference: str, change: Callable[[dict], dict | None]) -> dict:
         """Apply `change` to a case and append the audit entry it returns, in one write.
 
         `change` mutates the case in place and may raise ValueError to refuse the change, in
-        which case nothing is written. Returns the updated case.
+        which case nothing is written; it may return None for a change not worth an audit
+        entry (a retry count). Returns the updated case.
         """
 
         def work() -> dict:
@@ -120,11 +122,44 @@ class DsrStore:
             if case is None:
                 raise CaseNotFound(reference)
             audit = change(case)
-            insert(data["audit"], audit)
+            if audit is not None:
+                insert(data["audit"], audit)
             self._db.storage.write(data)
             return copy.deepcopy(case)
 
         return await self._locked(work)
+
+    async def add_audit(self, entry: dict) -> None:
+        """Append one audit entry that changes no case (a case or its letter was viewed)."""
+
+        def work() -> None:
+            data = _read(self._db)
+            insert(data["audit"], entry)
+            self._db.storage.write(data)
+
+        await self._locked(work)
+
+    async def job_state(self, name: str) -> dict:
+        """Return what the background job `name` last recorded ({} before its first run)."""
+        data = await asyncio.to_thread(_read, self._db)
+        return dict(first(data["jobs"], name=name) or {})
+
+    async def set_job_state(self, name: str, state: dict) -> None:
+        """Record the background job's state (replacing what it recorded before)."""
+
+        def work() -> None:
+            data = _read(self._db)
+            found = [k for k, doc in data["jobs"].items() if doc.get("name") == name]
+            data["jobs"][found[0] if found else next_id(data["jobs"])] = {**state, "name": name}
+            self._db.storage.write(data)
+
+        await self._locked(work)
+
+    async def staff_names(self) -> list[str]:
+        """Return the usernames of the enabled staff logins, sorted."""
+        data = await asyncio.to_thread(_read, self._db)
+        return sorted(doc["username"] for doc in data["staff"].values()
+                      if doc.get("username") and not doc.get("disabled"))
 
     async def get_case(self, reference: str) -> dict | None:
         """Return one case, or None."""

@@ -20,7 +20,8 @@ MAX_DESCRIPTION = 5000
 MAX_EMAIL = 254
 MAX_CHANNEL = 32
 
-TOP_FIELDS = {"right", "on_behalf_of", "requester", "child", "description", "language", "channel"}
+TOP_FIELDS = {"right", "on_behalf_of", "requester", "child", "description", "language", "channel",
+              "conversation"}
 REQUESTER_FIELDS = {"name", "email", "phone"}
 CHILD_FIELDS = {"name", "school"}
 
@@ -30,6 +31,9 @@ PHONE_RE = re.compile(r"^\+?[0-9][0-9 ()\-]{4,22}[0-9]$")
 CHANNEL_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,128}$")
 REFERENCE_RE = re.compile(r"^DSR-\d{4}-\d{5,}$")
+# The conversation a request came from, as the client names it (the bot: its session id). Kept
+# for staff only: never answered back over the API, never put in a letter.
+CONVERSATION_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 
 class RequestError(ValueError):
@@ -85,6 +89,13 @@ def _choice(value: Any, field: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def _conversation(value: Any) -> str:
+    """Return the conversation reference a client sent, or raise."""
+    if not isinstance(value, str) or not CONVERSATION_RE.match(value):
+        raise RequestError("'conversation' must be 1-128 characters of A-Z a-z 0-9 _ -")
+    return value
+
+
 def validate_request(body: Any) -> dict:
     """Return the normalised request, or raise RequestError naming the first problem found."""
     if not isinstance(body, dict):
@@ -131,7 +142,7 @@ def validate_request(body: Any) -> dict:
     if not CHANNEL_RE.match(channel):
         raise RequestError("'channel' must be a short lowercase word such as 'web' or 'telegram'")
 
-    return {
+    fields = {
         "right": right,
         "on_behalf_of": on_behalf_of,
         "requester": {"name": name, "email": email, "phone": phone},
@@ -140,3 +151,6 @@ def validate_request(body: Any) -> dict:
         "language": language,
         "channel": channel,
     }
+    if body.get("conversation") is not None:  # only when given: older bodies hash as before
+        fields["conversation"] = _conversation(body["conversation"])
+    return fields
