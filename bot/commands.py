@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Awaitable, Callable
 
 from bot.knowledge import Knowledge
+from bot.placeholders import public_retention_decision
 from bot.state import ConversationState
 from bot.turn import Dialogue, Turn
 from common.messages import Reply
@@ -117,10 +118,11 @@ class Commands:
                                            menu_if_no_flow=True)
 
     async def privacy(self, turn: Turn) -> list[Reply]:
-        settings = self.engine.knowledge.settings.get("privacy", {})
+        settings = self.engine.knowledge.settings
         lang = turn.state.lang
-        decision = settings.get("retention_decision", {}).get(lang, "")
-        notice = Reply(self.engine.t("privacy.notice", lang, retention_days=settings.get("retention_days", 90),
+        decision = public_retention_decision(settings, lang)  # never a placeholder's example
+        days = (settings.get("privacy") or {}).get("retention_days", 90)
+        notice = Reply(self.engine.t("privacy.notice", lang, retention_days=days,
                                      retention_decision=decision))
         return await self._then_step_again(turn, [notice], menu_if_no_flow=False)
 

@@ -1,0 +1,84 @@
+"""Placeholder values in the staff's knowledge, kept from guardians until staff fill them in.
+
+`knowledge/settings.yaml` ships an example disposal decision (gallringsbeslut) with a made-up
+decision number. It is marked as a placeholder by the line `retention_decision_placeholder: true`
+next to it in the `privacy:` section (docs/KNOWLEDGE-FORMAT.md). While it is marked:
+
+- `public_retention_decision` gives what a guardian may be told instead: the wording of
+  `privacy.retention_decision_unnamed` ("kommunens gallringsbeslut"), the retention period
+  without a decision number;
+- `placeholder_problems` (a check for `knowledge check` and every reload) warns by name, and
+  refuses a marked decision without that unnamed wording in both languages.
+
+Staff write their decision in `retention_decision` and delete the marker line.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from bot.knowledge import Knowledge, Problem
+
+SETTINGS = "settings.yaml"
+MARKER = "retention_decision_placeholder"
+UNNAMED = "retention_decision_unnamed"
+LANGS = ("sv", "en")
+
+
+def _privacy(settings: dict) -> dict:
+    privacy = settings.get("privacy") if isinstance(settings, dict) else None
+    return privacy if isinstance(privacy, dict) else {}
+
+
+def is_placeholder(settings: dict) -> bool:
+    """Tell whether settings.yaml marks the retention decision as a placeholder."""
+    return _privacy(settings).get(MARKER) is True
+
+
+def public_retention_decision(settings: dict, lang: str) -> str:
+    """Return the disposal decision a guardian may be told in `lang`: the decision itself, or
+    while it is a placeholder the wording without a decision number."""
+    privacy = _privacy(settings)
+    key = UNNAMED if is_placeholder(settings) else "retention_decision"
+    texts = privacy.get(key)
+    return texts.get(lang, "") if isinstance(texts, dict) else ""
+
+
+def _line_of(root: Path, key: str) -> int:
+    """Return the line of `key:` in settings.yaml (1 when it cannot be found)."""
+    try:
+        lines = (Path(root) / SETTINGS).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return 1
+    pattern = re.compile(rf"^\s*{re.escape(key)}\s*:")
+    return next((i for i, line in enumerate(lines, 1) if pattern.match(line)), 1)
+
+
+def placeholder_problems(knowledge: Knowledge) -> list[Problem]:
+    """Warn about a retention decision still marked as a placeholder; refuse a marker that is
+    not true/false, or a placeholder without the wording to say instead."""
+    privacy = _privacy(knowledge.settings)
+    if MARKER not in privacy:
+        return []
+    line = _line_of(knowledge.root, MARKER)
+    if not isinstance(privacy[MARKER], bool):
+        return [Problem(SETTINGS, line, f"privacy.{MARKER} must be true or false",
+                        "write 'true' while the decision is an example, or delete the line")]
+    if not privacy[MARKER]:
+        return []
+    problems = [Problem(
+        SETTINGS, line,
+        "privacy.retention_decision is a placeholder: guardians are told the retention period "
+        "without a decision number until you fill it in",
+        f"write your municipality's disposal decision in retention_decision and delete the line "
+        f"'{MARKER}: true'", severity="warning")]
+    unnamed = privacy.get(UNNAMED)
+    missing = [lang for lang in LANGS
+               if not isinstance(unnamed, dict) or not str(unnamed.get(lang) or "").strip()]
+    if missing:
+        problems.append(Problem(
+            SETTINGS, _line_of(knowledge.root, UNNAMED) if UNNAMED in privacy else line,
+            f"privacy.{UNNAMED} has no {' and no '.join(missing)} text, so the privacy answer "
+            "would have a hole while the decision is a placeholder",
+            f"add '{UNNAMED}:' with 'sv:' and 'en:', e.g. sv: \"kommunens gallringsbeslut\""))
+    return problems
