@@ -306,12 +306,13 @@ class HandoffQueue:
             raise QueueError("the guardian has left the conversation")
         return item
 
-    async def close(self, item_id: str, username: str, outcome: str, references: list[str] = ()) -> dict:
-        """End an agent's conversation with an outcome (HANDED_BACK: back to the assistant)."""
+    async def close(self, item_id: str, username: str, outcome: str, facts: dict | None = None) -> dict:
+        """End an agent's conversation with an outcome (HANDED_BACK: back to the assistant);
+        `facts` are what the service read in its transcript (see `_add_facts`)."""
         def change(item: dict) -> None:
             _check_holder(item, username, "only the agent talking with the guardian can close the conversation")
             item.update(status="closed", outcome=outcome, closed_at=self.clock().isoformat())
-            _add_references(item, references)
+            _add_facts(item, facts)
         return await self._update(item_id, "conversation", change)
 
     async def mark_done(self, item_id: str, username: str, answered: str | None = None) -> dict:
@@ -338,12 +339,6 @@ class HandoffQueue:
     async def add_note(self, item_id: str, note: dict) -> dict:
         """Add an internal note (never shown to the guardian) to any item."""
         return await self._update(item_id, None, lambda item: item.setdefault("notes", []).append(note))
-
-    async def set_references(self, item_id: str, references: list[str]) -> dict | None:
-        """Remember the data-rights references an item's conversation named (for the search)."""
-        if not references or item_id not in self.items:
-            return None
-        return await self._update(item_id, None, lambda item: _add_references(item, references))
 
     # Callbacks ----------------------------------------------------------------------------------
 
@@ -372,7 +367,7 @@ class HandoffQueue:
         return copy.deepcopy(await self._save(item))
 
     async def close_for_callback(self, item_id: str, username: str, contact: dict,
-                                 references: list[str] = ()) -> tuple[dict, dict]:
+                                 facts: dict | None = None) -> tuple[dict, dict]:
         """Close an agent's conversation as "callback" and put the call in the list; the task is
         written first, so a failure leaves the conversation open to close again."""
         async with self.lock:
@@ -380,7 +375,7 @@ class HandoffQueue:
             _check_holder(item, username, "only the agent talking with the guardian can close the conversation")
             task = await self._new_callback(item, username, contact)
             item.update(status="closed", outcome="callback", closed_at=self.clock().isoformat())
-            _add_references(item, references)
+            _add_facts(item, facts)
             return copy.deepcopy(await self._save(item)), task
 
     async def message_to_callback(self, item_id: str, username: str, contact: dict) -> tuple[dict, dict]:
@@ -506,9 +501,14 @@ def _check_holder(item: dict, username: str, refusal: str) -> None:
         raise QueueError(refusal)
 
 
-def _add_references(item: dict, references) -> None:
+def _add_facts(item: dict, facts: dict | None) -> None:
+    """Keep what a finished conversation's transcript said: the data-rights references it named
+    (for the search) and, when the item has no topic, the FAQ entry the guardian asked about."""
+    facts = facts or {}
     known = item.setdefault("references", [])
-    known.extend(r for r in references if r not in known)
+    known.extend(r for r in facts.get("references", ()) if r not in known)
+    if facts.get("topic") and not item.get("topic") and not item.get("flow"):
+        item["topic"] = facts["topic"]
 
 
 def _seconds_between(start: str, end: str) -> float:

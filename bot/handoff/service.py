@@ -25,7 +25,7 @@ from bot.engine import Engine
 from bot.turn import Interception, Turn
 from bot.handoff.agents import Agent, Presence
 from bot.handoff.queue import HANDED_BACK, MAX_NOTE, HandoffQueue, QueueError, retention_cutoff
-from bot.handoff.words import name_in
+from bot.handoff.words import Words, name_in
 from bot.state import HandoffChange, HandoffStatus
 from common import privacy
 from common.messages import Button, Reply
@@ -301,12 +301,12 @@ class HandoffService:
             await self.queue.audit(agent.username, "message_done", item_id)
             self.spawn(self.hub.publish({"type": "queue"}))
             return item
-        references = await self._references(current["session"])
+        facts = await self._facts(current["session"])
         if outcome == "callback" and callback is not None:
-            item, task = await self.queue.close_for_callback(item_id, agent.username, callback, references)
+            item, task = await self.queue.close_for_callback(item_id, agent.username, callback, facts)
             await self.queue.audit(agent.username, "callback_added", task["id"], source=item_id)
         else:
-            item = await self.queue.close(item_id, agent.username, outcome, references)
+            item = await self.queue.close(item_id, agent.username, outcome, facts)
         await self.queue.audit(agent.username, "close", item_id, outcome=outcome)
         if not item.get("guardian_left"):
             await self._tell_closed(item, agent)
@@ -332,14 +332,17 @@ class HandoffService:
             raise QueueError("there is no such left message", 404)
         return await self.close(item_id, agent, "resolved")
 
-    async def _references(self, session: str) -> list[str]:
-        """Return the data-rights references named in the conversation, in order, once each."""
+    async def _facts(self, session: str) -> dict:
+        """Read a finished conversation's transcript for the record: the data-rights references it
+        named (in order, once each) and the FAQ entry the guardian last asked about."""
+        entries = await self.engine.transcript(session)
         found: list[str] = []
-        for entry in await self.engine.transcript(session):
+        for entry in entries:
             for reference in DSR_REFERENCE.findall(entry.get("text") or ""):
                 if reference not in found:
                     found.append(reference)
-        return found
+        asked = Words(self.engine).asked_entry(entries)
+        return {"references": found, "topic": asked.id if asked else None}
 
     # Agent tools: hand back, transfer, notes, callbacks, typing, unread ------------------------
 
@@ -347,8 +350,7 @@ class HandoffService:
         """Give the guardian back to the assistant, and tell them so (no satisfaction question:
         the conversation goes on with the bot)."""
         current = self.queue.require_assigned(item_id, agent.username)
-        item = await self.queue.close(item_id, agent.username, HANDED_BACK,
-                                      await self._references(current["session"]))
+        item = await self.queue.close(item_id, agent.username, HANDED_BACK, await self._facts(current["session"]))
         await self.queue.audit(agent.username, "hand_back", item_id)
         session = item["session"]
         lang = await self._lang(session, item["lang"])

@@ -95,17 +95,22 @@ class Words:
                 return self.entry_title(entry, lang)
         return _short(first, MESSAGE_TOPIC_CHARS)
 
-    def asked_about(self, entries: list[dict], lang: str) -> str | None:
-        """Return the topic of the guardian's latest line that the understanding answers with a
-        topic (for a chat that began with "I want a person")."""
+    def asked_entry(self, entries: list[dict]):
+        """Return the FAQ entry of the guardian's latest typed line that the understanding answers
+        with a topic (for a chat that began with "I want a person"), or None."""
         for entry in reversed(entries):
             if entry.get("from") != "user" or not entry.get("text") or entry.get("button"):
                 continue
-            match = self.engine.understanding.match(entry["text"])
-            entry_found = self.entry(match.best.entry_id) if match.outcome == "answer" and match.best else None
-            if entry_found is not None and entry_found.topic != "smalltalk":
-                return self.entry_title(entry_found, lang)
+            match = self.engine.understanding.match(privacy.mask(entry["text"]).text)
+            found = self.entry(match.best.entry_id) if match.outcome == "answer" and match.best else None
+            if found is not None and found.topic != "smalltalk":
+                return found
         return None
+
+    def asked_about(self, entries: list[dict], lang: str) -> str | None:
+        """The words of `asked_entry`."""
+        found = self.asked_entry(entries)
+        return self.entry_title(found, lang) if found is not None else None
 
     def about(self, item: dict, lang: str) -> str | None:
         """The one line an agent reads for what an item is about."""
@@ -115,8 +120,10 @@ class Words:
 
 
 def last_line(entries: list[dict]) -> dict | None:
-    """Return the conversation's last line for a chat card: who, the start of the text, when."""
-    for entry in reversed(entries):
+    """Return the conversation's last line for a chat card: who, the start of the text, when.
+    The last line the guardian or an agent wrote, else the bot's (not the system's notices)."""
+    written = [e for e in entries if e.get("text") and e.get("from") in ("user", "agent")]
+    for entry in reversed(written or [e for e in entries if e.get("from") == "bot"]):
         if entry.get("text"):
             text = entry["text"] if entry["from"] != "user" else privacy.mask(entry["text"]).text
             return {"from": entry["from"], "text": _short(text, LAST_LINE_CHARS), "at": entry.get("at"),

@@ -38,7 +38,8 @@ async def test_a_chat_card_names_the_guardian_and_the_topic_in_words_and_counts_
     _, queue = await agent.call("GET", "/agent/api/queue")
     [card] = queue["waiting"]
     assert card["given_name"] == "Anna" and card["about"] == "Personuppgifter – frågar efter kontaktuppgift"
-    assert card["last"]["from"] == "bot" and card["queued_ms"] <= queue["now_ms"]
+    assert card["last"]["from"] == "user" and card["last"]["text"] == "prata med en person"  # not the bot's notice
+    assert card["queued_ms"] <= queue["now_ms"]
     item_id = await accept_first(agent)
 
     await guardian.say("Jag vill veta vad ni har sparat om mig")
@@ -197,13 +198,16 @@ async def test_a_left_message_answered_by_phone_becomes_a_callback_and_is_found_
 
 async def test_history_searches_by_dsr_reference_date_and_outcome_and_refuses_bad_input(tuesday, people):
     agent = await ready_agent(tuesday, people)
-    await queued(tuesday, people, "history-1")
+    guardian = await queued(tuesday, people, "history-1")
     item_id = await accept_first(agent)
+    await guardian.say("Jag ser inte mitt barn i Skola24")
     await agent.call("POST", f"/agent/api/conversations/{item_id}/messages",
                      {"text": "Din begäran har nummer DSR-2026-00042."})
     await agent.call("POST", f"/agent/api/conversations/{item_id}/close", {"outcome": "referred"})
     status, found = await agent.call("GET", "/agent/api/history?q=DSR-2026-00042")
     assert status == 200 and [i["id"] for i in found["items"]] == [item_id]
+    # The chat began with "I want a person": its topic is what the guardian then asked about.
+    assert tuesday.service.queue.get(item_id)["topic"] and found["items"][0]["about"]
     _, found = await agent.call("GET", "/agent/api/history?from=2026-12-01&to=2026-12-01&outcome=referred")
     assert [i["id"] for i in found["items"]] == [item_id]
     _, found = await agent.call("GET", "/agent/api/history?from=2026-12-02")

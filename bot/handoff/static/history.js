@@ -54,7 +54,7 @@
       showRows(r.body.items);
       $("result-count").textContent = r.body.total > r.body.items.length
         ? t("results_more", {count: r.body.items.length, total: r.body.total})
-        : t("results_count", {count: r.body.total});
+        : t(r.body.total === 1 ? "results_count_one" : "results_count", {count: r.body.total});
     }).catch(function () { $("result-count").textContent = T.error; });
   }
 
