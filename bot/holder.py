@@ -10,6 +10,7 @@ from bot.clock import STOCKHOLM
 from bot.collisions import collision_problems
 from bot.commands import TEXT_KEYS as COMMAND_TEXT_KEYS
 from bot.knowledge import Knowledge, KnowledgeError, Problem, check_knowledge
+from bot.placeholders import placeholder_problems
 from bot.understanding import Understanding
 from flows.registry import required_text_keys
 
@@ -25,7 +26,8 @@ CORE_TEXT_KEYS = {
 
 
 def knowledge_checks(flows) -> list:
-    """Return the extra checks the loader runs: the text keys code needs exist, the menu works."""
+    """Return the extra checks the loader runs: the text keys code needs exist, the menu works,
+    and placeholders staff must replace are named."""
     needed = required_text_keys(flows) | CORE_TEXT_KEYS
 
     def texts_exist(knowledge: Knowledge) -> list[Problem]:
@@ -35,7 +37,7 @@ def knowledge_checks(flows) -> list:
 
     def menu_works(knowledge: Knowledge) -> list[Problem]:
         return menu_problems(knowledge, flows)
-    return [texts_exist, menu_works]
+    return [texts_exist, menu_works, placeholder_problems]
 
 
 def load_checked(root: Path, flows) -> tuple[Knowledge, Understanding]:

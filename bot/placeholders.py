@@ -61,13 +61,14 @@ def placeholder_problems(knowledge: Knowledge) -> list[Problem]:
     if MARKER not in privacy:
         return []
     line = _line_of(knowledge.root, MARKER)
+    where = f"{Path(knowledge.root).name}/{SETTINGS}"
     if not isinstance(privacy[MARKER], bool):
-        return [Problem(SETTINGS, line, f"privacy.{MARKER} must be true or false",
+        return [Problem(where, line, f"privacy.{MARKER} must be true or false",
                         "write 'true' while the decision is an example, or delete the line")]
     if not privacy[MARKER]:
         return []
     problems = [Problem(
-        SETTINGS, line,
+        where, line,
         "privacy.retention_decision is a placeholder: guardians are told the retention period "
         "without a decision number until you fill it in",
         f"write your municipality's disposal decision in retention_decision and delete the line "
@@ -77,7 +78,7 @@ def placeholder_problems(knowledge: Knowledge) -> list[Problem]:
                if not isinstance(unnamed, dict) or not str(unnamed.get(lang) or "").strip()]
     if missing:
         problems.append(Problem(
-            SETTINGS, _line_of(knowledge.root, UNNAMED) if UNNAMED in privacy else line,
+            where, _line_of(knowledge.root, UNNAMED) if UNNAMED in privacy else line,
             f"privacy.{UNNAMED} has no {' and no '.join(missing)} text, so the privacy answer "
             "would have a hole while the decision is a placeholder",
             f"add '{UNNAMED}:' with 'sv:' and 'en:', e.g. sv: \"kommunens gallringsbeslut\""))

@@ -44,7 +44,7 @@ def test_the_check_warns_about_the_placeholder_by_name_and_line():
     [warning] = placeholder_problems(knowledge)
     lines = (default_knowledge_dir() / "settings.yaml").read_text(encoding="utf-8").splitlines()
     assert lines[warning.line - 1].strip() == "retention_decision_placeholder: true"
-    assert warning.severity == "warning" and warning.path == "settings.yaml"
+    assert warning.severity == "warning" and warning.path == "knowledge/settings.yaml"
     assert "privacy.retention_decision is a placeholder" in str(warning)
     assert "delete the line 'retention_decision_placeholder: true'" in str(warning)
 
