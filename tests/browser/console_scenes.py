@@ -97,6 +97,6 @@ async def chat_with_one(page, base: str, guardians: Guardians, service, session:
     await guardians.say(session, "jag vill prata med en människa")
     item = service.queue.open_for_session(session)
     await accept(page, base, item["id"])
-    await page.locator(f'#mine-list li[data-id="{item["id"]}"]').get_by_role("button", name="Visa").click()
+    await page.locator(f'#mine-list li[data-id="{item["id"]}"] .row button').first.click()  # "Visa" / "Show"
     await page.locator("#reply").wait_for()
     return item["id"]

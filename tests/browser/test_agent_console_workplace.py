@@ -288,3 +288,21 @@ async def test_hand_back_to_the_assistant_tells_the_guardian(browser, server, gu
     assert told["text"].startswith("Alex har lämnat tillbaka")
     reply = await guardians.say("back", "när öppnar ni?")
     assert reply["handoff"] is False and "Telefonen" in reply["messages"][0]["text"]
+
+
+async def test_the_console_and_the_history_in_english(browser, server, guardians, axe_violations):
+    page = await console_page(browser, server)
+    await page.goto(f"{server.base}/agent/?lang=en")
+    await go_available(page)
+    await chat_with_one(page, server.base, guardians, service_of(server), "english")
+    await page.get_by_label("Outcome").select_option("callback")
+    await page.get_by_text("To call back").first.wait_for()
+    await no_violations(page, axe_violations)
+    await page.get_by_role("link", name="History").click()
+    await page.wait_for_url(f"{server.base}/agent/history?lang=en")
+    await page.get_by_text("1 result.").wait_for()  # everything kept, the ongoing chat too
+    await page.get_by_label("Outcome").select_option("resolved")
+    await page.get_by_role("button", name="Search", exact=True).click()
+    await page.get_by_text("0 results.").wait_for()
+    await no_violations(page, axe_violations)
+    assert page.errors == []
