@@ -32,6 +32,13 @@ def collision_problems(knowledge: Knowledge, understanding: Understanding | None
                 if other.id == entry.id:
                     continue
                 clashing.update({(entry.id, text), (other.id, other_text)})
+                words = _same_words(text, other_text)
+                if words:  # written differently, read the same ("påsk" and "jul" are both a holiday)
+                    problems.append(cat.local_problem(
+                        entry.path, line, "staff.problem.phrasing_same_words", "staff.fix.phrasing_same_words",
+                        phrasing=text, other_phrasing=other_text, other=other.id,
+                        place=f"{other.path}:{other_line}", words=words))
+                    continue
                 problems.append(cat.local_problem(
                     entry.path, line, "staff.problem.phrasing_twice", "staff.fix.phrasing_twice",
                     phrasing=text, other=other.id, place=f"{other.path}:{other_line}"))
@@ -55,6 +62,24 @@ def collision_problems(knowledge: Knowledge, understanding: Understanding | None
                     phrasing=text, other=other.id, score=f"{best.score:g}", other_phrasing=best.phrasing,
                     place=phrasing_place(other, best.lang, best.phrasing)))
     return problems
+
+
+def _same_words(text: str, other: str) -> str:
+    """Name the words two phrasings write differently but the matcher reads alike ("'påsk' = 'jul'");
+    empty when they are written the same (up to case, accents and punctuation)."""
+    mine, theirs = normalize_words(text), normalize_words(other)
+    if mine == theirs:
+        return ""
+    if len(mine) == len(theirs):
+        pairs = [(a, b) for a, b in zip(mine, theirs) if a != b]
+    else:
+        pairs = [(" ".join(w for w in mine if w not in theirs), " ".join(w for w in theirs if w not in mine))]
+    return ", ".join(f"'{a}' = '{b}'" for a, b in pairs)
+
+
+def normalize_words(text: str) -> list[str]:
+    """The words of a phrasing as written, lower-case, without punctuation."""
+    return "".join(c if c.isalnum() or c.isspace() else " " for c in text.lower()).split()
 
 
 def phrasing_place(entry: Entry, lang: str, text: str) -> str:

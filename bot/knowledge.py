@@ -70,9 +70,10 @@ class KnowledgeError(Exception):
 
 
 class LMap(dict):
-    """A YAML mapping that remembers the line of itself and of each key."""
+    """A YAML mapping that remembers the line (and column) of itself and the line of each key."""
 
     line: int = 0
+    column: int = 0
 
     def __init__(self, *a: Any, **kw: Any) -> None:
         super().__init__(*a, **kw)
@@ -102,7 +103,7 @@ class _Loader(yaml.SafeLoader):
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LMap:
     loader.flatten_mapping(node)
     mapping = LMap()
-    mapping.line = node.start_mark.line + 1
+    mapping.line, mapping.column = node.start_mark.line + 1, node.start_mark.column
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         if not isinstance(key, (str, int, float, bool, date)) and key is not None:
@@ -158,6 +159,10 @@ def read_yaml(path: Path, rel: str, problems: list[Problem]) -> Any:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
         what = (exc.problem or "invalid YAML").strip()
+        misplaced = _misplaced_entry_key(rel, text, line) if "faq" in Path(rel).parts else None
+        if misplaced is not None:
+            problems.append(misplaced)
+            return None
         problems.append(Problem(rel, line, f"YAML syntax error: {what}",
                                 "check indentation, colons and quotes on this line and the one before"))
         return None
@@ -170,6 +175,42 @@ def read_yaml(path: Path, rel: str, problems: list[Problem]) -> Any:
         problems.append(Problem(rel, line, f"the key '{key}' appears twice in one place",
                                 "remove or rename one of them"))
     return data
+
+
+_ENTRY_ID = re.compile(r"^ *- +id: *[\"']?([a-z0-9-]+)", re.MULTILINE)
+_KEY_LINE = re.compile(r"^( *)(- +)?([a-z_]+):")
+_ENTRY_START = re.compile(r"^( *)- +id:")
+
+
+def _text_of(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def _misplaced_entry_key(rel: str, text: str, line: int) -> Problem | None:
+    """Explain a YAML error in an FAQ file caused by an entry's field (or a pasted entry) written
+    at the wrong level: which key, how far it is indented and how far it must be."""
+    lines = text.splitlines()
+    for number in (line - 1, line, line - 2):  # the reader often notices on the line after
+        if not 0 <= number < len(lines) or not (m := _KEY_LINE.match(lines[number])):
+            continue
+        written, dash, key = len(m[1]), m[2], m[3]
+        entry = next((e for e in (_ENTRY_START.match(lines[i]) for i in range(number - 1, -1, -1)) if e), None)
+        if entry is None or key not in FaqEntry.model_fields:
+            continue
+        expected = len(entry[1]) + (0 if dash else 2)
+        if bool(dash) != (key == "id") or written == expected:
+            continue
+        if dash:
+            return Problem(rel, number + 1, f"the entry '- id:' is indented {written} spaces, but entries start "
+                           f"{expected} spaces in", f"move the pasted entry so that '- id:' starts {expected} "
+                           f"spaces in like the other entries, and its fields {expected + 2} spaces in")
+        return Problem(rel, number + 1, f"'{key}' is indented {written} spaces, but the fields of an entry are "
+                       f"indented {expected}", f"write it with {expected} spaces before '{key}:', in line with "
+                       "'id:' of its entry")
+    return None
 
 
 # The knowledge model -------------------------------------------------------------------------
@@ -410,6 +451,8 @@ PROBLEMS: dict[str, Problem] = {
     "bad_payload": Problem(_, 0, "the button payload '{value}' is unknown",
                            "use flow:<flow>, faq:<entry id> or cmd:menu/help/human/cancel/privacy"),
     "no_owner": Problem(_, 0, "the entry has no owner", "add 'owner:' with the team that keeps it right"),
+    "bad_review_by": Problem(_, 0, "review_by '{value}' is not a real date",
+                             "write a date that exists as YYYY-MM-DD, e.g. 2027-06-30"),
     "no_review_by": Problem(_, 0, "the entry has no valid review_by date",
                             "add 'review_by: YYYY-MM-DD', the day it must be checked again"),
     # tests/*.yaml
@@ -457,14 +500,32 @@ def _check(model: type[BaseModel], raw: Any, where: tuple[str, int], problems: l
         return model.model_validate(raw)
     except ValidationError as exc:
         found = []
-        for error in exc.errors():
+        errors = exc.errors()
+        too_far = {e["loc"][-1] for e in errors if e["type"] == "extra_forbidden" and len(e["loc"]) > 1}
+        for error in errors:
+            if error["type"] == "missing" and len(error["loc"]) == 1 and error["loc"][0] in too_far:
+                continue  # written, only at the wrong level: that is the one problem
             reason = explain(model, error, PROBLEMS)
             line, value = _locate(raw if within is None else within, error["loc"], where[1])
+            if misplaced := _too_far_in(model, error["loc"], raw if within is None else within, where, line):
+                found.append(misplaced)
+                continue
             found.append(PROBLEMS[reason.problem].at(
                 where[0], line, value=value, key=reason.key, what=reason.what,
                 fields=", ".join(sorted(reason.fields)), names=", ".join(reason.fields)))
         problems.extend(sorted(dict.fromkeys(found), key=lambda p: p.line))
         return None
+
+
+def _too_far_in(model: type[BaseModel], loc: tuple, raw: Any, where: tuple[str, int], line: int) -> Problem | None:
+    """A field of `model` written inside one of its parts ("owner" under "answer"): say so, with the
+    indentation it needs, instead of calling it an unknown language or field."""
+    parents = [part for part in loc[:-1] if isinstance(part, str)]
+    if len(loc) < 2 or loc[-1] not in model.model_fields or not parents or not isinstance(raw, LMap):
+        return None
+    return Problem(where[0], line, f"'{loc[-1]}' is indented too far: it belongs to the entry, not under "
+                   f"'{parents[-1]}'", f"write it with {raw.column} spaces before '{loc[-1]}:', in line with "
+                   f"'{parents[0]}:'")
 
 
 def _seen_before(seen: dict, key: Any, place: Any) -> Any:
@@ -591,17 +652,25 @@ def _load_settings(root: Path, problems: list[Problem]) -> dict:
     return _plain(data)
 
 
-def _load_entries(root: Path, problems: list[Problem], today: date) -> tuple[dict[str, Entry], list[Problem]]:
+def _load_entries(root: Path, problems: list[Problem], today: date,
+                  broken: set[str]) -> tuple[dict[str, Entry], list[Problem]]:
+    """Read every FAQ entry; the ids of entries with errors go to `broken` (their problem is the
+    one message: test cases and buttons that name them say nothing more)."""
     warnings: list[Problem] = []
     entries: dict[str, Entry] = {}
     for rel, data in _read_folder(root, "faq", problems, (
             "there are no FAQ files", "restore knowledge/faq/ from the project")):
-        if data is None or _check(FaqFile, data, (rel, 1), problems) is None:
+        if data is None:  # unreadable: what names its entries is no problem of its own
+            broken.update(_ENTRY_ID.findall(_text_of(Path(root.parent, rel))))
+            continue
+        if _check(FaqFile, data, (rel, 1), problems) is None:
             continue
         items = data["entries"]
         for i, item in enumerate(items):  # one entry at a time: a broken entry hides no other
             checked = _check(FaqEntry, item, (rel, items.line_of(i)), problems)
             if checked is None:
+                if isinstance(item, LMap) and isinstance(item.get("id"), str):
+                    broken.add(item["id"])
                 continue
             entry = _entry(checked, item, rel)
             if (other := _seen_before(entries, entry.id, entry)) is not None:
@@ -617,7 +686,7 @@ def _load_entries(root: Path, problems: list[Problem], today: date) -> tuple[dic
     for entry in entries.values():
         for button in entry.buttons:
             payload = button["payload"]
-            if payload.startswith("faq:") and payload[4:] not in entries:
+            if payload.startswith("faq:") and payload[4:] not in entries and payload[4:] not in broken:
                 problems.append(Problem(entry.path, button["line"], f"the button goes to unknown entry '{payload[4:]}'",
                                         "write the id of an existing entry after 'faq:'"))
     return entries, warnings
@@ -639,7 +708,8 @@ def _entry(checked: FaqEntry, item: LMap, rel: str) -> Entry:
     )
 
 
-def _load_labelled(root: Path, problems: list[Problem], entries: dict[str, Entry]) -> EvalSets:
+def _load_labelled(root: Path, problems: list[Problem], entries: dict[str, Entry],
+                   broken: Iterable[str] = ()) -> EvalSets:
     sets = EvalSets()
     thresholds_file = None
     for rel, data in _read_folder(root, "tests", problems):
@@ -655,7 +725,7 @@ def _load_labelled(root: Path, problems: list[Problem], entries: dict[str, Entry
                 sets.thresholds[name or ("holdout" if held_out else "tuning")] = getattr(checked, key)
         cases = data.get("cases")
         for i, case in enumerate(cases if isinstance(cases, LList) else ()):
-            found = _case(case, (rel, cases.line_of(i)), problems, entries)
+            found = _case(case, (rel, cases.line_of(i)), problems, entries, frozenset(broken))
             if found:
                 (sets.holdout if held_out else sets.tuning).append(found)
     if thresholds_file:
@@ -664,13 +734,19 @@ def _load_labelled(root: Path, problems: list[Problem], entries: dict[str, Entry
     return sets
 
 
-def _case(raw: Any, where: tuple[str, int], problems: list[Problem], entries: dict[str, Entry]) -> dict | None:
-    """One labelled question: {text, lang, expect} with expect a tuple of entry ids or ("fallback",)."""
+def _case(raw: Any, where: tuple[str, int], problems: list[Problem], entries: dict[str, Entry],
+          broken: frozenset[str] = frozenset()) -> dict | None:
+    """One labelled question: {text, lang, expect} with expect a tuple of entry ids or ("fallback",).
+
+    A case naming an entry that has errors is left out without a problem of its own.
+    """
     case = _check(Case, raw, where, problems)
     if case is None:
         return None
     expects = tuple(case.expect) if isinstance(case.expect, list) else (case.expect,)
     unknown = [e for e in expects if e != "fallback" and e not in entries]
+    if unknown and set(unknown) <= broken:
+        return None
     if not expects or unknown or ("fallback" in expects and len(expects) > 1):
         problems.append(Problem(where[0], where[1],
                                 f"the test case expects unknown entry '{(unknown or [case.expect])[0]}'",
@@ -733,16 +809,17 @@ def check_knowledge(root: Path, *, today: date | None = None,
     texts, sources = _load_texts(root, problems)
     contact, facts = _load_contact(root, problems)
     settings = _load_settings(root, problems)
-    entries, warnings = _load_entries(root, problems, today)
-    eval_sets = _load_labelled(root, problems, entries)
+    broken: set[str] = set()
+    entries, warnings = _load_entries(root, problems, today, broken)
+    eval_sets = _load_labelled(root, problems, entries, broken)
     synonyms = _load_synonyms(root, problems)
     knowledge = Knowledge(
         root=root, texts=texts, entries=entries, contact=contact, facts=facts, settings=settings,
         eval_sets=eval_sets, version=_fingerprint(root), warnings=warnings, synonyms=synonyms,
         text_sources=sources,
     )
-    for check in extra_checks:
-        problems.extend(check(knowledge))
+    for check in extra_checks:  # a follow-on of an entry with errors ("faq:<its id>") is left out
+        problems.extend(p for p in check(knowledge) if not any(f"faq:{b}'" in p.message for b in broken))
     errors = [p for p in problems if p.severity == "error"]
     warnings += [p for p in problems if p.severity == "warning"]
     everything = errors + warnings

@@ -137,6 +137,24 @@ class Catalog:
                             severity, key=key, fix_key=fix_key, params=tuple(sorted(values.items())))
 
 
+# One line of a problem report as `str(Problem)` writes it (the live reload keeps its errors so).
+_REPORT_LINE = re.compile(r"^(?P<path>.+?):(?P<line>\d+): (?P<warning>warning: )?(?P<message>.*?) — (?P<fix>.*)$")
+
+
+def translate_report(report: str, lang: str, root: Path | None = None) -> str:
+    """Write a report of problems (lines of `str(problem)`) in `lang`; other lines stay as they are."""
+    cat = catalog(root)
+    lines = []
+    for line in report.splitlines():
+        m = _REPORT_LINE.match(line)
+        if m is None:
+            lines.append(line)
+            continue
+        problem = Problem(m["path"], int(m["line"]), m["message"], m["fix"], "warning" if m["warning"] else "error")
+        lines.append(cat.problem(problem, lang))
+    return "\n".join(lines)
+
+
 def _read_catalog(path: Path) -> dict[str, dict[str, str]] | None:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from bot.holder import load_checked
 from bot.knowledge import KnowledgeError
+from bot.knowledge_messages import catalog
 
 log = logging.getLogger("halmstad.reload")
 
@@ -118,6 +119,7 @@ class Reloader:
                         len(errors), self.holder.version)
             for problem in errors:
                 log.warning("knowledge error: %s", problem)
+                log.warning("kunskapsfel: %s", catalog(self.root).problem(problem, "sv"))
             return False
         install(self.holder, knowledge, understanding)
         self.reloads += 1

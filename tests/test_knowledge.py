@@ -54,7 +54,7 @@ def test_several_problems_are_reported_at_once(kdir):
     assert "knowledge/faq/bad.yaml:3: the entry has no English phrasings" in text
     assert "knowledge/faq/bad.yaml:4: the answer has no English text ('en')" in text
     assert "knowledge/faq/bad.yaml:10: unknown field 'colour'" in text
-    assert "knowledge/faq/bad.yaml:12: the entry has no valid review_by date" in text
+    assert "knowledge/faq/bad.yaml:12: review_by 'not-a-date' is not a real date" in text
 
 
 def test_duplicate_id_names_both_places(kdir):
@@ -199,7 +199,7 @@ def test_problems_in_block_style_yaml_point_at_their_own_line(kdir):
         "knowledge/faq/block.yaml:9: a '{' or '}' is not closed in the text",
         "knowledge/faq/block.yaml:9: the answer has no English text ('en')",
         "knowledge/faq/block.yaml:14: the link's label has no English text ('en')",
-        "knowledge/faq/block.yaml:17: the entry has no valid review_by date",
+        "knowledge/faq/block.yaml:17: review_by '2027-06-30 10:00:00' is not a real date",
     ], found
 
 

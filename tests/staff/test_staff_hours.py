@@ -39,7 +39,7 @@ def test_fridays_in_december_is_one_rule_with_the_juldagen_warning(kdir, lang, t
     run = cli("knowledge", "check", "--dir", str(kdir), "--lang", lang)
     assert run.returncode == 0, run.stdout + run.stderr
     assert template.format(line=line) in run.stdout.splitlines(), run.stdout
-    assert {"en": "1 warning(s)", "sv": "1 varning(ar)"}[lang] in run.stderr
+    assert sum("2026-12-25" in line for line in run.stdout.splitlines()) == 1  # one rule, one warning
 
 
 def test_the_rule_shortens_fridays_and_juldagen_stays_closed(kdir):
