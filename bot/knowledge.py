@@ -24,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 
 from bot.knowledge_schema import (FLOW_NAMES, LANGS, Case, CaseFile, Contact, FaqEntry, FaqFile, Settings,
                                   Synonyms, TextsFile, Thresholds, explain)
+from common.privacy import public_retention_decision
 from common.calendar import ContactCalendar, parse_date
 
 __all__ = ["LANGS", "Problem", "KnowledgeError", "Entry", "Knowledge", "EvalSets", "EVAL_THRESHOLDS",
@@ -298,7 +299,7 @@ class Knowledge:
         values = self._values(template, lang, {})
         privacy = self.settings.get("privacy") or {}
         values["retention_days"] = privacy.get("retention_days", 90)
-        values["retention_decision"] = (privacy.get("retention_decision") or {}).get(lang, "")
+        values["retention_decision"] = public_retention_decision(self.settings, lang)
         values.update(fmt)
         return template.format_map(_Placeholders(values))
 

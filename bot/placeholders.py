@@ -18,30 +18,14 @@ import re
 from pathlib import Path
 
 from bot.knowledge import Knowledge, Problem
+from common.privacy import (
+    PLACEHOLDER_MARKER as MARKER, UNNAMED_DECISION as UNNAMED, is_placeholder, privacy_settings as _privacy,
+    public_retention_decision,
+)
 
+__all__ = ["is_placeholder", "placeholder_problems", "public_retention_decision"]
 SETTINGS = "settings.yaml"
-MARKER = "retention_decision_placeholder"
-UNNAMED = "retention_decision_unnamed"
 LANGS = ("sv", "en")
-
-
-def _privacy(settings: dict) -> dict:
-    privacy = settings.get("privacy") if isinstance(settings, dict) else None
-    return privacy if isinstance(privacy, dict) else {}
-
-
-def is_placeholder(settings: dict) -> bool:
-    """Tell whether settings.yaml marks the retention decision as a placeholder."""
-    return _privacy(settings).get(MARKER) is True
-
-
-def public_retention_decision(settings: dict, lang: str) -> str:
-    """Return the disposal decision a guardian may be told in `lang`: the decision itself, or
-    while it is a placeholder the wording without a decision number."""
-    privacy = _privacy(settings)
-    key = UNNAMED if is_placeholder(settings) else "retention_decision"
-    texts = privacy.get(key)
-    return texts.get(lang, "") if isinstance(texts, dict) else ""
 
 
 def _line_of(root: Path, key: str) -> int:

@@ -297,3 +297,29 @@ class RetentionPolicy:
         if last_activity.tzinfo is None or last_activity.utcoffset() is None:
             raise ValueError("last_activity must be timezone-aware")
         return last_activity < self.cutoff(now)
+
+
+# The disposal decision a guardian may be told -----------------------------------------------------
+
+PLACEHOLDER_MARKER = "retention_decision_placeholder"
+UNNAMED_DECISION = "retention_decision_unnamed"
+
+
+def privacy_settings(settings: dict) -> dict:
+    """Return settings.yaml's `privacy:` section ({} when missing or not a mapping)."""
+    privacy = settings.get("privacy") if isinstance(settings, dict) else None
+    return privacy if isinstance(privacy, dict) else {}
+
+
+def is_placeholder(settings: dict) -> bool:
+    """Tell whether settings.yaml marks the retention decision as a placeholder."""
+    return privacy_settings(settings).get(PLACEHOLDER_MARKER) is True
+
+
+def public_retention_decision(settings: dict, lang: str) -> str:
+    """Return the disposal decision a guardian may be told in `lang`: the decision itself, or
+    while it is marked as a placeholder the wording without a decision number. Every place that
+    shows the decision (the privacy command, FAQ answers, the privacy page) uses this."""
+    key = UNNAMED_DECISION if is_placeholder(settings) else "retention_decision"
+    texts = privacy_settings(settings).get(key)
+    return texts.get(lang, "") if isinstance(texts, dict) else ""

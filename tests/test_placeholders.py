@@ -4,8 +4,12 @@ warns about it by name until staff fill it in (bot/placeholders.py, issue 15 "Al
 from __future__ import annotations
 
 from bot.knowledge import default_knowledge_dir, load_knowledge
+from bot.app import ServeConfig, build_app
 from bot.placeholders import placeholder_problems, public_retention_decision
-from tests.conftest import Talk
+import aiohttp
+from aiohttp import web
+
+from tests.conftest import Talk, free_port
 from tests.test_menu_and_commands import engine_on, knowledge_copy  # noqa: F401 - a fixture
 
 REAL = "Barn- och utbildningsnämndens gallringsbeslut (dnr BUN 2026/123)"
@@ -29,6 +33,26 @@ async def test_the_shipped_placeholder_never_reaches_a_guardian(talk):
         await chat(word, lang_hint=lang)
         assert period in chat.text
         assert "2026/000" not in chat.text and "exempel" not in chat.text and "example" not in chat.text
+
+
+async def test_no_faq_answer_or_page_shows_the_placeholder(talk, tmp_path):
+    """The FAQ answer about keeping chats renders {retention_decision} too, and so does the
+    privacy page of the web chat."""
+    for question in ("hur länge sparas chatten?", "how long do you keep my chat?"):
+        await talk(question)
+        assert "2026/000" not in talk.text, talk.text
+    config = ServeConfig(port=free_port(), data_dir=tmp_path / "data", now="2026-12-01T10:00")
+    runner = web.AppRunner(build_app(config))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", config.port).start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            for path in ("/integritet", "/integritet?lang=en"):
+                async with http.get(f"http://127.0.0.1:{config.port}{path}") as resp:
+                    page = await resp.text()
+                assert resp.status == 200 and "90" in page and "2026/000" not in page, path
+    finally:
+        await runner.cleanup()
 
 
 async def test_the_decision_staff_fill_in_is_said(knowledge_copy):

@@ -26,6 +26,7 @@ from typing import Callable
 from aiohttp import web
 
 from common.expect import safe_expect
+from common.privacy import public_retention_decision
 
 log = logging.getLogger("halmstad.widget")
 STATIC = Path(__file__).resolve().parent / "static"
@@ -216,7 +217,7 @@ def privacy_main(runtime, lang: str) -> str:
     k = runtime.holder.knowledge
     settings = k.settings.get("privacy", {})
     notice = k.text("privacy.notice", lang, retention_days=settings.get("retention_days", 90),
-                    retention_decision=(settings.get("retention_decision") or {}).get(lang, ""))
+                    retention_decision=public_retention_decision(k.settings, lang))
     return (f"<h1>{html.escape(k.text('widget.privacy_title', lang))}</h1>\n{rich(notice)}\n"
             f"{rich(k.text('widget.privacy_more', lang))}")
 
