@@ -285,6 +285,9 @@ COMMANDS = {"serve": cmd_serve, "chat": cmd_chat, "knowledge": staff_tools.run_c
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     default_level = "INFO" if args.command == "serve" else "WARNING"
+    for stream in (sys.stdout, sys.stderr):  # staff's Swedish messages as real UTF-8, never escapes
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(encoding="utf-8", errors="backslashreplace")
     logging.basicConfig(level=os.environ.get("HALMSTAD_LOG_LEVEL", default_level),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     return COMMANDS[args.command](args)
