@@ -134,10 +134,12 @@ def mount_backends(app: web.Application, core: Core) -> None:
         data_dir=config.data_dir, token=core.token, public_url=f"{base}/activation", mailer=mailer,
         texts=activation_texts(config.knowledge_dir), clock=core.clock, clients=core.clients,
     )))
+    # The data-rights backend mails the requester's receipt and the DPO's daily reminder
+    # (HALMSTAD_DSR_REMINDER_TO) through the same mailer as activation links.
     app.add_subapp("/dsr/", create_dsr(DsrConfig(
         data_dir=config.data_dir, token=core.token, texts=dsr_texts(config.knowledge_dir), clock=core.clock,
         secure_cookies=base.startswith("https://"), clients=core.clients,
-        session_lifetime=config.session_hours * 3600)))
+        session_lifetime=config.session_hours * 3600, mailer=mailer, public_url=f"{base}/dsr")))
 
 
 def build_services(core: Core, *, activation_url: str, dsr_url: str, outbox: str) -> Services:

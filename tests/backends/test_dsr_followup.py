@@ -15,7 +15,9 @@ from email import message_from_bytes, policy
 from pathlib import Path
 
 import aiohttp
+from aiohttp import web
 
+from bot.app import RUNTIME_KEY, ServeConfig, build_app
 from backends.dsr import cases
 from backends.dsr.app import DsrConfig, load_texts
 from backends.dsr.config import REMINDER_ENV, STORE_KEY
@@ -267,3 +269,23 @@ async def test_the_backend_run_alone_mails_the_receipt_into_its_outbox(tmp_path)
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=20)
     assert b"mail: maildir:" in out
+
+
+async def test_serve_mails_the_receipt_of_a_request_filed_through_it(tmp_path):
+    """`serve` gives the mounted data-rights backend its mailer: a filed request's receipt lands
+    in serve's outbox (DATA_DIR/outbox)."""
+    config = ServeConfig(port=free_port(), data_dir=tmp_path / "data", now="2026-11-24T10:00")
+    app = build_app(config)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", config.port).start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            resp = await http.post(f"http://127.0.0.1:{config.port}/dsr/api/requests", json=BODY, headers={
+                "Authorization": f"Bearer {app[RUNTIME_KEY].token}", "Idempotency-Key": "serve-1"})
+            assert resp.status == 201
+            ref = (await resp.json())["reference"]
+        [msg] = await wait_for_messages(config.data_dir / "outbox", 1)
+        assert msg["To"] == "anna@example.com" and ref in msg["Subject"]
+    finally:
+        await runner.cleanup()
