@@ -55,15 +55,18 @@ class Commands:
             self._words = (knowledge, command_words(knowledge))
         return self._words[1]
 
+    def lookup(self, text: str) -> str | None:
+        """Return the command a whole typed message is one of the words of, if any."""
+        words = self.words()
+        return words.get(normalize(text)) or words.get(text.strip().lower())
+
     def is_word_for(self, command: str, text: str) -> bool:
         """True when `text` is one of the words of `command` (the handoff's "avbryt")."""
-        words = self.words()
-        return (words.get(normalize(text)) or words.get(text.strip().lower())) == command
+        return self.lookup(text) == command
 
     def command_of(self, text: str, state: ConversationState) -> str | None:
         """Return the command a whole typed message is, if any."""
-        words = self.words()
-        command = words.get(normalize(text)) or words.get(text.strip().lower())
+        command = self.lookup(text)
         if command == "resume" and (state.flow or not state.paused):
             return None  # "fortsätt" is then an ordinary answer (e.g. a step's "Fortsätt" button)
         return command
