@@ -25,7 +25,7 @@ from backends.dsr.followup import RECEIPT_ATTEMPTS, run_once
 from backends.dsr.store import DsrStore
 from backends.mail import Mailer
 from tests.backends.test_dsr_staff import AUTH, ROOT, STHLM, Clock, start
-from tests.backends.test_dsr_standalone import free_port
+from tests.backends.test_dsr_standalone import free_port, wait_until_healthy
 from tests.browser import dsr_scenes as scenes
 
 BODY = {"right": "access", "on_behalf_of": "self",
@@ -252,13 +252,7 @@ async def test_the_backend_run_alone_mails_the_receipt_into_its_outbox(tmp_path)
     base = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession() as http:
-            for _ in range(100):
-                try:
-                    async with http.get(f"{base}/healthz") as resp:
-                        if resp.status == 200:
-                            break
-                except aiohttp.ClientConnectionError:
-                    await asyncio.sleep(0.1)
+            await wait_until_healthy(http, base)
             async with http.post(f"{base}/api/requests", json=BODY, headers={
                     "Authorization": "Bearer alone-token", "Idempotency-Key": "alone"}) as resp:
                 assert resp.status == 201

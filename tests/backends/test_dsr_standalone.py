@@ -36,6 +36,18 @@ def test_running_alone_without_a_token_exits_with_a_clear_message(tmp_path):
     assert "HALMSTAD_BACKEND_TOKEN" in proc.stderr
 
 
+async def wait_until_healthy(http: aiohttp.ClientSession, base: str) -> None:
+    """Wait (up to about ten seconds) until a backend started as a process answers /healthz."""
+    for _ in range(100):
+        try:
+            async with http.get(f"{base}/healthz") as resp:
+                if resp.status == 200:
+                    return
+        except aiohttp.ClientConnectionError:
+            await asyncio.sleep(0.1)
+
+
+
 async def test_running_alone_serves_the_api_and_keeps_the_case_after_sigterm(tmp_path):
     port = free_port()
     env = {**os.environ, "HALMSTAD_BACKEND_TOKEN": TOKEN}
@@ -45,13 +57,7 @@ async def test_running_alone_serves_the_api_and_keeps_the_case_after_sigterm(tmp
     base = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession() as http:
-            for _ in range(100):
-                try:
-                    async with http.get(f"{base}/healthz") as resp:
-                        if resp.status == 200:
-                            break
-                except aiohttp.ClientConnectionError:
-                    await asyncio.sleep(0.1)
+            await wait_until_healthy(http, base)
             body = {"right": "rectification", "on_behalf_of": "self",
                     "requester": {"name": "Anna", "phone": "070-1234567"},
                     "description": "Fel adress", "language": "sv", "channel": "console"}
