@@ -43,6 +43,7 @@ from bot.store.base import SessionStore
 from bot.store.tinydb_store import TinyDBStore
 from common.atomic import TMP_PREFIX
 from common.hardening import install_server_headers, secure_data_dir
+from common.redis_conn import DEFAULT_PREFIX
 from common.netaddr import ClientAddresses, parse_trusted_proxies
 from flows.ports import Services
 from flows.registry import all_flows
@@ -74,6 +75,9 @@ class ServeConfig:
     # empty: nobody's, every client is its direct peer.
     trusted_proxies: str | None = None
     session_hours: float = 12.0  # agent and staff sessions end this long after login, however busy
+    # Several processes on one Redis (issue 17): None keeps everything in this process and its files.
+    redis_url: str | None = None
+    redis_prefix: str = DEFAULT_PREFIX
 
     @property
     def base_url(self) -> str:

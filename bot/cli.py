@@ -21,6 +21,7 @@ from bot.handoff.agents import add_agent, disable_agent, remove_agent
 from bot.knowledge import KnowledgeError, default_knowledge_dir
 from bot.store.memory import MemoryStore
 from common.netaddr import parse_trusted_proxies
+from common.redis_conn import DEFAULT_PREFIX, check_prefix
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -47,6 +48,11 @@ def _serve_parser(sub) -> None:
     serve.add_argument("--session-hours", type=float, metavar="H",
                        default=float(os.environ.get("HALMSTAD_SESSION_HOURS", "12")),
                        help="agent and staff sessions end this long after login (default 12)")
+    serve.add_argument("--redis-url", metavar="URL", default=os.environ.get("HALMSTAD_REDIS_URL"),
+                       help="share conversations, queue, sessions and pushes with other serve processes "
+                            "through this Redis, e.g. redis://127.0.0.1:6379/0 (default: none, one process)")
+    serve.add_argument("--redis-prefix", default=os.environ.get("HALMSTAD_REDIS_PREFIX", DEFAULT_PREFIX),
+                       help=f"prefix of every Redis key (default {DEFAULT_PREFIX})")
 
 
 def _add_backend_urls(p: argparse.ArgumentParser, default: str) -> None:
@@ -118,7 +124,10 @@ def _check_options(args) -> str | None:
         return str(exc)
     if not getattr(args, "session_hours", 1) > 0:
         return "--session-hours must be more than 0"
-    return None
+    url = getattr(args, "redis_url", None)
+    if url is not None and not url.startswith(("redis://", "rediss://", "unix://")):
+        return "--redis-url must start with redis://, rediss:// or unix://, e.g. redis://127.0.0.1:6379/0"
+    return check_prefix(args.redis_prefix) if url else None
 
 
 def _knowledge_refused(exc: KnowledgeError) -> int:
@@ -140,6 +149,7 @@ def cmd_serve(args) -> int:
         rate_limit_per_session=args.rate_limit_per_session, smtp_host=args.smtp_host,
         smtp_port=args.smtp_port, activation_url=args.activation_url, dsr_url=args.dsr_url,
         trusted_proxies=args.trusted_proxy, session_hours=args.session_hours,
+        redis_url=args.redis_url, redis_prefix=args.redis_prefix,
     )
     try:
         app = build_app(config)

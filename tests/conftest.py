@@ -17,6 +17,7 @@ from bot.knowledge import default_knowledge_dir
 from common.messages import Button, Inbound, Reply
 from bot.store.memory import MemoryStore
 from flows.registry import all_flows
+from tests.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -92,3 +93,11 @@ def make_engine(holder):
 def talk(make_engine) -> Talk:
     """A conversation on a Tuesday morning (2026-12-01 10:00, Halmstad direkt open)."""
     return Talk(make_engine())
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    """A real redis-server on a free loopback port with AOF (appendfsync always) in a temp dir."""
+    server = RedisServer(tmp_path / "redis").start()
+    yield server
+    server.stop()
