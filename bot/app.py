@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Awaitable, Callable
 
 from aiohttp import web
+from redis.asyncio import Redis
 
 from backends.activation.app import ActivationConfig, create_app as create_activation
 from backends.activation.app import load_texts as activation_texts
@@ -38,12 +39,16 @@ from bot.holder import KnowledgeHolder
 from bot.knowledge import default_knowledge_dir
 from bot.pending import DeliveryWorker, PendingQueue, engine_announcer
 from bot.reload import RELOADER_KEY, Reloader
+from bot.redis_health import redis_check, redis_unavailable
 from bot.retention import retention_loop
-from bot.store.base import SessionStore
+from bot.store.base import Locks, SessionStore
+from bot.store.redis_lock import RedisLocks
+from bot.store.redis_store import RedisStore
 from bot.store.tinydb_store import TinyDBStore
 from common.atomic import TMP_PREFIX
 from common.hardening import install_server_headers, secure_data_dir
-from common.redis_conn import DEFAULT_PREFIX
+from common.locks import KeyedLocks
+from common.redis_conn import DEFAULT_PREFIX, RedisSettings
 from common.netaddr import ClientAddresses, parse_trusted_proxies
 from flows.ports import Services
 from flows.registry import all_flows
@@ -100,6 +105,10 @@ class Runtime:
     handoff: HandoffParts | None = None
     push: PushHub | None = None
     telegram: TelegramChannel | None = None
+    # With --redis-url: the one client of this process (closed at cleanup) and its key prefix.
+    redis: Redis | None = None
+    redis_settings: RedisSettings | None = None
+    health_checks: list[tuple[str, Callable[[], Awaitable[bool]]]] = field(default_factory=list)
 
 
 @dataclass
@@ -112,6 +121,10 @@ class Core:
     token: str
     clients: ClientAddresses
     closers: list[Closer] = field(default_factory=list)
+    # With --redis-url: the one Redis client of this process (every shared part uses it; closed
+    # last at cleanup) and the settings whose `key()` puts a key under --redis-prefix.
+    redis: Redis | None = None
+    redis_settings: RedisSettings | None = None
 
 
 def build_core(config: ServeConfig) -> Core:
@@ -125,7 +138,22 @@ def build_core(config: ServeConfig) -> Core:
     # per-client limits survive a restart when HALMSTAD_BACKEND_TOKEN is set.
     clients = ClientAddresses(parse_trusted_proxies(config.trusted_proxies),
                               secret=hmac.new(token.encode("utf-8"), b"client-address", "sha256").digest())
-    return Core(config, holder, make_clock(config.now), token, clients)
+    core = Core(config, holder, make_clock(config.now), token, clients)
+    if config.redis_url:
+        # redis-py connects on the first command, so a Redis that is down now only makes turns
+        # (and /healthz) answer 503 until it is back.
+        core.redis_settings = RedisSettings(config.redis_url, config.redis_prefix)
+        core.redis = core.redis_settings.connect()
+        core.closers.append(core.redis.aclose)
+    return core
+
+
+def build_conversations(core: Core) -> tuple[SessionStore, Locks]:
+    """Where conversations live and how their turns are serialised: in Redis, shared by every
+    process on it (--redis-url), else in the embedded store under the data dir, this process only."""
+    if core.redis is not None and core.redis_settings is not None:
+        return RedisStore(core.redis, core.redis_settings), RedisLocks(core.redis, core.redis_settings)
+    return TinyDBStore(core.config.data_dir / "sessions"), KeyedLocks()
 
 
 def mount_backends(app: web.Application, core: Core) -> None:
@@ -157,13 +185,15 @@ def build_services(core: Core, *, activation_url: str, dsr_url: str, outbox: str
 
 
 def _build_engine(core: Core, store: SessionStore, services: Services, *, handoff: HandoffParts | None = None,
-                  push: PushHub | None = None, telegram: TelegramChannel | None = None) -> Engine:
+                  push: PushHub | None = None, telegram: TelegramChannel | None = None,
+                  locks: Locks | None = None) -> Engine:
     """The engine with its interceptors, listeners and turn hooks, in the order they run."""
     interceptors = [handoff.service.intercept] if handoff else []
     listeners = [p.on_outbound for p in (push, telegram) if p is not None]
     turn_hooks = [handoff.service.after_turn] if handoff else []
     engine = Engine(source=core.holder, store=store, flows=core.holder.flows, clock=core.clock,
-                    services=services, interceptors=interceptors, listeners=listeners, turn_hooks=turn_hooks)
+                    services=services, interceptors=interceptors, listeners=listeners, turn_hooks=turn_hooks,
+                    locks=locks)
     for part in (handoff.service if handoff else None, telegram):
         if part is not None:
             part.bind(engine)
@@ -176,16 +206,19 @@ def build_app(config: ServeConfig) -> web.Application:
     local = f"http://{config.host}:{config.port}"
     services = build_services(core, activation_url=config.activation_url or f"{local}/activation",
                               dsr_url=config.dsr_url or f"{local}/dsr", outbox="pending_dsr")
-    store = TinyDBStore(config.data_dir / "sessions")
+    store, locks = build_conversations(core)
     handoff = build_handoff(config.data_dir, core.clock)
     services.handoff = handoff.service
     push = PushHub(store.transcript)
     telegram = _telegram(core)
-    engine = _build_engine(core, store, services, handoff=handoff, push=push, telegram=telegram)
+    engine = _build_engine(core, store, services, handoff=handoff, push=push, telegram=telegram, locks=locks)
     runtime = Runtime(config=config, engine=engine, holder=core.holder, store=store, clock=core.clock,
                       token=core.token, clients=core.clients, closers=core.closers, handoff=handoff,
-                      push=push, telegram=telegram)
-    app = web.Application(middlewares=[api_errors], client_max_size=256 * 1024)
+                      push=push, telegram=telegram, redis=core.redis, redis_settings=core.redis_settings)
+    if core.redis is not None:
+        runtime.health_checks.append(("redis", redis_check(core.redis)))
+    # redis_unavailable sits inside api_errors: Redis being down is a 503, not a 500.
+    app = web.Application(middlewares=[api_errors, redis_unavailable], client_max_size=256 * 1024)
     app[RUNTIME_KEY] = runtime
     install_server_headers(app, config.public_url)  # Server: halmstad; HSTS behind https
     setup_chat_routes(app, engine, per_address=config.rate_limit_per_address,

@@ -20,7 +20,7 @@ from bot.interruptions import Interruptions
 from bot.knowledge import LANGS, Knowledge
 from bot.language import choose_language
 from bot.state import ConversationState, HandoffChange
-from bot.store.base import SessionStore
+from bot.store.base import Locks, SessionStore
 from bot.turn import Interception, Turn
 from bot.understanding import Understanding
 from common import privacy
@@ -52,13 +52,14 @@ class Engine:
     """Handles inputs for every conversation; the only place that changes conversation state.
 
     `interceptors` run in order before the bot sees a turn; `listeners` get every message the
-    engine posts on its own (an agent's reply); `turn_hooks` run after each turn is stored.
+    engine posts on its own (an agent's reply); `turn_hooks` run after each turn is stored;
+    `locks` serialise one conversation's turns (default: in this process only).
     """
 
     def __init__(self, *, source: KnowledgeSource, store: SessionStore, flows: dict[str, Flow],
                  clock: Callable[[], datetime], services: Services | None = None,
                  interceptors: Sequence[Interceptor] = (), listeners: Sequence[Listener] = (),
-                 turn_hooks: Sequence[TurnHook] = ()) -> None:
+                 turn_hooks: Sequence[TurnHook] = (), locks: Locks | None = None) -> None:
         self.source = source
         self.store = store
         self.flows = flows
@@ -67,7 +68,8 @@ class Engine:
         self.interceptors = tuple(interceptors)
         self.listeners = tuple(listeners)
         self.turn_hooks = tuple(turn_hooks)
-        self.locks = KeyedLocks()
+        # One turn per conversation at a time: in this process, or across processes (Redis).
+        self.locks: Locks = locks if locks is not None else KeyedLocks()
         self.answering = Answering(self)
         self.commands = Commands(self)
         self.runner = FlowRunner(self)

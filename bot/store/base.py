@@ -3,11 +3,16 @@
 A conversation is its state (a plain JSON object with a schema version, see `bot.engine`) and its
 transcript (numbered entries). `commit` writes both in one step, so a crash leaves a conversation
 either before or after a turn, never between.
+
+`Locks` is the other half of a turn's safety: the engine holds `locks.lock(session)` around a
+turn's load and commit, so two turns of one conversation never interleave. In one process that
+is `common.locks.KeyedLocks`; with several processes on one Redis, `bot.store.redis_lock.RedisLocks`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
 
 
 @dataclass
@@ -47,3 +52,10 @@ class SessionStore(Protocol):
 
     async def close(self) -> None:
         """Release resources; pending writes are finished first."""
+
+
+class Locks(Protocol):
+    """One lock per key (a session id): `async with locks.lock(session): ...`."""
+
+    def lock(self, key: str) -> AbstractAsyncContextManager[Any]:
+        """Return the context manager that holds `key` for the body of an `async with`."""

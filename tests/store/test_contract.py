@@ -6,14 +6,25 @@ import asyncio
 import pytest
 
 from bot.store.memory import MemoryStore
+from bot.store.redis_store import RedisStore
 from bot.store.tinydb_store import TinyDBStore
+from common.redis_conn import RedisSettings
 
 
-@pytest.fixture(params=["memory", "tinydb"])
+@pytest.fixture(params=["memory", "tinydb", "redis"])
 async def store(request, tmp_path):
-    s = MemoryStore() if request.param == "memory" else TinyDBStore(tmp_path / "sessions")
+    client = None
+    if request.param == "redis":
+        # A real redis-server (tests/redis_server.py), one per test, so every test starts empty.
+        settings = RedisSettings(request.getfixturevalue("redis_server").url, "contract:")
+        client = settings.connect()
+        s = RedisStore(client, settings)
+    else:
+        s = MemoryStore() if request.param == "memory" else TinyDBStore(tmp_path / "sessions")
     yield s
     await s.close()
+    if client is not None:
+        await client.aclose()
 
 
 def user(text: str) -> dict:

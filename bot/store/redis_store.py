@@ -1,0 +1,123 @@
+"""The Redis `SessionStore`: conversations shared by every `serve` process on one Redis (issue 17).
+
+Keys, all under the settings' prefix (default `halmstad:`), so two prefixes on one Redis never
+see each other:
+
+    <prefix>conv:<session>:state   a string: the state as JSON
+    <prefix>conv:<session>:log     a list: the transcript entries as JSON, entry `seq` at index seq-1
+    <prefix>conversations          a set: every stored session id (what `sessions()` returns)
+
+`commit` is one Lua script: it numbers the new entries after the list's length, appends them,
+replaces the state and adds the id to the set, all in one step, so neither a crash of Redis (the
+AOF holds a script's effects as one MULTI/EXEC) nor a second process committing to the same
+conversation can leave a turn half-written or two entries with one seq. With
+`appendfsync always` a commit is on disk before its reply, so before the guardian's.
+
+Values go in and out as JSON, so what the caller passed or got back is a copy, and what JSON
+cannot hold fails with TypeError before anything is written. Redis being down surfaces as
+redis-py's ConnectionError / TimeoutError; the app answers those with 503 (`bot.redis_health`).
+The client belongs to whoever built it (bot/app.py), so `close()` leaves it open.
+"""
+from __future__ import annotations
+
+import json
+
+from redis.asyncio import Redis
+
+from bot.store.base import Conversation
+from common.redis_conn import RedisSettings
+from common.session_ids import validate_session
+
+# KEYS: state, log, index. ARGV: session, state JSON, then each new entry as a JSON object
+# without "seq". Entries are numbered last+1, last+2, ... by writing "seq" first into their text.
+_COMMIT = """
+local last = redis.call('LLEN', KEYS[2])
+for i = 3, #ARGV do
+  local seq = last + i - 2
+  local entry = ARGV[i]
+  if entry == '{}' then
+    entry = '{"seq":' .. seq .. '}'
+  else
+    entry = '{"seq":' .. seq .. ',' .. string.sub(entry, 2)
+  end
+  redis.call('RPUSH', KEYS[2], entry)
+end
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('SADD', KEYS[3], ARGV[1])
+return last
+"""
+
+_COMPACT = (",", ":")
+
+
+class RedisStore:
+    """Keeps each conversation as a state string and a transcript list in Redis."""
+
+    def __init__(self, client: Redis, settings: RedisSettings) -> None:
+        self._redis = client
+        self._settings = settings
+        self._commit_script = client.register_script(_COMMIT)
+
+    def _keys(self, session: str) -> tuple[str, str]:
+        validate_session(session)
+        return self._settings.key("conv", session, "state"), self._settings.key("conv", session, "log")
+
+    @property
+    def _index(self) -> str:
+        return self._settings.key("conversations")
+
+    async def load(self, session: str) -> Conversation | None:
+        """Return the stored conversation (state and transcript read in one transaction), or None."""
+        state_key, log_key = self._keys(session)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.get(state_key)
+            pipe.lrange(log_key, 0, -1)
+            raw_state, raw_entries = await pipe.execute()
+        if raw_state is None:
+            return None
+        return Conversation(session=session, state=json.loads(raw_state),
+                            transcript=[json.loads(raw) for raw in raw_entries])
+
+    async def load_state(self, session: str) -> dict | None:
+        """Return the conversation's state only, or None."""
+        state_key, _ = self._keys(session)
+        raw = await self._redis.get(state_key)
+        return None if raw is None else json.loads(raw)
+
+    async def commit(self, session: str, state: dict, new_entries: list[dict]) -> list[dict]:
+        """Store `state` and append `new_entries` with the next seqs, in one atomic script."""
+        state_key, log_key = self._keys(session)
+        if not isinstance(state, dict):
+            raise TypeError("state must be a dict")
+        entries = list(new_entries)
+        if not all(isinstance(e, dict) for e in entries):
+            raise TypeError("every transcript entry must be a dict")
+        # Serialising first copies the values and fails on what JSON cannot hold, before any write.
+        state_json = json.dumps(state, separators=_COMPACT, ensure_ascii=False)
+        texts = [json.dumps({k: v for k, v in e.items() if k != "seq"}, separators=_COMPACT, ensure_ascii=False)
+                 for e in entries]
+        last = int(await self._commit_script(keys=[state_key, log_key, self._index],
+                                             args=[session, state_json, *texts]))
+        return [{"seq": last + offset, **json.loads(text)} for offset, text in enumerate(texts, start=1)]
+
+    async def transcript(self, session: str, after: int = 0) -> list[dict]:
+        """Return the entries with seq > after, in order (entry seq n is the list's item n-1)."""
+        _, log_key = self._keys(session)
+        raws = await self._redis.lrange(log_key, max(0, int(after)), -1)
+        return [json.loads(raw) for raw in raws]
+
+    async def delete(self, session: str) -> None:
+        """Remove a conversation and its id in one transaction; an unknown one is not an error."""
+        state_key, log_key = self._keys(session)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(state_key, log_key)
+            pipe.srem(self._index, session)
+            await pipe.execute()
+
+    async def sessions(self) -> list[str]:
+        """Return every stored session id (one SMEMBERS of the index set, not a key scan)."""
+        return [raw.decode("ascii") for raw in await self._redis.smembers(self._index)]
+
+    async def close(self) -> None:
+        """Nothing to finish: every commit is awaited by its caller. The client is closed by its
+        owner (bot/app.py), since other parts share it."""
