@@ -10,6 +10,11 @@ The e-mail outbox (`DATA_DIR/outbox/`, a Maildir used when no SMTP server is con
 only activation mails, each with a link that works for 24 hours (the activation backend's
 `code_ttl`). A mail older than that has nothing left to deliver but still names a guardian's
 address, so it is removed then: the shorter of that lifetime and the retention period.
+
+The sweep works on any `SessionStore` through `sessions()`, `load_state()` and `delete()`, so with
+`--redis-url` it disposes of the conversations in Redis too (no key expiry: a conversation whose
+time cannot be read must be kept, which a TTL cannot express). Every process runs it; a second
+sweep in the same hour finds nothing left to do.
 """
 from __future__ import annotations
 
@@ -69,10 +74,10 @@ async def sweep(store, policy: RetentionPolicy, now: datetime, *, pending=None, 
     """
     removed = undated = 0
     for session in await store.sessions():
-        conv = await store.load(session)
-        if conv is None:
+        state = await store.load_state(session)  # the state is enough; the transcript may be long
+        if state is None:
             continue
-        last = _last_activity(conv.state or {})
+        last = _last_activity(state)
         if last is None:
             undated += 1
             continue
