@@ -198,6 +198,15 @@ class Lexicon:
         return out
 
 
+def _merged(*found: tuple[tuple[int, float], ...]) -> tuple[tuple[int, float], ...]:
+    """Vocabulary matches from several lookups, each word at its best similarity, best first."""
+    best: dict[int, float] = {}
+    for matches in found:
+        for vid, score in matches:
+            best[vid] = max(best.get(vid, 0.0), score)
+    return tuple(sorted(best.items(), key=lambda kv: -kv[1]))
+
+
 def _char_grams(text: str) -> list[str]:
     """Character 2-5-grams within words, each word padded with a space on both sides."""
     grams = []
@@ -276,6 +285,7 @@ class Understanding:
         self._build([(e.id, lang, p) for e in knowledge.entries.values()
                      for lang in LANGS for p in e.phrasings.get(lang, [])])
         self._word_matches = lru_cache(maxsize=cache_size)(self._word_matches_uncached)
+        self._surface_matches = lru_cache(maxsize=cache_size)(self._surface_matches_uncached)
         self.classifier = self.train([i for i in range(len(self.phrasings))])
         # Guardians ask the same questions in the same words all day: remember recent answers.
         self._scored = lru_cache(maxsize=cache_size)(self._score_text)
@@ -302,8 +312,9 @@ class Understanding:
         return None
 
     def _build(self, items: list[tuple[str, str, str]]) -> None:
-        analysed = [(entry_id, lang, text, [t for t, _ in self.lexicon.analyse(normalize(text), lang)])
-                    for entry_id, lang, text in items]
+        pairs = [self.lexicon.analyse(normalize(text), lang) for _, lang, text in items]
+        analysed = [(entry_id, lang, text, [t for t, _ in found])
+                    for (entry_id, lang, text), found in zip(items, pairs)]
         known = {t for *_, tokens in analysed for t in tokens}
         normalised = []
         entry_words: dict[str, set[str]] = defaultdict(set)
@@ -329,7 +340,15 @@ class Understanding:
         for surface, canon in self.lexicon.synonym.items():
             if canon in vocab and len(surface) > 3:
                 self.spellings.setdefault(surface, vocab[canon])
+        # ... and among the words as the phrasings spell them: a typo is closer to the word than
+        # to its stem ("pohne" is 80 % "phone" but 75 % "phon"; "rniga" 80 % "ringa").
         self.spelling_words = list(self.spellings)
+        self.surfaces: dict[str, int] = {}
+        for found in pairs:
+            for token, surface in found:
+                if token in vocab and len(surface) > 3:
+                    self.surfaces.setdefault(surface, vocab[token])
+        self.surface_words = list(self.surfaces)
         self.vocab = vocab
         self.weight = [0.0] * len(vocab)
         for w, i in vocab.items():
@@ -379,15 +398,25 @@ class Understanding:
         exact = self.vocab.get(word)
         if len(word) <= 3 or word.isdigit():
             return ((exact, 1.0),) if exact is not None else ()
-        found = process.extract(word, self.spelling_words, scorer=fuzz.ratio,
-                                score_cutoff=TOKEN_CUTOFF, limit=5)
-        out: dict[int, float] = {}
-        for w, score, _ in found:
-            vid = self.spellings[w]
-            out[vid] = max(out.get(vid, 0.0), score / 100.0)
+        out = self._similar(word, self.spelling_words, self.spellings)
         if exact is not None:
             out[exact] = 1.0
         return tuple(sorted(out.items(), key=lambda kv: -kv[1]))
+
+    def _surface_matches_uncached(self, word: str) -> tuple[tuple[int, float], ...]:
+        """The vocabulary words a typed word that is no known token may be, found among the
+        words as the phrasings spell them (a typo is nearer "phone" than its stem "phon")."""
+        if len(word) <= 3 or word.isdigit():
+            return ()
+        return tuple(sorted(self._similar(word, self.surface_words, self.surfaces).items(), key=lambda kv: -kv[1]))
+
+    @staticmethod
+    def _similar(word: str, choices: list[str], ids: dict[str, int]) -> dict[int, float]:
+        out: dict[int, float] = {}
+        for w, score, _ in process.extract(word, choices, scorer=fuzz.ratio, score_cutoff=TOKEN_CUTOFF, limit=5):
+            vid = ids[w]
+            out[vid] = max(out.get(vid, 0.0), score / 100.0)
+        return out
 
     # Matching -------------------------------------------------------------------------------
 
@@ -416,6 +445,9 @@ class Understanding:
             if len(token) == 1 and not token.isdigit():
                 continue  # stray letters carry no meaning
             matches = self._word_matches(token)
+            if token not in self.vocab and surface != token and surface not in _common_words():
+                # A word of the language that no phrasing has ("abroad") is no typo of one ("road").
+                matches = _merged(matches, self._surface_matches(surface))
             if exclude is not None:  # cross-validation: a word only the left-out phrasing has is unknown
                 matches = tuple((vid, s) for vid, s in matches if self.postings[vid] != [exclude])
             exact = self.vocab.get(token)

@@ -149,6 +149,31 @@ def test_synonyms_stems_and_compounds_give_one_token(holder):
     assert und.tokens("våren", "sv") != und.tokens("var", "sv")  # a stem never becomes a filler word
 
 
+@pytest.mark.parametrize("text, entry", [
+    ("your huors?", "hours-overview"),  # two letters swapped: 80 % of "hours", 67 % of its stem "hour"
+    ("wehre is the office", "contact-address"),
+    ("kan jag rniga nu", "hours-open-now"),
+    ("vad kan du savra om", "capabilities"),
+    ("lgäga till barn", "account-link-child"),
+])
+def test_a_typo_is_matched_against_the_word_as_phrasings_spell_it(holder, text, entry):
+    match = holder.understanding.match(text)
+    assert (match.outcome, match.best.entry_id) == ("answer", entry)
+
+
+def test_a_real_word_no_phrasing_has_is_not_taken_for_a_typo(holder):
+    """"abroad" is a word of its own, not a misspelt "road"; "pohne" is no word at all."""
+    und = holder.understanding
+    assert und._surface_matches("pohne") and und._surface_matches("abroad")  # both look like a word
+
+    def explained(word: str, lang: str) -> bool:
+        [query_word] = und._query(und._query_tokens(normalize(word), lang), None)
+        return bool(query_word.matches)
+
+    assert explained("pohne", "en") and explained("rniga", "sv")
+    assert not explained("abroad", "sv")  # unexplained, it costs what an everyday word costs
+
+
 def test_everyday_words_cost_little_and_rare_content_words_a_lot():
     from bot.understanding import rarity
 
