@@ -3,7 +3,8 @@
 Keys, all under the settings' prefix (default `halmstad:`), so two prefixes on one Redis never
 see each other:
 
-    <prefix>conv:<session>:state   a string: the state as JSON
+    <prefix>conv:<session>         a hash: `state` (the state as JSON) and `commit` (the last
+                                   commit's id and the seq it followed)
     <prefix>conv:<session>:log     a list: the transcript entries as JSON, entry `seq` at index seq-1
     <prefix>conversations          a set: every stored session id (what `sessions()` returns)
 
@@ -13,6 +14,10 @@ AOF holds a script's effects as one MULTI/EXEC) nor a second process committing 
 conversation can leave a turn half-written or two entries with one seq. With
 `appendfsync always` a commit is on disk before its reply, so before the guardian's.
 
+redis-py sends a command again after a dropped connection; a commit whose reply was lost would
+then be stored twice. Each commit therefore carries a random id, and the script returns the
+first run's result when the conversation's last commit already has that id.
+
 Values go in and out as JSON, so what the caller passed or got back is a copy, and what JSON
 cannot hold fails with TypeError before anything is written. Redis being down surfaces as
 redis-py's ConnectionError / TimeoutError; the app answers those with 503 (`bot.redis_health`).
@@ -21,6 +26,7 @@ The client belongs to whoever built it (bot/app.py), so `close()` leaves it open
 from __future__ import annotations
 
 import json
+import uuid
 
 from redis.asyncio import Redis
 
@@ -28,12 +34,20 @@ from bot.store.base import Conversation
 from common.redis_conn import RedisSettings
 from common.session_ids import validate_session
 
-# KEYS: state, log, index. ARGV: session, state JSON, then each new entry as a JSON object
-# without "seq". Entries are numbered last+1, last+2, ... by writing "seq" first into their text.
+# KEYS: conversation hash, log, index. ARGV: session, commit id, state JSON, then each new entry
+# as a JSON object without "seq". Entries are numbered last+1, last+2, ... by writing "seq" first
+# into their text. A commit id seen last time is a resend: answer as the first time, write nothing.
 _COMMIT = """
+local done = redis.call('HGET', KEYS[1], 'commit')
+if done then
+  local space = string.find(done, ' ', 1, true)
+  if string.sub(done, 1, space - 1) == ARGV[2] then
+    return tonumber(string.sub(done, space + 1))
+  end
+end
 local last = redis.call('LLEN', KEYS[2])
-for i = 3, #ARGV do
-  local seq = last + i - 2
+for i = 4, #ARGV do
+  local seq = last + i - 3
   local entry = ARGV[i]
   if entry == '{}' then
     entry = '{"seq":' .. seq .. '}'
@@ -42,7 +56,7 @@ for i = 3, #ARGV do
   end
   redis.call('RPUSH', KEYS[2], entry)
 end
-redis.call('SET', KEYS[1], ARGV[2])
+redis.call('HSET', KEYS[1], 'state', ARGV[3], 'commit', ARGV[2] .. ' ' .. last)
 redis.call('SADD', KEYS[3], ARGV[1])
 return last
 """
@@ -51,7 +65,7 @@ _COMPACT = (",", ":")
 
 
 class RedisStore:
-    """Keeps each conversation as a state string and a transcript list in Redis."""
+    """Keeps each conversation as a hash (state, last commit) and a transcript list in Redis."""
 
     def __init__(self, client: Redis, settings: RedisSettings) -> None:
         self._redis = client
@@ -60,7 +74,7 @@ class RedisStore:
 
     def _keys(self, session: str) -> tuple[str, str]:
         validate_session(session)
-        return self._settings.key("conv", session, "state"), self._settings.key("conv", session, "log")
+        return self._settings.key("conv", session), self._settings.key("conv", session, "log")
 
     @property
     def _index(self) -> str:
@@ -68,9 +82,9 @@ class RedisStore:
 
     async def load(self, session: str) -> Conversation | None:
         """Return the stored conversation (state and transcript read in one transaction), or None."""
-        state_key, log_key = self._keys(session)
+        conv_key, log_key = self._keys(session)
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.get(state_key)
+            pipe.hget(conv_key, "state")
             pipe.lrange(log_key, 0, -1)
             raw_state, raw_entries = await pipe.execute()
         if raw_state is None:
@@ -80,13 +94,16 @@ class RedisStore:
 
     async def load_state(self, session: str) -> dict | None:
         """Return the conversation's state only, or None."""
-        state_key, _ = self._keys(session)
-        raw = await self._redis.get(state_key)
+        conv_key, _ = self._keys(session)
+        raw = await self._redis.hget(conv_key, "state")
         return None if raw is None else json.loads(raw)
 
     async def commit(self, session: str, state: dict, new_entries: list[dict]) -> list[dict]:
         """Store `state` and append `new_entries` with the next seqs, in one atomic script."""
-        state_key, log_key = self._keys(session)
+        return await self._commit(session, state, new_entries, uuid.uuid4().hex)
+
+    async def _commit(self, session: str, state: dict, new_entries: list[dict], commit_id: str) -> list[dict]:
+        conv_key, log_key = self._keys(session)
         if not isinstance(state, dict):
             raise TypeError("state must be a dict")
         entries = list(new_entries)
@@ -96,8 +113,8 @@ class RedisStore:
         state_json = json.dumps(state, separators=_COMPACT, ensure_ascii=False)
         texts = [json.dumps({k: v for k, v in e.items() if k != "seq"}, separators=_COMPACT, ensure_ascii=False)
                  for e in entries]
-        last = int(await self._commit_script(keys=[state_key, log_key, self._index],
-                                             args=[session, state_json, *texts]))
+        last = int(await self._commit_script(keys=[conv_key, log_key, self._index],
+                                             args=[session, commit_id, state_json, *texts]))
         return [{"seq": last + offset, **json.loads(text)} for offset, text in enumerate(texts, start=1)]
 
     async def transcript(self, session: str, after: int = 0) -> list[dict]:
@@ -108,9 +125,9 @@ class RedisStore:
 
     async def delete(self, session: str) -> None:
         """Remove a conversation and its id in one transaction; an unknown one is not an error."""
-        state_key, log_key = self._keys(session)
+        conv_key, log_key = self._keys(session)
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(state_key, log_key)
+            pipe.delete(conv_key, log_key)
             pipe.srem(self._index, session)
             await pipe.execute()
 

@@ -51,7 +51,7 @@ async def test_keys_are_under_the_prefix_and_sessions_reads_only_the_index(redis
     await client.set("unrelated", b"y")
 
     keys = sorted(k.decode() for k in await client.keys("*"))
-    assert keys == ["kommun:conv:s1:log", "kommun:conv:s1:state", "kommun:conversations",
+    assert keys == ["kommun:conv:s1", "kommun:conv:s1:log", "kommun:conversations",
                     "kommun:queue:something", "unrelated"]
     assert await store.sessions() == ["s1"]
     await store.delete("s1")
@@ -67,6 +67,20 @@ async def test_entries_keep_their_fields_and_text_exactly(redis_clients):
     assert await store.transcript("s1") == stored
     assert (await store.load_state("s1"))["name"] == "Örjan"
     assert await store.transcript("s1", after=5) == []
+
+
+async def test_a_commit_sent_again_after_a_lost_reply_is_stored_once(redis_clients):
+    """redis-py resends a command after a dropped connection; the second run of one commit
+    (same id) answers like the first and stores nothing more."""
+    store = RedisStore(*redis_clients())
+    first = await store._commit("s1", {"step": "b"}, [user("1"), user("2")], "commit-1")
+    again = await store._commit("s1", {"step": "b"}, [user("1"), user("2")], "commit-1")
+    later = await store.commit("s1", {"step": "c"}, [user("3")])
+
+    assert again == first and [e["seq"] for e in first] == [1, 2]
+    assert [e["seq"] for e in later] == [3]
+    assert [e["text"] for e in await store.transcript("s1")] == ["1", "2", "3"]
+    assert await store.load_state("s1") == {"step": "c"}
 
 
 async def test_a_reader_never_sees_the_state_without_its_entries(redis_clients):
@@ -143,5 +157,5 @@ async def test_retention_sweep_disposes_of_old_conversations_in_redis(redis_clie
 
     assert sorted(await store.sessions()) == ["recent", "undated"]
     assert await store.load("old") is None
-    assert await client.exists(settings.key("conv", "old", "state"), settings.key("conv", "old", "log")) == 0
+    assert await client.exists(settings.key("conv", "old"), settings.key("conv", "old", "log")) == 0
     assert await sweep(store, policy, NOW) == 0
