@@ -159,14 +159,13 @@ async def guardian(i: int, serve: Serve, tally: Tally, stop: asyncio.Event, seed
                     tally.unanswered += 1
                     interrupted = True
                     await serve.up.wait()
-                    transcript = await read_transcript(http, base, session)
-                    users = sum(1 for e in transcript if e["from"] == "user")
-                    if users == idx + 1:  # stored: go on; its answer is the bot's last entries
-                        answer = {"messages": [e for e in transcript if e["seq"] > last_user_seq(transcript)]}
-                        idx += 1
-                    elif users != idx:
-                        tally.lost_turns.append(f"{kind} step {idx}: {users} user entries stored")
+                    next_idx, last_answer = await where_it_stands(http, base, session, idx)
+                    if next_idx is None:
+                        tally.lost_turns.append(f"{kind} step {idx}: the transcript holds neither")
                         break
+                    if next_idx > idx:  # stored: go on; its answer is the bot's last entries
+                        answer = {"messages": last_answer}
+                    idx = next_idx
                     continue
                 if status != 200:
                     tally.bad_answers.append(f"{kind} step {idx} ({key}={value[:20]}): {status} {raw[:200]!r}")
@@ -193,6 +192,17 @@ async def guardian(i: int, serve: Serve, tally: Tally, stop: asyncio.Event, seed
 
 def last_user_seq(transcript: list[dict]) -> int:
     return max((e["seq"] for e in transcript if e["from"] == "user"), default=0)
+
+
+async def where_it_stands(http: aiohttp.ClientSession, base: str, session: str,
+                          idx: int) -> tuple[int | None, list[dict]]:
+    """After turn `idx` got no answer, read the transcript: the step to go on from (idx + 1 when
+    the turn was stored, idx when not, None when the transcript holds neither) and the bot's
+    entries after the guardian's last one (the answer to the stored turn)."""
+    transcript = await read_transcript(http, base, session)
+    users = sum(1 for e in transcript if e["from"] == "user")
+    answer = [e for e in transcript if e["seq"] > last_user_seq(transcript)]
+    return (users if users in (idx, idx + 1) else None), answer
 
 
 async def read_transcript(http: aiohttp.ClientSession, base: str, session: str) -> list[dict]:

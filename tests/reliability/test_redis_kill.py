@@ -24,7 +24,7 @@ import pytest
 from bot.store.redis_store import RedisStore
 from common.redis_conn import RedisSettings
 from tests.redis_server import RedisServer
-from tests.reliability.crash import finished, last_user_seq, read_transcript, scenario
+from tests.reliability.crash import finished, scenario, where_it_stands
 from tests.serving import Server
 
 pytestmark = pytest.mark.reliability
@@ -44,21 +44,16 @@ class Tally:
     problems: list[str] = field(default_factory=list)
 
 
-async def wait_healthy(http: aiohttp.ClientSession, base: str, timeout: float = 60) -> None:
+async def wait_healthy(serve: Server, timeout: float = 60) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        try:
-            async with http.get(f"{base}/healthz") as resp:
-                if resp.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
+    while (await asyncio.to_thread(serve.get, "/healthz"))[0] != 200:
+        if loop.time() > deadline:
+            raise RuntimeError("serve did not become healthy again")
         await asyncio.sleep(0.1)
-    raise RuntimeError("serve did not become healthy again")
 
 
-async def conversation(http: aiohttp.ClientSession, base: str, session: str, kind: str, tally: Tally) -> None:
+async def conversation(http: aiohttp.ClientSession, serve: Server, session: str, kind: str, tally: Tally) -> None:
     """One guardian's whole conversation, going on after every 503 from where it really is."""
     steps = scenario(kind, "Anna Lindqvist", "anna@example.com")
     tally.kinds[session] = kind
@@ -66,7 +61,7 @@ async def conversation(http: aiohttp.ClientSession, base: str, session: str, kin
     while idx < len(steps):
         key, value = steps[idx]
         try:
-            async with http.post(f"{base}/api/chat", json={"session": session, key: value}) as resp:
+            async with http.post(f"{serve.base}/api/chat", json={"session": session, key: value}) as resp:
                 status, raw = resp.status, await resp.read()
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             tally.problems.append(f"{session} step {idx}: no answer ({type(exc).__name__})")
@@ -76,16 +71,15 @@ async def conversation(http: aiohttp.ClientSession, base: str, session: str, kin
             tally.interrupted.add(session)
             if "error" not in json.loads(raw):
                 tally.problems.append(f"{session} step {idx}: 503 without a JSON error: {raw[:200]!r}")
-            await wait_healthy(http, base)
-            transcript = await read_transcript(http, base, session)
-            users = sum(1 for e in transcript if e["from"] == "user")
-            if users == idx + 1:  # stored although the reply was lost: go on
-                tally.stored[session].append(steps[idx])
-                messages = [e for e in transcript if e["seq"] > last_user_seq(transcript)]
-                idx += 1
-            elif users != idx:
-                tally.problems.append(f"{session} step {idx}: {users} user entries stored")
+            await wait_healthy(serve)
+            next_idx, last_answer = await where_it_stands(http, serve.base, session, idx)
+            if next_idx is None:
+                tally.problems.append(f"{session} step {idx}: the transcript holds neither")
                 return
+            if next_idx > idx:  # stored although the reply was lost: go on
+                tally.stored[session].append(steps[idx])
+                messages = last_answer
+            idx = next_idx
             continue
         if status != 200:
             tally.problems.append(f"{session} step {idx}: {status} {raw[:200]!r}")
@@ -100,12 +94,12 @@ async def conversation(http: aiohttp.ClientSession, base: str, session: str, kin
         tally.unfinished.append(f"{session} ({kind}): {texts[:200]!r}")
 
 
-async def guardian(i: int, base: str, stop: asyncio.Event, tally: Tally) -> None:
+async def guardian(i: int, serve: Server, stop: asyncio.Event, tally: Tally) -> None:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
         n = 0
         while not stop.is_set():
             kind = "account" if (i + n) % 3 else "faq"
-            await conversation(http, base, f"g{i}-{n}", kind, tally)
+            await conversation(http, serve, f"g{i}-{n}", kind, tally)
             n += 1
 
 
@@ -126,7 +120,7 @@ async def test_acknowledged_turns_survive_redis_sigkill_and_conversations_go_on(
     await asyncio.to_thread(serve.start)
     tally, stop = Tally(), asyncio.Event()
     try:
-        guardians = [asyncio.create_task(guardian(i, serve.base, stop, tally)) for i in range(6)]
+        guardians = [asyncio.create_task(guardian(i, serve, stop, tally)) for i in range(6)]
         await asyncio.sleep(2.0)
         acked_before_kill = {s: list(turns) for s, turns in tally.acked.items()}
         redis.kill()
