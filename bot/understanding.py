@@ -598,9 +598,14 @@ class Understanding:
         top = inside[0] if inside else None
         runner_up = inside[1].score if len(inside) > 1 else 0.0
         if top is None or top.score < clarify:
-            # Clear domain words never get the generic "can't answer": offer the likeliest topics.
-            if len(inside) >= 2 and inside[1].score >= DOMAIN_FLOOR and (
+            # Clear domain words never get the generic "can't answer": answer the likeliest topic
+            # when it is far ahead of the next (as above the threshold), else offer the likeliest.
+            if top is None or top.score < DOMAIN_FLOOR or not (
                     self.has_domain_words(text) if domain is None else domain):
+                return Match("fallback", inside)
+            if top.score - runner_up >= lead:
+                return Match("answer", inside)
+            if runner_up >= DOMAIN_FLOOR:
                 return Match("clarify", inside[:3])
             return Match("fallback", inside)
         if top.score >= answer and (top.score - runner_up >= margin or top.score >= 99):

@@ -174,6 +174,21 @@ def test_a_real_word_no_phrasing_has_is_not_taken_for_a_typo(holder):
     assert not explained("abroad", "sv")  # unexplained, it costs what an everyday word costs
 
 
+@pytest.mark.parametrize("text, entry", [
+    ("min man sköter allt sånt men nu är han bortrest och jag har inget lösenord till appen, vad gör jag",
+     "app-forgot-password"),
+    ("our family just arrived from Poland and the school told me to get a Skola24 account, how does that work",
+     "account-apply"),
+])
+def test_under_the_clarify_threshold_a_domain_question_far_ahead_is_answered(holder, text, entry):
+    """Long messages score low; with domain words and one topic far ahead, that topic is answered."""
+    und = holder.understanding
+    top, runner_up = und.score_all(text)[:2]
+    assert top.score < und.clarify_threshold and top.score - runner_up.score >= und.lead
+    match = und.match(text)
+    assert (match.outcome, match.best.entry_id) == ("answer", entry)
+
+
 def test_everyday_words_cost_little_and_rare_content_words_a_lot():
     from bot.understanding import rarity
 
