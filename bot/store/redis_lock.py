@@ -12,11 +12,19 @@ most one lease. A turn that cannot get the lock within `wait` seconds fails with
 Release is best effort: the turn is already stored when it runs, so a release that fails (Redis
 just went down, or the lease was lost) is logged and left to expire, never turned into an error
 that would make the guardian send the turn again.
+
+A lease can still be lost while a turn runs (the process stalled past it, or a Redis failover
+dropped the key) and another process may then take the conversation. So the lock is also a
+fence: while it is held, `held_lock(session)` names its key and token, and `RedisStore.commit`
+stores the turn only if the key still holds that token; otherwise it raises `LockLost` and
+stores nothing (the guardian gets 503 and sends the turn again).
 """
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
+import secrets
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
@@ -34,8 +42,22 @@ WAIT = 15.0  # seconds a turn waits for its conversation's lock before giving up
 POLL = 0.01  # seconds between tries while another process holds the lock
 
 
+# The Redis lock the running task holds: (session, lock key, token), for the commit's fence.
+_HELD: contextvars.ContextVar[tuple[str, str, str] | None] = contextvars.ContextVar("held_lock", default=None)
+
+
 class LockBusy(Exception):
     """The conversation's lock was not free within the wait; the turn was not taken."""
+
+
+class LockLost(LockBusy):
+    """The lease ran out while the turn ran and the conversation may be another's: not stored."""
+
+
+def held_lock(session: str) -> tuple[str, str] | None:
+    """The (lock key, token) of `session`'s Redis lock when this task holds it, else None."""
+    held = _HELD.get()
+    return (held[1], held[2]) if held is not None and held[0] == session else None
 
 
 class RedisLocks:
@@ -52,14 +74,17 @@ class RedisLocks:
     async def lock(self, key: str) -> AsyncIterator[None]:
         """Hold `key` in this process and in Redis for the body of the `async with`."""
         async with self._local.lock(key):
-            lock = Lock(self._redis, self._settings.key("lock", "conv", key), timeout=self.lease,
-                        sleep=self.poll, blocking_timeout=self.wait, thread_local=False)
-            if not await lock.acquire():
+            name, token = self._settings.key("lock", "conv", key), secrets.token_hex(16)
+            lock = Lock(self._redis, name, timeout=self.lease, sleep=self.poll, blocking_timeout=self.wait,
+                        thread_local=False)
+            if not await lock.acquire(token=token):
                 raise LockBusy("the conversation is busy in another process")
             renewal = asyncio.get_running_loop().create_task(self._renew(lock))
+            held = _HELD.set((key, name, token))
             try:
                 yield
             finally:
+                _HELD.reset(held)
                 renewal.cancel()
                 await asyncio.gather(renewal, return_exceptions=True)
                 await _release(lock)

@@ -16,7 +16,9 @@ conversation can leave a turn half-written or two entries with one seq. With
 
 redis-py sends a command again after a dropped connection; a commit whose reply was lost would
 then be stored twice. Each commit therefore carries a random id, and the script returns the
-first run's result when the conversation's last commit already has that id.
+first run's result when the conversation's last commit already has that id. Inside a turn that
+holds the conversation's Redis lock (`bot.store.redis_lock`), the script also checks the lock is
+still this turn's, and stores nothing (`LockLost`) when another process may have taken it.
 
 Values go in and out as JSON, so what the caller passed or got back is a copy, and what JSON
 cannot hold fails with TypeError before anything is written. Redis being down surfaces as
@@ -29,14 +31,17 @@ import json
 import uuid
 
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from bot.store.base import Conversation
+from bot.store.redis_lock import LockLost, held_lock
 from common.redis_conn import RedisSettings
 from common.session_ids import validate_session
 
-# KEYS: conversation hash, log, index. ARGV: session, commit id, state JSON, then each new entry
-# as a JSON object without "seq". Entries are numbered last+1, last+2, ... by writing "seq" first
-# into their text. A commit id seen last time is a resend: answer as the first time, write nothing.
+# KEYS: conversation hash, log, index, lock. ARGV: session, commit id, lock token ('' for none),
+# state JSON, then each new entry as a JSON object without "seq". Entries are numbered last+1,
+# last+2, ... by writing "seq" first into their text. A commit id seen last time is a resend:
+# answer as the first time, write nothing.
 _COMMIT = """
 local done = redis.call('HGET', KEYS[1], 'commit')
 if done then
@@ -45,9 +50,12 @@ if done then
     return tonumber(string.sub(done, space + 1))
   end
 end
+if ARGV[3] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[3] then
+  return redis.error_reply('LOCKLOST the conversation lock is no longer held')
+end
 local last = redis.call('LLEN', KEYS[2])
-for i = 4, #ARGV do
-  local seq = last + i - 3
+for i = 5, #ARGV do
+  local seq = last + i - 4
   local entry = ARGV[i]
   if entry == '{}' then
     entry = '{"seq":' .. seq .. '}'
@@ -56,7 +64,7 @@ for i = 4, #ARGV do
   end
   redis.call('RPUSH', KEYS[2], entry)
 end
-redis.call('HSET', KEYS[1], 'state', ARGV[3], 'commit', ARGV[2] .. ' ' .. last)
+redis.call('HSET', KEYS[1], 'state', ARGV[4], 'commit', ARGV[2] .. ' ' .. last)
 redis.call('SADD', KEYS[3], ARGV[1])
 return last
 """
@@ -113,8 +121,14 @@ class RedisStore:
         state_json = json.dumps(state, separators=_COMPACT, ensure_ascii=False)
         texts = [json.dumps({k: v for k, v in e.items() if k != "seq"}, separators=_COMPACT, ensure_ascii=False)
                  for e in entries]
-        last = int(await self._commit_script(keys=[conv_key, log_key, self._index],
-                                             args=[session, commit_id, state_json, *texts]))
+        lock_key, token = held_lock(session) or (conv_key, "")
+        try:
+            last = int(await self._commit_script(keys=[conv_key, log_key, self._index, lock_key],
+                                                 args=[session, commit_id, token, state_json, *texts]))
+        except ResponseError as exc:
+            if str(exc).startswith("LOCKLOST"):
+                raise LockLost("the conversation's lock was lost before the turn was stored") from exc
+            raise
         return [{"seq": last + offset, **json.loads(text)} for offset, text in enumerate(texts, start=1)]
 
     async def transcript(self, session: str, after: int = 0) -> list[dict]:

@@ -10,7 +10,7 @@ import asyncio
 
 import pytest
 
-from bot.store.redis_lock import LockBusy, RedisLocks
+from bot.store.redis_lock import LockBusy, LockLost, RedisLocks
 from bot.store.redis_store import RedisStore
 from common.messages import Inbound
 
@@ -128,3 +128,23 @@ async def test_release_while_redis_is_down_does_not_fail_the_stored_turn(redis_s
     # The AOF brings the lock back with its absolute expiry, so the next turn gets it within a lease.
     async with RedisLocks(*redis_clients(), wait=12).lock("s1"):
         pass
+
+
+async def test_a_turn_whose_lock_was_taken_over_stores_nothing(redis_clients):
+    """The lease ran out (a stalled process, a failover that lost the key) and another process
+    took the conversation: the first turn's commit is refused, the other's goes through."""
+    client, settings = redis_clients()
+    store, locks = RedisStore(client, settings), RedisLocks(client, settings)
+    await store.commit("s1", {"step": "a"}, [{"from": "user", "text": "1"}])
+    with pytest.raises(LockLost):
+        async with locks.lock("s1"):
+            await client.set(settings.key("lock", "conv", "s1"), b"another-process")
+            # Another conversation is not fenced by this one's lock.
+            await store.commit("s2", {"step": "x"}, [{"from": "user", "text": "other"}])
+            await store.commit("s1", {"step": "b"}, [{"from": "user", "text": "2"}])
+    assert await store.load_state("s1") == {"step": "a"}
+    assert [e["text"] for e in await store.transcript("s1")] == ["1"]
+    assert await store.load_state("s2") == {"step": "x"}
+    async with locks.lock("s2"):
+        await store.commit("s2", {"step": "y"}, [])  # the fence passes while the lock is ours
+    assert await store.load_state("s2") == {"step": "y"}
