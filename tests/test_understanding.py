@@ -209,7 +209,7 @@ def test_a_near_tie_is_clarified_and_a_clear_lead_answered(holder):
     und = holder.understanding
     from bot.understanding import Candidate
 
-    tie = (Candidate("dsr-access", 70.0, "sv", ""), Candidate("data-rights", 68.5, "sv", ""))
+    tie = (Candidate("dsr-access", 70.0, "sv", ""), Candidate("data-rights", 70.0 - und.margin / 2, "sv", ""))
     assert und.decide("x", tie).outcome == "clarify"
     lead = (Candidate("dsr-access", und.clarify_threshold + 1, "sv", ""), Candidate("data-rights", 20.0, "sv", ""))
     assert und.answer_threshold > und.clarify_threshold + 1
