@@ -41,6 +41,7 @@ from bot.pending import DeliveryWorker, PendingQueue, engine_announcer
 from bot.reload import RELOADER_KEY, Reloader
 from bot.redis_health import redis_check, redis_unavailable
 from bot.retention import retention_loop
+from bot import staff_page
 from bot.store.base import Locks, SessionStore
 from bot.store.redis_lock import RedisLocks
 from bot.store.redis_store import RedisStore
@@ -156,11 +157,16 @@ def build_conversations(core: Core) -> tuple[SessionStore, Locks]:
     return TinyDBStore(core.config.data_dir / "sessions"), KeyedLocks()
 
 
+def make_mailer(config: ServeConfig) -> Mailer:
+    """The one mailer of a process: SMTP when --smtp-host is given, else the Maildir outbox."""
+    return (Mailer.smtp(config.smtp_host, config.smtp_port) if config.smtp_host
+            else Mailer.maildir(config.data_dir / "outbox"))
+
+
 def mount_backends(app: web.Application, core: Core) -> None:
     """Mount the reference activation and data-rights backends at /activation/ and /dsr/."""
     config = core.config
-    mailer = (Mailer.smtp(config.smtp_host, config.smtp_port) if config.smtp_host
-              else Mailer.maildir(config.data_dir / "outbox"))
+    mailer = make_mailer(config)
     base = config.base_url
     app.add_subapp("/activation/", create_activation(ActivationConfig(
         data_dir=config.data_dir, token=core.token, public_url=f"{base}/activation", mailer=mailer,
@@ -231,6 +237,8 @@ def build_app(config: ServeConfig) -> web.Application:
     handoff.mount(app, runtime)
     app[HANDOFF_KEY] = handoff.service
     _start_background(app, runtime, services)
+    # The knowledge page publishes into the live folder and reloads it with the same reloader.
+    staff_page.mount(app, runtime, app[RELOADER_KEY], make_mailer(config))
     return app
 
 

@@ -19,6 +19,7 @@ from bot.channels.console import run_console
 from bot.clock import parse_now
 from bot.handoff.agents import add_agent, disable_agent, remove_agent
 from bot.knowledge import KnowledgeError, default_knowledge_dir
+from bot.staff_page import accounts as staff_page_accounts, reviews as staff_page_reviews
 from bot.store.memory import MemoryStore
 from common.netaddr import parse_trusted_proxies
 from common.redis_conn import DEFAULT_PREFIX, check_prefix
@@ -97,6 +98,13 @@ def _accounts_parsers(sub) -> None:
     _login_parsers(bsub, "add-staff", "create a staff login for the data-rights backend", {
         "disable-staff": "refuse a staff login and end its sessions (add-staff enables again)",
         "remove-staff": "delete a staff login and end its sessions"})
+    page = sub.add_parser("staff-page", help="logins for the knowledge page /staff/")
+    psub = page.add_subparsers(dest="staff_page_command", required=True)
+    _login_parsers(psub, "add", "create or update a knowledge page login", {
+        "disable": "refuse a knowledge page login and end its sessions (add enables again)",
+        "remove": "delete a knowledge page login and end its sessions"}).add_argument(
+        "--role", choices=staff_page_accounts.ROLES, default="editor",
+        help="editor saves drafts; publisher also publishes (default editor)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -110,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--dir", type=Path, default=default_knowledge_dir())
     check.add_argument("--lang", choices=("sv", "en"), default="en")
     staff_tools.add_commands(ksub)
+    staff_page_reviews.add_command(ksub)
     _accounts_parsers(sub)
     return parser
 
@@ -171,6 +180,7 @@ def _print_addresses(config: ServeConfig, now: str | None) -> None:
     print(f"  agent console:   {base}/agent/")
     print(f"  activation:      {base}/activation/")
     print(f"  data rights:     {base}/dsr/")
+    print(f"  knowledge page:  {base}/staff/")
     print(f"  health:          {base}/healthz")
     print("  telegram:        " + ("on" if os.environ.get("TELEGRAM_BOT_TOKEN") else "off (TELEGRAM_BOT_TOKEN not set)"))
     if now:
@@ -185,6 +195,9 @@ def _demo_accounts(config: ServeConfig, *, agent: bool) -> None:
     if agent:
         add_agent(config.data_dir, "agent", "demo-agent-password", display_name="Alex")
         print("demo agent login: agent / demo-agent-password")
+        for user in staff_page_accounts.ROLES:
+            staff_page_accounts.add_login(config.data_dir, user, f"demo-{user}-password", role=user)
+            print(f"demo knowledge page login ({user}): {user} / demo-{user}-password")
 
 
 def cmd_chat(args) -> int:
@@ -288,8 +301,26 @@ def cmd_backend(args) -> int:
     return 0
 
 
-COMMANDS = {"serve": cmd_serve, "chat": cmd_chat, "knowledge": staff_tools.run_command, "agents": cmd_agents,
-            "backend": cmd_backend}
+def cmd_staff_page(args) -> int:
+    """`staff-page add|disable|remove USER`: the knowledge page's logins."""
+    command = args.staff_page_command
+    if command == "add":
+        status = _add_login(staff_page_accounts.add_login, args, role=args.role)
+        if status == 0:
+            print(f"knowledge page login {args.username} saved ({args.role})")
+        return status
+    return _change_login(lambda d, u: staff_page_accounts.change_login(d, u, remove=command == "remove"), args,
+                         "removed" if command == "remove" else "disabled")
+
+
+def cmd_knowledge(args) -> int:
+    if args.knowledge_command == "remind":
+        return staff_page_reviews.cmd_remind(args)
+    return staff_tools.run_command(args)
+
+
+COMMANDS = {"serve": cmd_serve, "chat": cmd_chat, "knowledge": cmd_knowledge, "agents": cmd_agents,
+            "backend": cmd_backend, "staff-page": cmd_staff_page}
 
 
 def main(argv: list[str] | None = None) -> int:
