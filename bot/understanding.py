@@ -31,16 +31,19 @@ from bot.knowledge import LANGS, Knowledge
 
 from common.text import _FOLD, _NON_WORD, normalize  # noqa: F401 (normalize is part of this API)
 
-# Words that carry little meaning on their own; they still count, but little.
+# Words that carry little meaning on their own; they still count, but little. Greetings and
+# thanks are not among them: they are all the greeting and thanks entries have ("stort tack",
+# "thanks a million" fell to the fallback), and where they open a question the question's own
+# words outweigh them (cross-validation 92.1/89.8 -> 92.9/90.3, held-out unchanged).
 STOPWORDS = frozenset("""
 a an the i me my we our you your is are am be was do does did can could would should will to of in
 on at for with and or if how what when where which who why it this that there here have has had
-not no yes please hi hello hey thanks thank just so about from by get got want need would like as
+not no yes please just so about from by get got want need would like as
 its im dont cant whats thats theres ive id youre isnt doesnt didnt wont or also some any
 eller ocksa nagra alla ju val visst hos sig sin sitt sina dem deras hon han hennes hans blir bli
 och att det som en ett jag du vi ni de den har hur vad nar var vilka vilken vilket kan ska skulle
 vill maste for fran med om pa till av i ar mig dig oss er min mitt mina din ditt dina ert era
-hej hallo tack snalla inte ja nej nu sa da bara lite man nagon nagot finns gor gora fa far
+snalla inte ja nej nu sa da bara lite man nagon nagot finns gor gora fa far
 """.split())
 STOP_WEIGHT = 0.15
 TOKEN_CUTOFF = 80  # rapidfuzz ratio at which a typed word counts as a known word

@@ -189,6 +189,16 @@ def test_under_the_clarify_threshold_a_domain_question_far_ahead_is_answered(hol
     assert (match.outcome, match.best.entry_id) == ("answer", entry)
 
 
+@pytest.mark.parametrize("text, entry", [
+    ("jättestort tack", "thanks"), ("thanks heaps", "thanks"),  # thanks with a word no phrasing has
+    ("hej, hur aktiverar jag appen", "app-activate"), ("tack, men hur aktiverar jag appen", "app-activate"),
+    ("hello, when are you open", "hours-overview"),  # a greeting opening a question stays a greeting
+])
+def test_greetings_and_thanks_are_what_those_entries_are_about(holder, text, entry):
+    match = holder.understanding.match(text)
+    assert (match.outcome, match.best.entry_id) == ("answer", entry)
+
+
 def test_everyday_words_cost_little_and_rare_content_words_a_lot():
     from bot.understanding import rarity
 
