@@ -118,8 +118,10 @@ async def run_turn(page: StaffPage, user: StaffUser, body: dict) -> list[dict]:
     """One turn of the test chat; the replies as the chat API gives them."""
     inbound, at = _inbound(body), _moment(body)
     previews = page.previews.get("previews") or page.previews.setdefault("previews", Previews())
+    folder = page.draft.folder()
     try:
-        holder = await asyncio.to_thread(previews.holder_for, page.draft.folder(), page.holder.flows)
+        holder = page.holder if folder == page.live else await asyncio.to_thread(
+            previews.holder_for, folder, page.holder.flows)
     except KnowledgeError:
         raise StaffError("preview_broken", 422) from None
     engine = Engine(source=holder, store=previews.store_for(f"{user.username}:{inbound.session}"),

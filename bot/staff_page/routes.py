@@ -3,7 +3,10 @@ signing in and out, who is signed in, the page's texts, and every API module's r
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import re
+from html import escape
 from pathlib import Path
 
 from aiohttp import web
@@ -16,6 +19,7 @@ from common.loginguard import Attempt
 log = logging.getLogger("halmstad.staff_page")
 STATIC = Path(__file__).parent / "static"
 PAGE_TEXTS = "staff_page."
+_WORD = re.compile(r"\{\{([a-z0-9_.]+)\}\}")
 HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
                                "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
@@ -28,10 +32,26 @@ PLACEHOLDER = """<!doctype html><html lang="sv"><head><meta charset="utf-8"><tit
 <button>Logga in</button></form></main></body></html>"""
 
 
+def page_texts(knowledge, lang: str) -> dict[str, str]:
+    """The page's words (staff_page.* of knowledge/texts/staff_page.yaml) in `lang`, without the
+    prefix; placeholders the page fills itself ({count}, {date}) stay as written."""
+    return {key[len(PAGE_TEXTS):]: knowledge.text(key, lang) for key in knowledge.texts if key.startswith(PAGE_TEXTS)}
+
+
+def render(html: str, lang: str, words: dict[str, str]) -> str:
+    """index.html with its language (__LANG__), its words as JSON for the script (__DATA__) and
+    each {{key}} as text, so the login form reads right before (and without) the script."""
+    data = json.dumps({"lang": lang, "texts": words}, ensure_ascii=False)
+    data = data.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    html = _WORD.sub(lambda m: escape(words.get(m[1], m[1])), html)
+    return html.replace("__LANG__", lang).replace("__DATA__", data)
+
+
 async def index(request: web.Request) -> web.Response:
     """The page (its script asks /staff/api/me and shows the login form when not signed in)."""
-    page_file = STATIC / "index.html"
+    page_file, lang = STATIC / "index.html", lang_of(request)
     html = page_file.read_text(encoding="utf-8") if page_file.is_file() else PLACEHOLDER
+    html = render(html, lang, page_texts(page_of(request).holder.knowledge, lang))
     return web.Response(text=html, content_type="text/html", headers=HEADERS)
 
 
@@ -56,21 +76,22 @@ async def login(request: web.Request) -> web.Response:
     except (ValueError, UnicodeDecodeError, AssertionError, web.HTTPException):
         form = {}
     username, password = form.get("username"), form.get("password")
+    home = f"/staff/?lang={form.get('lang') if form.get('lang') in ('sv', 'en') else lang_of(request)}"
     if not _same_origin(request) or not isinstance(username, str) or not isinstance(password, str):
-        raise web.HTTPSeeOther("/staff/?login=failed")
+        raise web.HTTPSeeOther(f"{home}&login=failed")
     username = username.strip()[:64]
     attempt = page.guard.begin(username, page.clients.of(request))
     if not isinstance(attempt, Attempt):
         log.info("staff page login throttled")
-        raise web.HTTPSeeOther(f"/staff/?login=throttled&seconds={int(attempt)}")
+        raise web.HTTPSeeOther(f"{home}&login=throttled&wait={int(attempt)}")
     user = await asyncio.to_thread(page.logins.verify, username, password)
     if user is None:
         page.guard.failed(attempt)
         log.info("staff page login failed")
-        raise web.HTTPSeeOther("/staff/?login=failed")
+        raise web.HTTPSeeOther(f"{home}&login=failed")
     page.guard.succeeded(attempt)
     log.info("staff page login ok")
-    redirect = web.HTTPSeeOther("/staff/")
+    redirect = web.HTTPSeeOther(home)
     redirect.set_cookie(COOKIE, page.sessions.start(user), path="/staff/", httponly=True, samesite="Strict",
                         secure=page.secure)
     raise redirect
@@ -85,7 +106,7 @@ async def logout(request: web.Request) -> web.Response:
         given = form.get("csrf") if isinstance(form.get("csrf"), str) else None
     if user_of(request) is not None and page.sessions.csrf_ok(token, given):
         page.sessions.end(token)
-    redirect = web.HTTPSeeOther("/staff/?login=out")
+    redirect = web.HTTPSeeOther(f"/staff/?lang={lang_of(request)}&login=out")
     redirect.del_cookie(COOKIE, path="/staff/")
     raise redirect
 
@@ -95,17 +116,15 @@ async def me(request: web.Request, user: StaffUser) -> web.Response:
     page = page_of(request)
     return web.json_response({"user": user.username, "role": user.role,
                               "csrf": page.sessions.csrf(request.cookies.get(COOKIE, "")),
-                              "review_needed": page.review_needed, "may_publish": page.may_publish(user)})
+                              "review_needed": page.review_needed, "may_publish": page.may_publish(user),
+                              "publish_allowed": page.may_publish(user)})
 
 
 async def texts(request: web.Request) -> web.Response:
     """The page's words (knowledge/texts/staff_page.yaml) in one language. Open at /staff/texts
     for the login form; /staff/api/texts needs a login like every API route."""
     lang = lang_of(request)
-    knowledge = page_of(request).holder.knowledge
-    found = {key[len(PAGE_TEXTS):]: by_lang.get(lang) or by_lang.get("sv", "")
-             for key, by_lang in knowledge.texts.items() if key.startswith(PAGE_TEXTS)}
-    return web.json_response({"lang": lang, "texts": found})
+    return web.json_response({"lang": lang, "texts": page_texts(page_of(request).holder.knowledge, lang)})
 
 
 def create_app(page: StaffPage) -> web.Application:

@@ -72,10 +72,11 @@ class Browser:
         form = {"username": username, "password": password or PASSWORDS[username]}
         async with self.http.post(f"{self.base}/staff/login", data=form, allow_redirects=False) as resp:
             status, where = resp.status, resp.headers.get("Location")
-        if where == "/staff/":
+        ok = where is not None and where.startswith("/staff/?lang=") and "login=" not in where
+        if ok:
             _, me = await self.call("GET", "/staff/api/me")
             self.csrf = me["csrf"]
-        return status if where == "/staff/" else 401
+        return status if ok else 401
 
     async def call(self, method: str, path: str, body=None, **headers) -> tuple[int, dict]:
         sent = {"X-CSRF-Token": self.csrf, **headers} if method != "GET" else headers

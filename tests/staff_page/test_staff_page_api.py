@@ -204,8 +204,17 @@ async def test_me_and_texts(server, browsers):
     assert (status, me["user"], me["role"], me["review_needed"], me["may_publish"]) == (200, "editor", "editor", True, False)
     async with editor.http.get(f"{server.base}/staff/texts?lang=en") as resp:
         assert resp.status == 200 and (await resp.json())["lang"] == "en"
-    async with editor.http.get(f"{server.base}/staff/") as resp:
-        assert resp.status == 200 and "<form" in (await resp.text()) or True
+    async with editor.http.get(f"{server.base}/staff/?lang=en") as resp:
+        html = await resp.text()
+    assert resp.status == 200 and '<html lang="en">' in html and 'action="/staff/login"' in html
+    assert "{{" not in html and "__DATA__" not in html and "Content-Security-Policy" in resp.headers
+    async with editor.http.get(f"{server.base}/staff/static/staff.js") as resp:
+        assert resp.status == 200 and "javascript" in resp.content_type
+    async with editor.http.get(f"{server.base}/staff/static/..%2fpage.py") as resp:
+        assert resp.status == 404
+    async with editor.http.post(f"{server.base}/staff/login", allow_redirects=False,
+                                data={"username": "editor", "password": "wrong-password", "lang": "en"}) as resp:
+        assert resp.headers["Location"] == "/staff/?lang=en&login=failed"
 
 
 @pytest.mark.parametrize("review_needed", [False])
