@@ -16,7 +16,8 @@ from pathlib import Path
 from tinydb import TinyDB
 
 from common.atomic import AtomicJSONStorage
-from bot.store.tinydb_store import TinyDBStore, shard_path
+from bot.store.tinydb_store import JOURNAL_DIR, TinyDBStore, shard_path
+from common.journal import frame, read_segment, segments
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -145,41 +146,80 @@ async def test_cache_and_locks_stay_bounded(tmp_path):
     await store.close()
 
 
-def test_sigkill_at_random_moments_never_corrupts_a_conversation(tmp_path):
-    root = tmp_path / "sessions"
+def _kill_writer_repeatedly(root: Path, kills: int, compact_interval: str,
+                            tear: bool = False) -> tuple[dict[str, int], int]:
+    """Run crash_writer.py and SIGKILL it `kills` times at random moments.
+
+    Returns the highest acknowledged count per conversation, and how many torn records were
+    left at the journal's end (`tear`: after each kill, cut a copy of the last record short and
+    append it, as a power cut during a batch would; a SIGKILL alone cannot tear one write).
+    """
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     rng = random.Random()
-    deadline = time.monotonic() + 20
-    kills = 0
-    while kills < 10 and time.monotonic() < deadline:
+    acked: dict[str, int] = {}
+    torn = 0
+    for _ in range(kills):
         proc = subprocess.Popen(
-            [sys.executable, str(Path(__file__).with_name("crash_writer.py")), str(root), "30"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            [sys.executable, str(Path(__file__).with_name("crash_writer.py")), str(root), "30", compact_interval],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
-        line = proc.stdout.readline()
-        assert line == b"ready\n", proc.stderr.read().decode()
+        before = b""
+        while (line := proc.stdout.readline()) not in (b"ready\n", b""):
+            before += line
+        if line != b"ready\n":
+            proc.kill()
+            raise AssertionError(proc.communicate()[1].decode())
         time.sleep(rng.uniform(0.0, 0.3))
         proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
-        kills += 1
-    assert kills == 10
+        out, _ = proc.communicate()
+        for row in (before + out).decode().splitlines():
+            if row.startswith("ack "):
+                _, session, count = row.split()
+                acked[session] = max(acked.get(session, 0), int(count))
+        if tear:  # what a power cut in the middle of a batch's write leaves: a record cut short
+            newest = segments(root / JOURNAL_DIR)
+            records = read_segment(newest[-1][1])[0] if newest else []
+            if records:
+                whole = frame(records[-1] + b" (never acknowledged)")
+                with open(newest[-1][1], "ab") as fh:
+                    fh.write(whole[: rng.randrange(1, len(whole))])
+                torn += 1
+    return acked, torn
 
-    files = [p for p in root.rglob("*.json")]
-    assert files and not (root / "corrupt").exists()
-    for p in files:
-        json.loads(p.read_bytes())  # every conversation file is whole
 
+def test_sigkill_at_random_moments_never_corrupts_a_conversation(tmp_path):
+    root = tmp_path / "sessions"
+    acked, _ = _kill_writer_repeatedly(root, 10, "0.05")  # files written back often: kills land there too
+
+    for p in root.rglob("*.json"):
+        json.loads(p.read_bytes())  # every conversation file is whole, even before the journal's replay
+    _check_reopened(root, acked)
+
+
+def test_sigkill_during_journal_batches_keeps_every_acknowledged_commit(tmp_path):
+    """The journal alone (no write-back during the run): kill while batches are being written,
+    reopen, and every acknowledged commit is there; a torn record at the end is never replayed."""
+    root = tmp_path / "sessions"
+    acked, torn = _kill_writer_repeatedly(root, 8, "3600", tear=True)
+
+    assert torn >= 1
+    _check_reopened(root, acked)
+    assert not list((root / JOURNAL_DIR).glob("*.log")), "a closed store leaves no journal behind"
+
+
+def _check_reopened(root: Path, acked: dict[str, int]) -> None:
+    assert acked, "the writer acknowledged nothing"
     store = TinyDBStore(root)
     assert not list(root.rglob(".tmp-*"))
     sessions = asyncio.run(_load_all(store))
-    assert len(sessions) == len(files)
+    assert len(sessions) == len(list(root.rglob("*.json")))
+    by_id = {conv.session: conv for conv in sessions}
     for conv in sessions:
         assert [e["seq"] for e in conv.transcript] == list(range(1, len(conv.transcript) + 1))
         assert conv.state["count"] == len(conv.transcript)  # state and transcript written together
+    for session, count in acked.items():
+        assert session in by_id, "an acknowledged conversation is missing"
+        assert by_id[session].state["count"] >= count, "an acknowledged turn is missing"
     assert not (root / "corrupt").exists()
 
 
@@ -189,3 +229,47 @@ async def _load_all(store: TinyDBStore):
     assert all(c is not None for c in convs)
     await store.close()
     return convs
+
+
+async def test_a_closed_store_leaves_plain_files_and_no_journal(tmp_path):
+    store = TinyDBStore(tmp_path, compact_interval=3600)  # nothing written back while running
+    await store.commit("s1", {"v": 1}, [entry("a")])
+    assert not shard_path(tmp_path, "s1").exists()  # durable in the journal only, for now
+    assert await store.sessions() == ["s1"]
+    await store.close()
+
+    assert json.loads(shard_path(tmp_path, "s1").read_bytes())["transcript"]["1"]["text"] == "a"
+    assert segments(tmp_path / JOURNAL_DIR) == []
+
+
+async def test_compaction_writes_the_files_while_running(tmp_path):
+    store = TinyDBStore(tmp_path, compact_interval=0.01)
+    for i in range(20):
+        await store.commit(f"s{i}", {"v": 1, "i": i}, [entry(str(i))])
+    deadline = time.monotonic() + 30
+    while len(list(tmp_path.rglob("*.json"))) < 20 and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+
+    assert sorted(json.loads(p.read_bytes())["state"]["1"]["i"] for p in tmp_path.rglob("*.json")) == list(range(20))
+    assert (await store.load("s7")).state["i"] == 7  # now answered from the cache or the file
+    await store.close()
+
+
+async def test_a_journal_left_by_a_crash_is_replayed_with_its_deletions(tmp_path):
+    crashed = TinyDBStore(tmp_path, compact_interval=3600)
+    await crashed.commit("kept", {"v": 1}, [entry("a")])
+    await crashed.commit("gone", {"v": 1}, [entry("b")])
+    await crashed.close()  # both files written
+    crashed = TinyDBStore(tmp_path, compact_interval=3600)
+    await crashed.commit("kept", {"v": 1, "step": 2}, [entry("c")])
+    await crashed.delete("gone")
+    await crashed.commit("new", {"v": 1}, [entry("d")])
+    # No close: what is acknowledged is only in the journal, as after a SIGKILL.
+
+    reopened = TinyDBStore(tmp_path)
+    assert sorted(await reopened.sessions()) == ["kept", "new"]
+    assert [e["text"] for e in await reopened.transcript("kept")] == ["a", "c"]
+    assert (await reopened.load("kept")).state == {"v": 1, "step": 2}
+    assert await reopened.load("gone") is None
+    assert not shard_path(tmp_path, "gone").exists()
+    await reopened.close()
