@@ -54,6 +54,7 @@ async function publish(event) {
   if (!canPublish() || changes.length === 0) return;
   const button = $("publish-button");
   button.disabled = true;
+  say(t("publishing"));
   const response = await api("POST", "/staff/api/publish", { message: $("publish-message").value.trim() });
   if (response.ok) {
     $("publish-message").value = "";

@@ -145,6 +145,7 @@ async function save(event) {
   event.preventDefault();
   const entry = readEntry();
   const id = current.isNew ? entry.id : current.original.id;
+  say(t("checking"));
   const response = current.isNew
     ? await api("POST", "/staff/api/entries", { entry, file: fieldValue("file") })
     : await api("PUT", "/staff/api/entries/" + encodeURIComponent(id), { entry });

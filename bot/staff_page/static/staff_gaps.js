@@ -44,7 +44,8 @@ function gapCard(group, index, entries) {
   const item = dom("li", { class: "card gap", "aria-labelledby": id + "-heading" });
   item.append(
     dom("h2", { id: id + "-heading", class: "gap-example" }, "”", group.example, "”"),
-    dom("p", { class: "hint", text: t("gap_meta", { count: group.count, last: formatWhen(group.last) }) }),
+    dom("p", { class: "hint", text: group.last ? t("gap_meta", { count: group.count, last: formatWhen(group.last) })
+      : t("gap_meta_count", { count: group.count }) }),
     dom("form", { class: "gap-phrasing", onsubmit: (event) => { event.preventDefault(); addAsPhrasing(group, entrySelect, langSelect); } },
       dom("div", { class: "field grow" }, dom("label", { for: id + "-entry", text: t("gap_entry") }), entrySelect),
       dom("div", { class: "field" }, dom("label", { for: id + "-lang", text: t("gap_lang") }), langSelect),

@@ -50,6 +50,7 @@ function drawDiff(diff) {
 }
 
 async function showVersion(version) {
+  $("version").hidden = true;  // no restoring the version shown before while this one loads
   const response = await api("GET", `/staff/api/history/${encodeURIComponent(version.commit)}?entry=${encodeURIComponent(shown.entry)}`);
   if (!response.ok) {
     say(refusal(response));
@@ -59,6 +60,7 @@ async function showVersion(version) {
   shown.at = version.at;
   $("version").hidden = false;
   $("version-heading").textContent = t("version_heading", { when: formatWhen(version.at), who: version.author || "" });
+  $("version-message").textContent = version.message || "";
   drawDiff(response.data.diff || []);
   const allowed = canPublish();
   $("restore-button").disabled = !allowed;
@@ -83,6 +85,7 @@ async function restore() {
   if (!shown.commit || !canPublish()) return;
   const button = $("restore-button");
   button.disabled = true;
+  say(t("publishing"));
   const response = await api("POST", `/staff/api/history/${encodeURIComponent(shown.commit)}/restore`, { entry: shown.entry });
   button.disabled = false;
   if (!response.ok) {

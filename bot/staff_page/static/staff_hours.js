@@ -196,6 +196,7 @@ function draw(data) {
 async function save(event) {
   event.preventDefault();
   const body = readHours();
+  say(t("checking"));
   const response = await api("PUT", "/staff/api/hours", body);
   if (response.ok) {
     const data = response.data && response.data.hours ? response.data : { ...body, warnings: (response.data || {}).warnings };

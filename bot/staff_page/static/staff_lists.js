@@ -9,8 +9,9 @@ export class ListEditor {
    * read(key, original): the item as the form has it now; blank(): a new item.
    */
   constructor(options) {
-    Object.assign(this, options);
-    this.originals = [...(options.items || [])];
+    const { items, ...rest } = options;
+    Object.assign(this, rest);
+    this.originals = [...(items || [])];
     this.list = dom("ol", { class: "list-items" });
     this.node = dom("fieldset", { class: "list-editor", dataset: { field: this.key } },
       dom("legend", { text: this.legend }),
