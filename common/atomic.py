@@ -18,13 +18,17 @@ from tinydb.storages import Storage
 TMP_PREFIX = ".tmp-"
 
 
-def write_atomic(path: Path, data: bytes, *, fsync_dir: bool = False) -> None:
-    """Replace `path` with `data` so that a crash leaves either the old or the new content."""
+def write_atomic(path: Path, data: bytes, *, fsync_dir: bool = False, sole_writer: bool = False) -> None:
+    """Replace `path` with `data` so that a crash leaves either the old or the new content.
+
+    `sole_writer=True` (a caller that is the only one ever writing `path`, one write at a time)
+    uses the fixed temp name `.tmp-<name>` beside it instead of searching for a random free one.
+    """
     try:
-        fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
+        fd, tmp = _temp_file(path, sole_writer)
     except FileNotFoundError:  # first write into this directory; not checked on every write
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
+        fd, tmp = _temp_file(path, sole_writer)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -43,6 +47,13 @@ def write_atomic(path: Path, data: bytes, *, fsync_dir: bool = False) -> None:
             os.fsync(dfd)
         finally:
             os.close(dfd)
+
+
+def _temp_file(path: Path, sole_writer: bool) -> tuple[int, str]:
+    if not sole_writer:
+        return tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
+    tmp = str(path.with_name(TMP_PREFIX + path.name))
+    return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), tmp
 
 
 def clean_stale_temp_files(root: Path) -> int:

@@ -13,14 +13,14 @@ sizes small (about 400 files each at 100k conversations).
 A turn is durable before its reply, but it no longer creates, fsyncs and renames that file: a
 commit appends the conversation's new document to the journal (`root/journal/`, see
 `common/journal.py`), whose writer thread commits the appends that arrive together with one write
-and one fsync (group commit). A compaction thread then writes each changed conversation's file
-(temp file, fsync, rename; once for all the turns since its last compaction), fsyncs the shard
-directories and drops the journal segments it covered. Opening a store replays what the journal
-still holds into the files, so a SIGKILL at any moment leaves every acknowledged turn; a torn
-record at the journal's end was never acknowledged and is skipped. A clean `close` compacts
-everything, so a stopped store's folder is plain files again (and an old folder without a journal
-opens as before). Readers of the files while a store runs (`knowledge gaps`) see each conversation
-as of its last compaction, about a second old.
+and one fsync (group commit). Every 5 s a compaction thread writes each conversation changed since
+(temp file, fsync, rename: once for all its turns in that time), fsyncs the shard directories and
+drops the journal segments it covered. Opening a store replays what the journal still holds into
+the files, so a SIGKILL at any moment leaves every acknowledged turn; a torn record at the
+journal's end was never acknowledged and is skipped. A clean `close` compacts everything, so a
+stopped store's folder is plain files again (and an old folder without a journal opens as
+before). Readers of the files while a store runs (`knowledge gaps`) see each conversation as of
+its last compaction, at most a few seconds old.
 
 Conversations changed since the last compaction are held in memory (`_dirty`) and answer reads;
 a bounded LRU cache of other recently used conversations (or of their absence) saves re-reading
@@ -139,7 +139,7 @@ class TinyDBStore:
     """Keeps each conversation in its own TinyDB file under `root`, made durable by a journal."""
 
     def __init__(self, root: Path | str, *, cache_size: int = 256, fsync_dir: bool = False,
-                 workers: int = 4, compact_interval: float = 1.0, compact_bytes: int = 4 << 20) -> None:
+                 workers: int = 4, compact_interval: float = 5.0, compact_bytes: int = 4 << 20) -> None:
         """Prepare `root`: remove temp files a crash left, replay the journal, start its writer.
 
         Directory entries are always made durable (the journal's segments when made, the shard
@@ -472,7 +472,7 @@ class TinyDBStore:
             with self._cache_lock:
                 if session not in self._dirty:
                     return None  # deleted since: its file must not come back
-            write_atomic(path, version[1])
+            write_atomic(path, version[1], sole_writer=True)
         return path.parent
 
     def _shut_down(self) -> None:
