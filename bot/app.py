@@ -12,6 +12,7 @@ import hmac
 import logging
 import os
 import secrets
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -41,6 +42,7 @@ from bot.pending import DeliveryWorker, PendingQueue, engine_announcer
 from bot.reload import RELOADER_KEY, Reloader
 from bot.redis_health import redis_check, redis_unavailable
 from bot.retention import retention_loop
+from bot.shared_redis.state import SharedState
 from bot import staff_page
 from bot.store.base import Locks, SessionStore
 from bot.store.redis_lock import RedisLocks
@@ -163,9 +165,11 @@ def make_mailer(config: ServeConfig) -> Mailer:
             else Mailer.maildir(config.data_dir / "outbox"))
 
 
-def mount_backends(app: web.Application, core: Core) -> None:
-    """Mount the reference activation and data-rights backends at /activation/ and /dsr/."""
+def mount_backends(app: web.Application, core: Core, shared: SharedState | None = None) -> None:
+    """Mount the reference activation and data-rights backends at /activation/ and /dsr/ (the
+    data-rights staff's sessions in Redis, timed on wall-clock time, when `shared`)."""
     config = core.config
+    sessions = {"sessions": shared.staff_sessions("dsr"), "timer": time.time} if shared else {}
     mailer = make_mailer(config)
     base = config.base_url
     app.add_subapp("/activation/", create_activation(ActivationConfig(
@@ -177,16 +181,18 @@ def mount_backends(app: web.Application, core: Core) -> None:
     app.add_subapp("/dsr/", create_dsr(DsrConfig(
         data_dir=config.data_dir, token=core.token, texts=dsr_texts(config.knowledge_dir), clock=core.clock,
         secure_cookies=base.startswith("https://"), clients=core.clients,
-        session_lifetime=config.session_hours * 3600, mailer=mailer, public_url=f"{base}/dsr")))
+        session_lifetime=config.session_hours * 3600, mailer=mailer, public_url=f"{base}/dsr", **sessions)))
 
 
-def build_services(core: Core, *, activation_url: str, dsr_url: str, outbox: str) -> Services:
+def build_services(core: Core, *, activation_url: str, dsr_url: str, outbox: str,
+                   shared: SharedState | None = None) -> Services:
     """The backend clients flows call (over HTTP, never by import of the backends) and the
-    durable queue of data-rights requests waiting for delivery."""
+    durable queue of data-rights requests waiting for delivery (in Redis when `shared`)."""
     activation = ActivationClient(activation_url, core.token)
     dsr = DsrClient(dsr_url, core.token)
     core.closers += [activation.close, dsr.close]
-    pending = PendingQueue(Path(core.config.data_dir) / outbox, clock=core.clock)
+    pending = (shared.pending(core.clock) if shared is not None
+               else PendingQueue(Path(core.config.data_dir) / outbox, clock=core.clock))
     return Services(activation=activation, dsr=dsr, pending=pending)
 
 
@@ -209,13 +215,16 @@ def _build_engine(core: Core, store: SessionStore, services: Services, *, handof
 def build_app(config: ServeConfig) -> web.Application:
     """Build the whole `serve` application: chat API, pages, backends, agent console."""
     core = build_core(config)
+    shared = SharedState(core.redis, core.redis_settings) if core.redis and core.redis_settings else None
     local = f"http://{config.host}:{config.port}"
     services = build_services(core, activation_url=config.activation_url or f"{local}/activation",
-                              dsr_url=config.dsr_url or f"{local}/dsr", outbox="pending_dsr")
+                              dsr_url=config.dsr_url or f"{local}/dsr", outbox="pending_dsr", shared=shared)
     store, locks = build_conversations(core)
-    handoff = build_handoff(config.data_dir, core.clock)
+    handoff = _build_handoff(core, shared)
     services.handoff = handoff.service
     push = PushHub(store.transcript)
+    if shared is not None:
+        shared.connect_push(push)
     telegram = _telegram(core)
     engine = _build_engine(core, store, services, handoff=handoff, push=push, telegram=telegram, locks=locks)
     runtime = Runtime(config=config, engine=engine, holder=core.holder, store=store, clock=core.clock,
@@ -224,22 +233,46 @@ def build_app(config: ServeConfig) -> web.Application:
     if core.redis is not None:
         runtime.health_checks.append(("redis", redis_check(core.redis)))
     # redis_unavailable sits inside api_errors: Redis being down is a 503, not a 500.
-    app = web.Application(middlewares=[api_errors, redis_unavailable], client_max_size=256 * 1024)
+    # Shared state (when --redis-url) catches up before an agent request and writes before it answers.
+    app = web.Application(middlewares=[api_errors, redis_unavailable, *([shared.middleware] if shared else [])],
+                          client_max_size=256 * 1024)
     app[RUNTIME_KEY] = runtime
     install_server_headers(app, config.public_url)  # Server: halmstad; HSTS behind https
     setup_chat_routes(app, engine, per_address=config.rate_limit_per_address,
-                      per_session=config.rate_limit_per_session, clients=core.clients)
+                      per_session=config.rate_limit_per_session, clients=core.clients,
+                      limiter=shared.limiter if shared else None)
     pages.add_routes(app, runtime)
     widget.add_routes(app, runtime)
     app[HUB_KEY] = push
     push.add_routes(app)
-    mount_backends(app, core)
+    mount_backends(app, core, shared)
+    if shared is not None:
+        _start_shared(app, runtime, shared, handoff)
     handoff.mount(app, runtime)
     app[HANDOFF_KEY] = handoff.service
     _start_background(app, runtime, services)
     # The knowledge page publishes into the live folder and reloads it with the same reloader.
     staff_page.mount(app, runtime, app[RELOADER_KEY], make_mailer(config))
     return app
+
+
+def _build_handoff(core: Core, shared: SharedState | None) -> HandoffParts:
+    """The handoff on the data dir, or (with --redis-url) on the queue, presence, console
+    sessions, pushes and memory every process shares."""
+    if shared is None:
+        return build_handoff(core.config.data_dir, core.clock)
+    return build_handoff(None, core.clock, storage=shared.items, presence=shared.presence(), hub=shared.hub(),
+                         memory=shared.service_memory(),
+                         sessions=shared.agent_sessions(core.config.session_hours * 3600))
+
+
+def _start_shared(app: web.Application, runtime: Runtime, shared: SharedState, handoff: HandoffParts) -> None:
+    """Load the shared state before anything else starts, and close it before the Redis client."""
+    async def start(_app: web.Application) -> None:
+        await shared.start(after_load=handoff.expect_agents)
+
+    app.on_startup.insert(0, start)
+    runtime.closers.append(shared.close)
 
 
 def _telegram(core: Core) -> TelegramChannel | None:

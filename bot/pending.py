@@ -26,7 +26,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Awaitable, Callable
 
 from common.calendar import format_date
 from common.locks import KeyedLocks
@@ -38,6 +39,7 @@ log = logging.getLogger("halmstad.pending")
 
 BACKOFF_START = 1.0
 BACKOFF_CAP = 60.0
+ANNOUNCE_CLAIM = 300.0  # seconds one teller has to tell an outcome before another may
 INLINE_GRACE = 3.0  # the worker leaves a fresh item alone this long: the turn delivers it itself
 # The same request again from the same conversation within this time is the same request: the
 # turn that stored it was cut off (a crash, a lost answer) and the guardian pressed "confirm" again.
@@ -57,7 +59,146 @@ def backoff(attempts: int, start: float = BACKOFF_START, cap: float = BACKOFF_CA
     return min(cap, start * (2 ** max(0, attempts - 1)))
 
 
-class PendingQueue:
+class PendingRules:
+    """What every outbox does, whatever keeps its items: one request filed once, delivered with
+    its own idempotency key, closed once the guardian is told. Storage hooks: `get`,
+    `open_items`, `for_session`, `_store_new`, `_store`, `lock`, `claim`, `prune`."""
+
+    clock: Callable[[], datetime]
+    backoff_start: float
+    backoff_cap: float
+    changed: asyncio.Event
+
+    async def get(self, item_id: str) -> dict | None:
+        raise NotImplementedError
+
+    async def open_items(self) -> list[dict]:
+        raise NotImplementedError
+
+    async def _store_new(self, item: dict) -> None:
+        raise NotImplementedError
+
+    async def _store(self, item: dict) -> None:
+        """Store a changed item where it belongs (closed once delivered or refused and told)."""
+        raise NotImplementedError
+
+    def lock(self, item_id: str) -> AbstractAsyncContextManager[Any]:
+        raise NotImplementedError
+
+    async def claim(self, name: str, seconds: float) -> bool:
+        """Say yes to the first caller of `name` within `seconds` (e.g. who announces an outcome)."""
+        raise NotImplementedError
+
+    # Public API -----------------------------------------------------------------------------
+
+    async def enqueue(self, *, session: str, channel: str, body: dict) -> dict:
+        """Store a request durably (fsync'd) with a fresh idempotency key and return it.
+
+        Only after this returns may the guardian be told the request is received. The item's id
+        is a hash of the conversation and the request, so when the turn that stored it never
+        finished (the server was killed before answering) and the guardian confirms again, the
+        stored item is returned instead of a second one being filed.
+        """
+        canonical = json.dumps({"session": session, "body": body}, sort_keys=True, ensure_ascii=False)
+        item_id = hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+        existing = await self.get(item_id)
+        if existing is not None:
+            try:
+                age = self.clock() - datetime.fromisoformat(existing["created_at"])
+            except (KeyError, TypeError, ValueError):
+                age = REPEAT_WINDOW
+            if age < REPEAT_WINDOW:
+                log.info("dsr request already stored id=%s", item_id)
+                return existing
+            item_id = uuid.uuid4().hex  # the same request made again later is a new request
+        item = {
+            "id": item_id,
+            "idempotency_key": f"dsr-{uuid.uuid4().hex}",
+            "session": session,
+            "channel": channel,
+            "lang": body.get("language", "sv"),
+            "right": body.get("right"),
+            "body": body,
+            "created_at": self.clock().isoformat(),
+            "attempts": 0,
+            "next_attempt_at": time.time() + INLINE_GRACE,
+            "delivered": None,
+            "rejected": None,
+            "announced": False,
+        }
+        await self._store_new(item)
+        log.info("dsr request stored id=%s", item_id)
+        self.changed.set()
+        return item
+
+    async def deliver(self, item_id: str, client, *, announced: bool = False,
+                      timeout: float | None = None) -> Delivery | None:
+        """Make one delivery attempt with the item's own idempotency key and record the outcome.
+
+        `announced=True` when the caller tells the guardian the outcome itself (the turn that
+        filed the request). `timeout` overrides the client's (short, chat-facing) one: the
+        background worker passes a longer one, so a slow backend still gets the request.
+        Returns None when the item does not exist.
+        """
+        async with self.lock(item_id):
+            item = await self.get(item_id)
+            if item is None:
+                return None
+            if item.get("delivered"):
+                return Delivery(item, "delivered")
+            if item.get("rejected"):
+                return Delivery(item, "rejected")
+            try:
+                if timeout is None:
+                    answer = await client.file_request(item["body"], item["idempotency_key"])
+                else:
+                    answer = await client.file_request(item["body"], item["idempotency_key"], timeout=timeout)
+            except DsrUnavailable as exc:
+                item["attempts"] = item.get("attempts", 0) + 1
+                item["next_attempt_at"] = time.time() + backoff(item["attempts"], self.backoff_start,
+                                                                self.backoff_cap)
+                await self._store(item)
+                log.warning("dsr delivery postponed id=%s attempts=%d status=%s", item_id,
+                            item["attempts"], exc.status)
+                self.changed.set()
+                return Delivery(item, "unavailable")
+            except DsrRejected as exc:
+                item["rejected"] = {"status": exc.status, "at": self.clock().isoformat()}
+                item["announced"] = announced
+                await self._store(item)
+                log.error("dsr request refused by the backend id=%s status=%d", item_id, exc.status)
+                return Delivery(item, "rejected")
+            item["delivered"] = {"reference": str(answer["reference"]), "due_date": str(answer["due_date"]),
+                                 "received_at": str(answer.get("received_at", ""))}
+            item["announced"] = announced
+            item["attempts"] = item.get("attempts", 0) + 1
+            await self._store(item)
+            log.info("dsr request delivered id=%s attempts=%d", item_id, item["attempts"])
+            return Delivery(item, "delivered")
+
+    async def mark_announced(self, item_id: str) -> None:
+        """Record that the guardian has been told the outcome; closes a delivered item."""
+        async with self.lock(item_id):
+            item = await self.get(item_id)
+            if item is None or item.get("announced"):
+                return
+            item["announced"] = True
+            await self._store(item)
+
+    async def announce_once(self, item_id: str, announce: "Announcer") -> None:
+        """Have the guardian told the outcome once, by one caller of every process (a claim, not
+        the item's lock: telling takes the conversation's lock, which a turn holds while it
+        takes the item's), then close the item. A teller that dies before marking it lets the
+        claim lapse, so the outcome is told again rather than never."""
+        item = await self.get(item_id)
+        if item is None or item.get("announced") or not (item.get("delivered") or item.get("rejected")):
+            return
+        if not await self.claim(f"announce:{item_id}", ANNOUNCE_CLAIM):
+            return
+        await announce(item)
+        await self.mark_announced(item_id)
+
+class PendingQueue(PendingRules):
     """Keeps data-rights requests on disk until the backend has them and the guardian is told."""
 
     def __init__(self, root: Path | str, *, clock: Callable[[], datetime] | None = None,
@@ -69,6 +210,7 @@ class PendingQueue:
         self.backoff_cap = backoff_cap
         self.changed = asyncio.Event()
         self._locks = KeyedLocks()
+        self._claims: dict[str, float] = {}
         self.done_dir.mkdir(parents=True, exist_ok=True)
         clean_stale_temp_files(self.root)
         self._drop_stale_open_copies()
@@ -131,47 +273,19 @@ class PendingQueue:
         """Return the item's lock, so the turn and the worker never deliver it at once."""
         return self._locks.lock(item_id)
 
-    # Public API -----------------------------------------------------------------------------
+    async def claim(self, name: str, seconds: float) -> bool:
+        now = time.monotonic()
+        if self._claims.get(name, 0.0) > now:
+            return False
+        self._claims = {k: v for k, v in self._claims.items() if v > now}
+        self._claims[name] = now + seconds
+        return True
 
-    async def enqueue(self, *, session: str, channel: str, body: dict) -> dict:
-        """Store a request durably (fsync'd) with a fresh idempotency key and return it.
+    async def _store_new(self, item: dict) -> None:
+        await asyncio.to_thread(self._write, self._open_path(item["id"]), item)
 
-        Only after this returns may the guardian be told the request is received. The item's id
-        is a hash of the conversation and the request, so when the turn that stored it never
-        finished (the server was killed before answering) and the guardian confirms again, the
-        stored item is returned instead of a second one being filed.
-        """
-        canonical = json.dumps({"session": session, "body": body}, sort_keys=True, ensure_ascii=False)
-        item_id = hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-        existing = await self.get(item_id)
-        if existing is not None:
-            try:
-                age = self.clock() - datetime.fromisoformat(existing["created_at"])
-            except (KeyError, TypeError, ValueError):
-                age = REPEAT_WINDOW
-            if age < REPEAT_WINDOW:
-                log.info("dsr request already stored id=%s", item_id)
-                return existing
-            item_id = uuid.uuid4().hex  # the same request made again later is a new request
-        item = {
-            "id": item_id,
-            "idempotency_key": f"dsr-{uuid.uuid4().hex}",
-            "session": session,
-            "channel": channel,
-            "lang": body.get("language", "sv"),
-            "right": body.get("right"),
-            "body": body,
-            "created_at": self.clock().isoformat(),
-            "attempts": 0,
-            "next_attempt_at": time.time() + INLINE_GRACE,
-            "delivered": None,
-            "rejected": None,
-            "announced": False,
-        }
-        await asyncio.to_thread(self._write, self._open_path(item_id), item)
-        log.info("dsr request stored id=%s", item_id)
-        self.changed.set()
-        return item
+    async def _store(self, item: dict) -> None:
+        await asyncio.to_thread(self._save_sync, item)
 
     async def get(self, item_id: str) -> dict | None:
         """Return one item, open or closed."""
@@ -186,59 +300,6 @@ class PendingQueue:
         items = await asyncio.to_thread(self._list_sync, "all")
         return [i for i in items if i.get("session") == session]
 
-    async def deliver(self, item_id: str, client, *, announced: bool = False,
-                      timeout: float | None = None) -> Delivery | None:
-        """Make one delivery attempt with the item's own idempotency key and record the outcome.
-
-        `announced=True` when the caller tells the guardian the outcome itself (the turn that
-        filed the request). `timeout` overrides the client's (short, chat-facing) one: the
-        background worker passes a longer one, so a slow backend still gets the request.
-        Returns None when the item does not exist.
-        """
-        async with self.lock(item_id):
-            item = await self.get(item_id)
-            if item is None:
-                return None
-            if item.get("delivered"):
-                return Delivery(item, "delivered")
-            if item.get("rejected"):
-                return Delivery(item, "rejected")
-            try:
-                if timeout is None:
-                    answer = await client.file_request(item["body"], item["idempotency_key"])
-                else:
-                    answer = await client.file_request(item["body"], item["idempotency_key"], timeout=timeout)
-            except DsrUnavailable as exc:
-                item["attempts"] = item.get("attempts", 0) + 1
-                item["next_attempt_at"] = time.time() + backoff(item["attempts"], self.backoff_start,
-                                                                self.backoff_cap)
-                await asyncio.to_thread(self._save_sync, item)
-                log.warning("dsr delivery postponed id=%s attempts=%d status=%s", item_id,
-                            item["attempts"], exc.status)
-                self.changed.set()
-                return Delivery(item, "unavailable")
-            except DsrRejected as exc:
-                item["rejected"] = {"status": exc.status, "at": self.clock().isoformat()}
-                item["announced"] = announced
-                await asyncio.to_thread(self._save_sync, item)
-                log.error("dsr request refused by the backend id=%s status=%d", item_id, exc.status)
-                return Delivery(item, "rejected")
-            item["delivered"] = {"reference": str(answer["reference"]), "due_date": str(answer["due_date"]),
-                                 "received_at": str(answer.get("received_at", ""))}
-            item["announced"] = announced
-            item["attempts"] = item.get("attempts", 0) + 1
-            await asyncio.to_thread(self._save_sync, item)
-            log.info("dsr request delivered id=%s attempts=%d", item_id, item["attempts"])
-            return Delivery(item, "delivered")
-
-    async def mark_announced(self, item_id: str) -> None:
-        """Record that the guardian has been told the outcome; closes a delivered item."""
-        async with self.lock(item_id):
-            item = await self.get(item_id)
-            if item is None or item.get("announced"):
-                return
-            item["announced"] = True
-            await asyncio.to_thread(self._save_sync, item)
 
     async def prune(self, before: datetime) -> int:
         """Delete closed items created before `before` (they follow the transcripts' retention)."""
@@ -264,7 +325,7 @@ Announcer = Callable[[dict], Awaitable[None]]
 class DeliveryWorker:
     """Delivers the open items in the background and has the guardian told the outcome."""
 
-    def __init__(self, queue: PendingQueue, client, *, announce: Announcer | None = None,
+    def __init__(self, queue: PendingRules, client, *, announce: Announcer | None = None,
                  idle: float = 5.0, start_delay: float = 0.5, timeout: float | None = None) -> None:
         self.queue = queue
         # Per delivery (None: the client's own). Serve gives it a longer one than the chat's own
@@ -294,11 +355,10 @@ class DeliveryWorker:
                     continue
             if not item.get("announced") and self.announce is not None:
                 try:
-                    await self.announce(item)
+                    await self.queue.announce_once(item["id"], self.announce)
                 except Exception:
                     log.exception("announcing a dsr outcome failed id=%s", item["id"])
                     continue
-                await self.queue.mark_announced(item["id"])
         return max(0.05, wait)
 
     async def run(self) -> None:

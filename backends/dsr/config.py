@@ -19,6 +19,7 @@ from backends.mail import Mailer
 from common.loginguard import LoginGuard
 from common.netaddr import ClientAddresses
 from common.passwords import PasswordCheck
+from common.sessionkeeper import MemorySessions, SessionKeeper
 
 from .store import DsrStore
 
@@ -64,6 +65,9 @@ class DsrConfig:
     # the reference the bot sent (e.g. "/agent/conversations/{conversation}"); None shows the
     # reference as text.
     conversation_url: str | None = None
+    # The staff's login sessions: this process's memory, or Redis shared by every serve process
+    # (common/redis_sessions.py; `timer` must then be wall-clock time, e.g. time.time).
+    sessions: SessionKeeper = field(default_factory=MemorySessions)
 
 
 @dataclass
@@ -79,6 +83,8 @@ class StaffSession:
 
 CONFIG_KEY = web.AppKey("dsr_config", DsrConfig)
 STORE_KEY = web.AppKey("dsr_store", DsrStore)
-SESSIONS_KEY = web.AppKey("dsr_sessions", dict)  # SHA-256 of a session token -> StaffSession
+# Unused since the sessions moved to `DsrConfig.sessions` (kept until backends/dsr/app.py stops
+# setting it).
+SESSIONS_KEY = web.AppKey("dsr_sessions", dict)
 GUARD_KEY = web.AppKey("dsr_login_guard", LoginGuard)
 HASHER_KEY = web.AppKey("dsr_password_check", PasswordCheck)

@@ -1,8 +1,8 @@
 """Staff logins for the data-rights pages: accounts, sign-in, sessions and the page guard.
 
 Passwords are argon2id hashes in the backend's file (`halmstad-bot backend add-staff`); a session
-is a random token in an HttpOnly, SameSite=Strict cookie whose SHA-256 the server keeps in memory,
-with an idle limit and an absolute end. A session also ends as soon as its login gets a new
+is a random token in an HttpOnly, SameSite=Strict cookie whose SHA-256 the server keeps (in memory,
+or in Redis with `serve --redis-url`: `DsrConfig.sessions`), with an idle limit and an absolute end. A session also ends as soon as its login gets a new
 password or is disabled or removed (its session epoch changes). The login form carries a
 double-submit CSRF token; every staff form carries the session's CSRF token. Logins are throttled
 per username and client address before the password is checked.
@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import logging
 import secrets
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Awaitable, Callable
@@ -27,7 +28,7 @@ from common.passwords import check_new_login
 from . import pages
 from .config import (
     CONFIG_KEY, GUARD_KEY, HASHER_KEY, LOGIN_COOKIE, MAX_PASSWORD, SESSION_COOKIE,
-    SESSION_IDLE_SECONDS, SESSIONS_KEY, STORE_KEY, StaffSession,
+    SESSION_IDLE_SECONDS, STORE_KEY, StaffSession,
 )
 from .store import change_staff_sync, upsert_staff_sync
 
@@ -95,31 +96,38 @@ async def session_of(request: web.Request) -> StaffSession | None:
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
-    sessions = request.app[SESSIONS_KEY]
+    config = request.app[CONFIG_KEY]
     digest = _digest(token)
-    session = sessions.get(digest)
-    if session is None:
+    record = await config.sessions.get(digest)
+    if record is None:
         return None
-    now = request.app[CONFIG_KEY].timer()
+    try:
+        session = StaffSession(**record)
+    except TypeError:
+        await config.sessions.drop(digest)
+        return None
+    now = config.timer()
     if session.expires < now or session.ends < now:
-        sessions.pop(digest, None)
+        await config.sessions.drop(digest)
         return None
     if _epoch_of(await request.app[STORE_KEY].staff(session.username)) != session.epoch:
-        sessions.pop(digest, None)
+        await config.sessions.drop(digest)
         return None
     session.expires = min(now + SESSION_IDLE_SECONDS, session.ends)
+    await config.sessions.put(digest, asdict(session), session.ends - now)
     return session
 
 
-def _start_session(request: web.Request, account: dict) -> str:
+async def _start_session(request: web.Request, account: dict) -> str:
     """Remember a new session for `account` and return its token (for the cookie)."""
     config = request.app[CONFIG_KEY]
     token = secrets.token_urlsafe(32)
     now = config.timer()
-    request.app[SESSIONS_KEY][_digest(token)] = StaffSession(
+    session = StaffSession(
         username=account["username"], csrf=secrets.token_urlsafe(24),
         expires=now + min(SESSION_IDLE_SECONDS, config.session_lifetime),
         ends=now + config.session_lifetime, epoch=_epoch_of(account) or "")
+    await config.sessions.put(_digest(token), asdict(session), config.session_lifetime)
     return token
 
 
@@ -211,7 +219,7 @@ async def post_login(request: web.Request) -> web.Response:
     guard.succeeded(attempt)
     log.info("dsr staff login ok")
     redirect = web.HTTPSeeOther(pages.url(request, "cases", t.lang))
-    redirect.set_cookie(SESSION_COOKIE, _start_session(request, account), path=pages.base_path(request),
+    redirect.set_cookie(SESSION_COOKIE, await _start_session(request, account), path=pages.base_path(request),
                         httponly=True, samesite="Strict", secure=request.app[CONFIG_KEY].secure_cookies)
     redirect.del_cookie(LOGIN_COOKIE, path=pages.base_path(request))
     raise redirect
@@ -221,7 +229,7 @@ async def post_login(request: web.Request) -> web.Response:
 @staff_page
 async def post_logout(request: web.Request, session: StaffSession) -> web.Response:
     """End the staff session."""
-    request.app[SESSIONS_KEY].pop(_digest(request.cookies.get(SESSION_COOKIE, "")), None)
+    await request.app[CONFIG_KEY].sessions.drop(_digest(request.cookies.get(SESSION_COOKIE, "")))
     redirect = web.HTTPSeeOther(str(request.app.router["login"].url_for().with_query(
         lang=pages.texts_for(request).lang, done="logout")))
     redirect.del_cookie(SESSION_COOKIE, path=pages.base_path(request))

@@ -7,6 +7,8 @@ reload. On connect the socket replays the transcript after `?after=N`; afterward
 Frames from the server are JSON:
     {"type": "messages", "messages": [{"seq", "from", "text", "buttons", "at"}, ...]}
     {"type": "ping"}   (every HEARTBEAT seconds, so the widget can tell a dead socket)
+With `serve --redis-url` a post on one process wakes the sockets on every process (`relay`, the
+shared change stream), each reading the shared transcript.
 The transcript is the one source of truth, so a missed wake-up costs nothing: the next one (or
 the widget's own polling of GET /api/chat/{session}/messages) catches up. Clients send nothing.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from typing import Awaitable, Callable
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
@@ -50,7 +53,8 @@ class PushHub:
 
     def __init__(self, transcript, *, max_per_session: int = MAX_PER_SESSION, max_total: int = MAX_TOTAL,
                  max_per_address: int = MAX_PER_ADDRESS, heartbeat: float = HEARTBEAT,
-                 client_of=client_address) -> None:
+                 client_of=client_address, relay: Callable[[str], Awaitable[None]] | None = None) -> None:
+        self.relay = relay  # (session) -> None: wake that session's sockets in every process
         self.transcript = transcript  # (session, after) -> the entries after seq `after`; read only
         self.max_per_session = max_per_session
         self.max_total = max_total
@@ -65,8 +69,16 @@ class PushHub:
         return sum(len(conns) for conns in self.sessions.values())
 
     async def on_outbound(self, outbound: Outbound) -> None:
-        """Wake the sockets of the session the engine just posted to (an engine listener)."""
-        for conn in self.sessions.get(outbound.session, ()):
+        """Wake the sockets of the session the engine just posted to (an engine listener); with
+        several processes, `relay` tells every process, and each wakes its own sockets."""
+        if self.relay is not None:
+            await self.relay(outbound.session)
+        else:
+            self.wake(outbound.session)
+
+    def wake(self, session: str) -> None:
+        """Wake this process's sockets of `session`: they send what the transcript has new."""
+        for conn in self.sessions.get(session, ()):
             conn.wake.set()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:

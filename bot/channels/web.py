@@ -11,7 +11,7 @@ import re
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, Protocol
 
 from aiohttp import web
 
@@ -70,17 +70,30 @@ class RateLimiter:
         events.append(now)
         return 0.0
 
+    async def hit(self, key: str) -> float:
+        """`retry_after` as the chat API calls every limiter."""
+        return self.retry_after(key)
+
     def _prune(self, now: float) -> None:
         for key in [k for k, ev in self._events.items() if not ev or ev[-1] <= now - self.window]:
             del self._events[key]
+
+
+class Limiter(Protocol):
+    """Counts chat messages per key: this process's `RateLimiter`, or one every process shares
+    (bot/shared_redis/ratelimit.py, with `serve --redis-url`)."""
+
+    async def hit(self, key: str) -> float:
+        """Record an event for `key`; return 0 if allowed, else seconds until it would be."""
+        ...
 
 
 @dataclass
 class ChatConfig:
     """Limits of the chat API."""
 
-    per_address: RateLimiter
-    per_session: RateLimiter
+    per_address: Limiter
+    per_session: Limiter
     clients: ClientAddresses
 
 
@@ -191,7 +204,7 @@ async def post_chat(request: web.Request) -> web.Response:
     data = await read_json(request)
     session, text, button, lang = parse_chat_request(data)
     address = _client(request)
-    wait = config.per_address.retry_after(address) or config.per_session.retry_after(session)
+    wait = await config.per_address.hit(address) or await config.per_session.hit(session)
     if wait:
         msg_lang = (detect_language(text) if text else None) or lang or "sv"
         message = engine.t("core.rate_limited", msg_lang)
@@ -228,10 +241,13 @@ def format_entry(entry: dict) -> dict:
 
 
 def setup_chat_routes(app: web.Application, engine: Engine, *, per_address: int, per_session: int,
-                      clients: ClientAddresses | None = None) -> None:
-    """Add the chat API to `app`; `clients` finds client addresses (behind trusted proxies)."""
+                      clients: ClientAddresses | None = None,
+                      limiter: Callable[[str, int], Limiter] | None = None) -> None:
+    """Add the chat API to `app`; `clients` finds client addresses (behind trusted proxies);
+    `limiter(name, limit)` makes the two rate limiters (default: this process's own)."""
+    make = limiter or (lambda _name, limit: RateLimiter(limit))
     app[ENGINE_KEY] = engine
-    app[CHAT_CONFIG_KEY] = ChatConfig(RateLimiter(per_address), RateLimiter(per_session),
+    app[CHAT_CONFIG_KEY] = ChatConfig(make("address", per_address), make("session", per_session),
                                       clients or ClientAddresses())
     app.router.add_post("/api/chat", post_chat, expect_handler=safe_expect)
     app.router.add_get("/api/chat/{session}/messages", get_messages, expect_handler=safe_expect)

@@ -3,7 +3,8 @@
 Passwords are hashed with argon2id and kept in `DATA_DIR/agents.json` (TinyDB, atomic writes).
 A console session is a random token in an HttpOnly, SameSite=Strict cookie; the server keeps only
 its SHA-256, in memory (after a restart agents log in again). Presence is in memory too: an agent
-who has not been heard from within the heartbeat timeout no longer counts as available.
+who has not been heard from within the heartbeat timeout no longer counts as available. With
+`serve --redis-url` both keep their records in maps every process shares (`Entries`).
 """
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import hashlib
 import secrets
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable, Iterator, Protocol
 
 from argon2 import PasswordHasher
 from tinydb import Query, TinyDB
@@ -167,12 +169,50 @@ class AgentSession:
     epoch: str = ""  # the login's session epoch at login; a new password or disabling changes it
 
 
-class Sessions:
-    """Keeps console sessions by the SHA-256 of their token, for SESSION_SECONDS."""
+class Entries(Protocol):
+    """Where sessions and presence keep their records (JSON objects by key): a dict in this
+    process, or a map every process shares (bot/shared_redis/maps.py, with `serve --redis-url`)."""
 
-    def __init__(self, lifetime: float = SESSION_SECONDS) -> None:
+    def get(self, key: str) -> dict | None: ...
+    def set(self, key: str, value: dict) -> None: ...
+    def delete(self, key: str) -> None: ...
+    def items(self) -> Iterator[tuple[str, dict]]: ...
+
+
+class LocalEntries:
+    """Records in this process's memory (the default)."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, dict] = {}
+
+    def get(self, key: str) -> dict | None:
+        return self.data.get(key)
+
+    def set(self, key: str, value: dict) -> None:
+        self.data[key] = value
+
+    def delete(self, key: str) -> None:
+        self.data.pop(key, None)
+
+    def items(self) -> Iterator[tuple[str, dict]]:
+        return iter(list(self.data.items()))
+
+
+def _agent_of(record: dict) -> Agent:
+    return Agent(record["username"], record.get("display_name") or record["username"])
+
+
+class Sessions:
+    """Keeps console sessions by the SHA-256 of their token, for SESSION_SECONDS.
+
+    `now` is the clock sessions are timed on: monotonic in one process, wall-clock time when the
+    records are shared between processes."""
+
+    def __init__(self, lifetime: float = SESSION_SECONDS, *, entries: Entries | None = None,
+                 now: Callable[[], float] = time.monotonic) -> None:
         self.lifetime = lifetime
-        self._by_hash: dict[str, AgentSession] = {}
+        self.entries = entries if entries is not None else LocalEntries()
+        self.now = now
 
     @staticmethod
     def _hash(token: str) -> str:
@@ -182,7 +222,8 @@ class Sessions:
     def start(self, agent: Agent, epoch: str = "") -> str:
         """Start a session and return its token (for the cookie)."""
         token = secrets.token_urlsafe(32)
-        self._by_hash[self._hash(token)] = AgentSession(agent, time.monotonic(), epoch)
+        self.entries.set(self._hash(token), {"username": agent.username, "display_name": agent.display_name,
+                                             "started": self.now(), "epoch": epoch})
         return token
 
     def get(self, token: str | None) -> AgentSession | None:
@@ -190,71 +231,89 @@ class Sessions:
         if not token or len(token) > 200:
             return None
         key = self._hash(token)
-        session = self._by_hash.get(key)
-        if session is None:
+        record = self.entries.get(key)
+        if record is None:
             return None
-        if time.monotonic() - session.started > self.lifetime:
-            del self._by_hash[key]
+        if self.now() - record["started"] > self.lifetime:
+            self.entries.delete(key)
             return None
-        return session
+        return AgentSession(_agent_of(record), record["started"], record.get("epoch", ""))
 
     def end(self, token: str | None) -> AgentSession | None:
         """End a session; return it so the caller knows who logged out."""
         if not token:
             return None
-        return self._by_hash.pop(self._hash(token), None)
+        key = self._hash(token)
+        record = self.entries.get(key)
+        if record is None:
+            return None
+        self.entries.delete(key)
+        return AgentSession(_agent_of(record), record["started"], record.get("epoch", ""))
 
     def logged_in(self, username: str) -> bool:
         """Say whether `username` has any live console session."""
-        now = time.monotonic()
-        return any(s.agent.username == username and now - s.started <= self.lifetime
-                   for s in self._by_hash.values())
+        now = self.now()
+        return any(r["username"] == username and now - r["started"] <= self.lifetime
+                   for _, r in self.entries.items())
 
-
-@dataclass
-class PresenceEntry:
-    agent: Agent
-    available: bool = False
-    last_seen: float = field(default_factory=time.monotonic)
+    def sweep(self) -> None:
+        """Forget the sessions that have ended (the sweeper calls this now and then)."""
+        now = self.now()
+        for key, record in self.entries.items():
+            if now - record.get("started", 0) > self.lifetime:
+                self.entries.delete(key)
 
 
 class Presence:
-    """Who is at the console and available; fed by every console request and WebSocket ping."""
+    """Who is at the console and available; fed by every console request and WebSocket ping.
 
-    def __init__(self) -> None:
-        self._entries: dict[str, PresenceEntry] = {}
+    Two sets of records: `entries` (who, and whether available) and `beats` (when last heard
+    from), so a heartbeat never overwrites an availability set elsewhere at the same moment."""
+
+    def __init__(self, *, entries: Entries | None = None, beats: Entries | None = None,
+                 now: Callable[[], float] = time.monotonic) -> None:
+        self.entries = entries if entries is not None else LocalEntries()
+        self.beats = beats if beats is not None else LocalEntries()
+        self.now = now
+
+    def _last_seen(self, username: str) -> float:
+        beat = self.beats.get(username)
+        return beat["at"] if beat else float("-inf")
 
     def touch(self, agent: Agent) -> None:
         """Record a heartbeat from `agent`'s console."""
-        entry = self._entries.get(agent.username)
-        if entry is None:
-            self._entries[agent.username] = PresenceEntry(agent)
-        else:
-            entry.last_seen = time.monotonic()
+        if self.entries.get(agent.username) is None:
+            self.entries.set(agent.username, {"username": agent.username, "display_name": agent.display_name,
+                                              "available": False})
+        self.beats.set(agent.username, {"at": self.now()})
 
     def expect(self, username: str) -> None:
         """Start the heartbeat clock for an agent who holds conversations but has no console yet
         (after a restart), so their conversations go back to the queue if they do not return."""
-        if username not in self._entries:
-            self._entries[username] = PresenceEntry(Agent(username, username))
+        if self.entries.get(username) is None:
+            self.entries.set(username, {"username": username, "display_name": username, "available": False})
+            self.beats.set(username, {"at": self.now()})
 
     def set_available(self, agent: Agent, available: bool) -> None:
         self.touch(agent)
-        self._entries[agent.username].available = available
+        self.entries.set(agent.username, {"username": agent.username, "display_name": agent.display_name,
+                                          "available": available})
 
     def is_available(self, username: str) -> bool:
-        entry = self._entries.get(username)
-        return bool(entry and entry.available)
+        entry = self.entries.get(username)
+        return bool(entry and entry.get("available"))
 
     def forget(self, username: str) -> None:
-        self._entries.pop(username, None)
+        self.entries.delete(username)
+        self.beats.delete(username)
 
     def available(self, timeout: float) -> list[Agent]:
         """Return the agents available and heard from within `timeout` seconds."""
-        now = time.monotonic()
-        return [e.agent for e in self._entries.values() if e.available and now - e.last_seen <= timeout]
+        now = self.now()
+        return [_agent_of(e) for name, e in self.entries.items()
+                if e.get("available") and now - self._last_seen(name) <= timeout]
 
     def expired(self, timeout: float) -> list[str]:
         """Return the agents not heard from within `timeout` seconds."""
-        now = time.monotonic()
-        return [name for name, e in self._entries.items() if now - e.last_seen > timeout]
+        now = self.now()
+        return [name for name, _ in self.entries.items() if now - self._last_seen(name) > timeout]

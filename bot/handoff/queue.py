@@ -4,8 +4,10 @@ Every item is written to its own small file, `DATA_DIR/handoff/items/<id>.json` 
 atomic replace), before the change is confirmed to anyone, so a change costs the same however
 many messages and conversations are stored (one file for all of them grew to 18 ms a change at
 1,000 items in the benchmark); the in-memory copy changes only after the write succeeded, so a failed write
-leaves nothing half done. Changes are serialised by one asyncio lock, which makes "accept"
-atomic: of two agents accepting at once, exactly one gets the conversation.
+leaves nothing half done. Changes are serialised by the storage's lock, which makes "accept"
+atomic: of two agents accepting at once, exactly one gets the conversation. That is `FileItems`
+(the files above, one asyncio lock) in one process; with `serve --redis-url` it is
+bot/shared_redis/handoff.py's `RedisItems` (a hash in Redis and a lock every process honours).
 
 Item kinds and statuses:
   conversation: waiting -> assigned -> closed; waiting -> abandoned (the guardian left the queue);
@@ -34,7 +36,8 @@ import statistics
 import threading
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Callable, Protocol
 
 import logging
 
@@ -65,26 +68,42 @@ class QueueError(Exception):
         self.status = status
 
 
-class HandoffQueue:
-    """Keeps the handoff items durably and changes them one at a time."""
+class ItemStorage(Protocol):
+    """Where the queue keeps its items, counters and audit log, and what serialises its changes:
+    files under the data dir in one process (`FileItems`), or Redis shared by every process
+    (bot/shared_redis/handoff.py). `items` is the storage's current copy of every item."""
 
-    def __init__(self, data_dir: Path, clock: Callable[[], datetime]) -> None:
+    items: dict[str, dict]
+
+    def lock(self) -> AbstractAsyncContextManager[Any]: ...
+    async def save(self, item: dict) -> None: ...
+    async def remove(self, ids: list[str]) -> None: ...
+    async def audit(self, line: str) -> None: ...
+    def audit_log(self) -> list[dict]: ...
+    def counters(self) -> dict: ...
+    async def add_conversations(self, count: int) -> dict: ...
+
+
+class FileItems:
+    """One small file per item under `DATA_DIR/handoff/items/`, the audit log beside them; one
+    asyncio lock serialises the changes of this process (the only one using the files)."""
+
+    def __init__(self, data_dir: Path) -> None:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.clock = clock
         self._dir = self.data_dir / QUEUE_DIR / "items"
         self._dir.mkdir(parents=True, exist_ok=True)
         clean_stale_temp_files(self._dir)
         self._counters_path = self.data_dir / QUEUE_DIR / "counters.json"
         self._db_lock = threading.Lock()
         self._audit_path = self.data_dir / AUDIT_FILE
-        self.lock = asyncio.Lock()
+        self._lock = asyncio.Lock()
         self.items: dict[str, dict] = self._read_items()
-        self.counters: dict = self._read_counters()
+        self._counters: dict = self._read_counters()
         self._migrate_legacy()
-        self._counters_dirty = False
 
-    # Persistence ------------------------------------------------------------------------------
+    def lock(self) -> asyncio.Lock:
+        return self._lock
 
     def _item_path(self, item_id: str) -> Path:
         return self._dir / f"{item_id}.json"
@@ -124,9 +143,9 @@ class HandoffQueue:
                     self._write_sync(dict(doc))
                     self.items[doc["id"]] = dict(doc)
             totals = db.table("counters").all()
-            if totals and self.counters.get("conversations", 0) == 0:
-                self.counters = dict(totals[0])
-                write_atomic(self._counters_path, json.dumps(self.counters).encode())
+            if totals and self._counters.get("conversations", 0) == 0:
+                self._counters = dict(totals[0])
+                write_atomic(self._counters_path, json.dumps(self._counters).encode())
         finally:
             db.close()
         os.replace(legacy, legacy.with_name(legacy.name + ".migrated"))
@@ -143,11 +162,15 @@ class HandoffQueue:
             except FileNotFoundError:
                 pass
 
-    async def _save(self, item: dict) -> dict:
-        """Write `item`, then make it the in-memory truth; return it."""
+    async def save(self, item: dict) -> None:
+        """Write `item`, then make it the in-memory truth."""
         await asyncio.to_thread(self._write_sync, item)
         self.items[item["id"]] = item
-        return item
+
+    async def remove(self, ids: list[str]) -> None:
+        await asyncio.to_thread(self._remove_sync, ids)
+        for item_id in ids:
+            self.items.pop(item_id, None)
 
     def _audit_sync(self, line: str) -> None:
         with self._db_lock:
@@ -156,37 +179,81 @@ class HandoffQueue:
                 fh.flush()
                 os.fsync(fh.fileno())
 
-    async def audit(self, actor: str, action: str, item_id: str | None = None, **extra: str) -> None:
-        """Append one agent action to the audit log (never message text or personal data)."""
-        record = {"at": self.clock().isoformat(timespec="seconds"), "actor": actor, "action": action}
-        if item_id:
-            record["item"] = item_id
-        record.update({k: v for k, v in extra.items() if v is not None})
-        await asyncio.to_thread(self._audit_sync, json.dumps(record, ensure_ascii=False))
+    async def audit(self, line: str) -> None:
+        await asyncio.to_thread(self._audit_sync, line)
 
     def audit_log(self) -> list[dict]:
-        """Return the audit records (for staff views and tests)."""
         if not self._audit_path.exists():
             return []
         with self._db_lock:
             lines = self._audit_path.read_text(encoding="utf-8").splitlines()
         return [json.loads(line) for line in lines if line.strip()]
 
+    def counters(self) -> dict:
+        return self._counters
+
+    async def add_conversations(self, count: int) -> dict:
+        self._counters = {**self._counters, "conversations": self._counters.get("conversations", 0) + count}
+        snapshot = dict(self._counters)
+        await asyncio.to_thread(write_atomic, self._counters_path, json.dumps(snapshot).encode("utf-8"))
+        return snapshot
+
+
+class HandoffQueue:
+    """Keeps the handoff items durably and changes them one at a time."""
+
+    def __init__(self, data_dir: Path | None, clock: Callable[[], datetime],
+                 storage: ItemStorage | None = None) -> None:
+        self.clock = clock
+        self.storage: ItemStorage = storage if storage is not None else FileItems(Path(data_dir))
+        self._uncounted = 0
+
+    @property
+    def items(self) -> dict[str, dict]:
+        return self.storage.items
+
+    @property
+    def lock(self) -> AbstractAsyncContextManager[Any]:
+        """The lock every change holds (across processes when the storage is shared)."""
+        return self.storage.lock()
+
+    @property
+    def counters(self) -> dict:
+        counters = dict(self.storage.counters())
+        counters["conversations"] = counters.get("conversations", 0) + self._uncounted
+        return counters
+
+    async def _save(self, item: dict) -> dict:
+        """Write `item`, then make it the in-memory truth; return it."""
+        await self.storage.save(item)
+        return item
+
+    async def audit(self, actor: str, action: str, item_id: str | None = None, **extra: str) -> None:
+        """Append one agent action to the audit log (never message text or personal data)."""
+        record = {"at": self.clock().isoformat(timespec="seconds"), "actor": actor, "action": action}
+        if item_id:
+            record["item"] = item_id
+        record.update({k: v for k, v in extra.items() if v is not None})
+        await self.storage.audit(json.dumps(record, ensure_ascii=False))
+
+    def audit_log(self) -> list[dict]:
+        """Return the audit records (for staff views and tests)."""
+        return self.storage.audit_log()
+
     def count_conversation(self) -> None:
         """Count one new guardian conversation (the denominator of containment)."""
-        self.counters["conversations"] = self.counters.get("conversations", 0) + 1
-        self._counters_dirty = True
+        self._uncounted += 1
 
     async def flush_counters(self) -> None:
         """Write the counters if they changed (called by the sweeper and at shutdown)."""
-        if not self._counters_dirty:
+        if not self._uncounted:
             return
-        self._counters_dirty = False
-        snapshot = dict(self.counters)
-
-        def write() -> None:
-            write_atomic(self._counters_path, json.dumps(snapshot).encode("utf-8"))
-        await asyncio.to_thread(write)
+        count, self._uncounted = self._uncounted, 0
+        try:
+            await self.storage.add_conversations(count)
+        except Exception:
+            self._uncounted += count
+            raise
 
     def shutdown(self) -> None:
         """Nothing to close: every change is already in its own file (kept for the service)."""
@@ -444,9 +511,7 @@ class HandoffQueue:
                    if i["status"] in FINISHED
                    and (i.get("closed_at") or i.get("done_at") or i["created_at"]) < cutoff]
             if old:
-                await asyncio.to_thread(self._remove_sync, old)
-                for item_id in old:
-                    self.items.pop(item_id, None)
+                await self.storage.remove(old)
             return len(old)
 
     # Numbers ----------------------------------------------------------------------------------

@@ -19,11 +19,12 @@ import re
 import time
 from collections import OrderedDict
 from datetime import datetime
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Protocol
 
 from bot.engine import Engine
 from bot.turn import Interception, Turn
-from bot.handoff.agents import Agent, Presence
+from bot.handoff.agents import Agent, Entries, LocalEntries, Presence
 from bot.handoff.queue import HANDED_BACK, MAX_NOTE, HandoffQueue, QueueError, retention_cutoff
 from bot.handoff.words import Words, name_in
 from bot.state import HandoffChange, HandoffStatus
@@ -44,12 +45,23 @@ TYPING_SECONDS = 6.0
 
 
 class Hub:
-    """The agent consoles' WebSockets: pushes queue changes and new guardian messages."""
+    """The agent consoles' WebSockets: pushes queue changes and new guardian messages.
 
-    def __init__(self) -> None:
+    With several processes (`serve --redis-url`) `relay` sends each event to every process, and
+    each process's `deliver` sends it to the consoles connected there."""
+
+    def __init__(self, relay: Callable[[dict], Awaitable[None]] | None = None) -> None:
         self.sockets: set[Any] = set()
+        self.relay = relay
 
     async def publish(self, event: dict) -> None:
+        if self.relay is not None:
+            await self.relay(event)
+        else:
+            await self.deliver(event)
+
+    async def deliver(self, event: dict) -> None:
+        """Send `event` to the consoles connected to this process."""
         for ws in list(self.sockets):
             try:
                 await ws.send_json(event)
@@ -65,25 +77,60 @@ class Hub:
         self.sockets.clear()
 
 
+class Claims(Protocol):
+    """Says yes once per name, to the first to ask (in this process, or across every process)."""
+
+    async def first(self, name: str) -> bool: ...
+
+
+class LocalClaims:
+    """Claims in this process's memory."""
+
+    def __init__(self) -> None:
+        self.taken: set[str] = set()
+
+    async def first(self, name: str) -> bool:
+        if name in self.taken:
+            return False
+        self.taken.add(name)
+        return True
+
+
+async def _nothing_to_catch_up() -> None:
+    return None
+
+
+@dataclass
+class ServiceMemory:
+    """What the service remembers besides the queue: the place in line each guardian was last
+    told, what each agent has read, who is typing, the once-only notices, and how to catch up
+    with changes other processes made. In this process by default; with `serve --redis-url`
+    shared maps and Redis claims (bot/shared_redis/), timed on wall-clock `now`."""
+
+    announced: Entries = field(default_factory=LocalEntries)
+    seen: Entries = field(default_factory=LocalEntries)
+    typing: Entries = field(default_factory=LocalEntries)
+    claims: Claims = field(default_factory=LocalClaims)
+    now: Callable[[], float] = time.monotonic
+    catch_up: Callable[[], Awaitable[None]] = _nothing_to_catch_up
+
+
 class HandoffService:
     """Decides staffed or not, keeps guardians told, and routes the chat while an agent talks."""
 
     def __init__(self, queue: HandoffQueue, presence: Presence, hub: Hub, *,
-                 heartbeat_timeout: float = 60.0, default_handle_minutes: float = 4.0) -> None:
+                 heartbeat_timeout: float = 60.0, default_handle_minutes: float = 4.0,
+                 memory: ServiceMemory | None = None) -> None:
         self.engine: Engine | None = None  # bound by the composition root once the engine exists
         self.queue = queue
         self.presence = presence
         self.hub = hub
         self.heartbeat_timeout = heartbeat_timeout
         self.default_handle_minutes = default_handle_minutes
-        self._announced: dict[str, int] = {}
+        self.memory = memory or ServiceMemory()
         self._contexts: OrderedDict[str, dict] = OrderedDict()
         self._tasks: set[asyncio.Task] = set()
         self._last_purge = 0.0
-        self._stranded: set[str] = set()
-        # What each agent has read: (username, item id) -> the last transcript seq they saw.
-        self.seen: dict[tuple[str, str], int] = {}
-        self.typing: dict[str, tuple[str, float]] = {}  # session -> (agent's first name, when)
         self.typing_listeners: list = []  # async (session, agent first name) -> None
 
     def bind(self, engine: Engine) -> None:
@@ -128,6 +175,9 @@ class HandoffService:
         per = self.queue.handle_minutes(self.default_handle_minutes)
         return int(math.ceil((position - 1) * per / agents)) + 1
 
+    def _told_position(self, item_id: str, position: int) -> None:
+        self.memory.announced.set(item_id, {"position": position})
+
     def context_of(self, session: str) -> dict:
         """Return where the conversation was when this turn began (flow, step, topic)."""
         return dict(self._contexts.get(session) or {})
@@ -156,7 +206,7 @@ class HandoffService:
                                              context=context)
         position = self.queue.position(item["id"]) or 0
         if is_new:
-            self._announced[item["id"]] = position
+            self._told_position(item["id"], position)
             log.info("handoff queued position=%d", position)
             self.spawn(self.hub.publish({"type": "queue"}))
         return item, position, self.estimate_minutes(max(position, 1)), is_new
@@ -177,6 +227,7 @@ class HandoffService:
         """Route the guardian's input to the agent while connected; handle leaving and CSAT."""
         state, inbound = turn.state, turn.inbound
         session = inbound.session
+        await self.memory.catch_up()  # an agent on another process may have just accepted
         name = self._name_of(state) or self._contexts.get(session, {}).get("name")
         if state.flow and state.flow != "handoff":
             self._remember(session, {"flow": state.flow, "step": state.step, "topic": state.topic, "name": name})
@@ -228,7 +279,7 @@ class HandoffService:
     async def _guardian_leaves(self, turn: Turn, item: dict) -> Interception:
         lang = turn.state.lang
         left = await self.queue.guardian_leaves(turn.inbound.session)
-        self._announced.pop(item["id"], None)
+        self.memory.announced.delete(item["id"])
         log.info("handoff guardian left status=%s", item["status"])
         self.spawn(self.hub.publish({"type": "queue"}))
         if left and left["status"] == "assigned":
@@ -265,7 +316,7 @@ class HandoffService:
         """Give the conversation to `agent` (409 if taken) and tell the guardian who answers."""
         item = await self.queue.accept(item_id, agent.username, agent.display_name)
         await self.queue.audit(agent.username, "accept", item_id)
-        self._announced.pop(item_id, None)
+        self.memory.announced.delete(item_id)
         session = item["session"]
         lang = await self._lang(session, item["lang"])
 
@@ -284,7 +335,7 @@ class HandoffService:
         item = self.queue.require_assigned(item_id, agent.username)
         # An identity number an agent pastes is masked as the guardian's are: the transcript keeps none.
         stored = await self.engine.post(item["session"], [Reply(privacy.mask(text).text)], sender="agent")
-        self.typing.pop(item["session"], None)
+        self.memory.typing.delete(item["session"])
         self.mark_seen(agent.username, item_id, stored)
         await self.queue.audit(agent.username, "message", item_id)
         self.spawn(self.hub.publish({"type": "message", "id": item_id}))
@@ -421,15 +472,17 @@ class HandoffService:
         """Remember that `username` has read the conversation up to the last of `entries`."""
         seqs = [e["seq"] for e in entries if isinstance(e.get("seq"), int)]
         if seqs:
-            key = (username, item_id)
-            self.seen[key] = max(self.seen.get(key, 0), max(seqs))
+            key = f"{username}\t{item_id}"
+            before = (self.memory.seen.get(key) or {}).get("seq", 0)
+            if max(seqs) > before:
+                self.memory.seen.set(key, {"seq": max(seqs)})
 
     def unread(self, username: str, item_id: str, entries: list[dict]) -> int:
         """Count the guardian's messages `username` has not read (a first look reads them all)."""
-        key = (username, item_id)
-        if key not in self.seen:
+        key = f"{username}\t{item_id}"
+        if self.memory.seen.get(key) is None:
             self.mark_seen(username, item_id, entries)
-        seen = self.seen.get(key, 0)
+        seen = (self.memory.seen.get(key) or {}).get("seq", 0)
         return sum(1 for e in entries if e.get("from") == "user" and e.get("seq", 0) > seen)
 
     async def guardian_typing(self, session: str) -> None:
@@ -442,26 +495,28 @@ class HandoffService:
     async def agent_typing(self, item_id: str, agent: Agent) -> None:
         """Record that the agent is typing to the guardian and tell the typing listeners."""
         item = self.queue.require_assigned(item_id, agent.username)
-        self.typing[item["session"]] = (agent.first_name, time.monotonic())
+        self.memory.typing.set(item["session"], {"name": agent.first_name, "at": self.memory.now()})
         for listener in self.typing_listeners:
             await listener(item["session"], agent.first_name)
 
     def agent_typing_in(self, session: str) -> str | None:
         """Return the first name of the agent typing to this guardian now, or None."""
-        typing = self.typing.get(session)
-        if typing is None or time.monotonic() - typing[1] > TYPING_SECONDS:
-            self.typing.pop(session, None)
+        typing = self.memory.typing.get(session)
+        if typing is None:
             return None
-        return typing[0]
+        if self.memory.now() - typing["at"] > TYPING_SECONDS:
+            self.memory.typing.delete(session)
+            return None
+        return typing["name"]
 
     # Keeping guardians told --------------------------------------------------------------------
 
     async def announce_positions(self) -> None:
         """Tell every waiting guardian whose place in the queue changed their new place and wait."""
         for position, item in enumerate(self.queue.waiting(), 1):
-            if self._announced.get(item["id"]) == position:
+            if (self.memory.announced.get(item["id"]) or {}).get("position") == position:
                 continue
-            self._announced[item["id"]] = position
+            self._told_position(item["id"], position)
             lang = await self._lang(item["session"], item["lang"])
             text = self.t("handoff.queue_update", lang, position=str(position),
                           minutes=str(self.estimate_minutes(position)))
@@ -472,6 +527,7 @@ class HandoffService:
 
     async def sweep_once(self) -> None:
         """Return the conversations of agents who stopped answering to the queue, and tidy up."""
+        await self.memory.catch_up()
         for username in self.presence.expired(self.heartbeat_timeout):
             self.presence.forget(username)
             items = await self.queue.requeue(username)
@@ -483,7 +539,7 @@ class HandoffService:
                 if item["status"] != "waiting":
                     continue
                 position = self.queue.position(item["id"]) or 1
-                self._announced[item["id"]] = position
+                self._told_position(item["id"], position)
                 lang = await self._lang(item["session"], item["lang"])
 
                 back_in_queue = HandoffChange(HandoffStatus(item=item["id"], waiting=True),
@@ -512,9 +568,8 @@ class HandoffService:
         if self.available_agents():
             return
         for item in self.queue.waiting():
-            if item["id"] in self._stranded:
+            if not await self.memory.claims.first(f"stranded:{item['id']}"):
                 continue
-            self._stranded.add(item["id"])
             lang = await self._lang(item["session"], item["lang"])
             try:
                 await self.engine.post(item["session"], [Reply(self.t("handoff.queue_unstaffed", lang))],

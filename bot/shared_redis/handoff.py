@@ -1,0 +1,124 @@
+"""The handoff queue's items in Redis, shared by every `serve` process (issue 17).
+
+`RedisItems` is the `ItemStorage` of bot/handoff/queue.py for `serve --redis-url`: the items in
+the hash `<prefix>handoff:items` (id -> JSON), the audit log in the list `<prefix>handoff:audit`,
+the conversation counter in `<prefix>handoff:counters`. Every process keeps a copy of the items
+for its synchronous reads (the console's lists, the interceptor), kept fresh by the change stream.
+
+A change holds a cross-process lock (`<prefix>handoff:lock`, SET NX with an expiry, so a killed
+process cannot keep it), catches up with the stream (so the copy is exactly what Redis holds),
+and writes the item with its stream entry in one Lua call that first checks the lock is still
+this process's: "accept" stays atomic across processes, and with `appendfsync always` a queued
+handoff or left message is on Redis's disk before the guardian is told.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import AsyncIterator
+
+from redis.exceptions import LockError
+
+from bot.handoff.queue import QueueError
+from bot.shared_redis.bus import EventBus, read_json_hash
+from bot.shared_redis.maps import apply_change
+
+log = logging.getLogger("halmstad.shared")
+ITEM_EVENT = "handoff:item"
+LOCK_SECONDS = 10.0  # a change takes milliseconds; a killed holder blocks others this long at most
+
+
+class RedisItems:
+    """The queue's items, audit log and counters in Redis; changes under a Redis lock."""
+
+    def __init__(self, bus: EventBus, *, lock_seconds: float = LOCK_SECONDS) -> None:
+        self.bus = bus
+        self.items: dict[str, dict] = {}
+        self.hash_key = bus.key("handoff", "items")
+        self.audit_key = bus.key("handoff", "audit")
+        self.counters_key = bus.key("handoff", "counters")
+        self.lock_key = bus.key("handoff", "lock")
+        self.lock_seconds = lock_seconds
+        self._local = asyncio.Lock()
+        self._token: bytes | None = None
+        self._counters = {"name": "totals", "conversations": 0}
+        bus.on(ITEM_EVENT, self._on_item)
+
+    async def load(self) -> None:
+        """Read every item and the counter (at startup, after the bus noted the stream's end)."""
+        self.items = await read_json_hash(self.bus.redis, self.hash_key)
+        total = await self.bus.redis.hget(self.counters_key, "conversations")
+        self._counters = {"name": "totals", "conversations": int(total or 0)}
+
+    def _on_item(self, payload: dict, _own: bool) -> None:
+        apply_change(self.items, payload)
+
+    @contextlib.asynccontextmanager
+    async def _locked(self) -> AsyncIterator[None]:
+        async with self._local:
+            lock = self.bus.redis.lock(self.lock_key, timeout=self.lock_seconds, sleep=0.01,
+                                       blocking_timeout=self.lock_seconds * 2)
+            if not await lock.acquire():
+                raise QueueError("the queue is busy; please try again", 503)
+            self._token = lock.local.token
+            try:
+                await self.bus.catch_up()
+                yield
+            finally:
+                self._token = None
+                try:
+                    await lock.release()
+                except LockError:
+                    log.warning("handoff lock had expired before it was released")
+
+    def lock(self) -> contextlib.AbstractAsyncContextManager[None]:
+        return self._locked()
+
+    def _fence(self) -> tuple[str, str]:
+        if self._token is None:
+            raise RuntimeError("a handoff item is changed only under the queue's lock")
+        token = self._token.decode() if isinstance(self._token, bytes) else str(self._token)
+        return self.lock_key, token
+
+    async def save(self, item: dict) -> None:
+        await self.bus.write(ITEM_EVENT, {"key": item["id"], "value": item}, op="set", hash_key=self.hash_key,
+                             field=item["id"], value=json.dumps(item, ensure_ascii=False), lock=self._fence())
+        self.items[item["id"]] = item
+
+    async def remove(self, ids: list[str]) -> None:
+        for item_id in ids:
+            await self.bus.write(ITEM_EVENT, {"key": item_id, "value": None}, op="del", hash_key=self.hash_key,
+                                 field=item_id, lock=self._fence())
+            self.items.pop(item_id, None)
+
+    async def audit(self, line: str) -> None:
+        await self.bus.redis.rpush(self.audit_key, line)
+
+    def audit_log(self) -> list[dict]:
+        raise RuntimeError("the shared audit log is read with `await RedisItems.audit_records()`")
+
+    async def audit_records(self) -> list[dict]:
+        """Return the audit records every process wrote, oldest first."""
+        return [json.loads(line) for line in await self.bus.redis.lrange(self.audit_key, 0, -1)]
+
+    def counters(self) -> dict:
+        return self._counters
+
+    async def add_conversations(self, count: int) -> dict:
+        total = await self.bus.redis.hincrby(self.counters_key, "conversations", count)
+        self._counters = {"name": "totals", "conversations": int(total)}
+        return self._counters
+
+
+class RedisClaims:
+    """Once-only notices across processes: the first SET NX wins (kept `days` days)."""
+
+    def __init__(self, bus: EventBus, days: int = 30) -> None:
+        self.redis = bus.redis
+        self.prefix = bus.key("claim", "")
+        self.seconds = days * 86400
+
+    async def first(self, name: str) -> bool:
+        return bool(await self.redis.set(self.prefix + name, b"1", nx=True, ex=self.seconds))
