@@ -2,7 +2,8 @@
 
 `redis_unavailable` is a middleware (inside `api_errors`, so it sees the error first): any request
 whose handler fails because Redis is down, still loading its data after a restart, read-only
-during a failover, or because a conversation's lock stayed busy (`LockBusy`), gets
+during a failover, out of memory (`maxmemory-policy noeviction`), refusing writes because it
+cannot persist them (MISCONF), or because a conversation's lock stayed busy (`LockBusy`), gets
 503 {"error": ...} with Retry-After. Nothing was stored for such a request, so sending it again
 is safe. The log line names the kind of failure only. `redis_check` is the /healthz probe.
 """
@@ -15,14 +16,16 @@ from typing import Awaitable, Callable
 from aiohttp import web
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ReadOnlyError, RedisError
+from redis.exceptions import MasterDownError, OutOfMemoryError, ReadOnlyError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import TryAgainError
 
 from bot.store.redis_lock import LockBusy
 
 log = logging.getLogger("halmstad.redis")
 
-UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, ReadOnlyError, LockBusy)
+UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, ReadOnlyError, OutOfMemoryError, MasterDownError,
+               TryAgainError, LockBusy)
 RETRY_AFTER = "5"
 PING_TIMEOUT = 2.0
 
@@ -32,7 +35,9 @@ async def redis_unavailable(request: web.Request, handler):
     """Turn "Redis cannot be reached" into 503 JSON on every path."""
     try:
         return await handler(request)
-    except UNAVAILABLE as exc:
+    except (*UNAVAILABLE, ResponseError) as exc:
+        if not isinstance(exc, UNAVAILABLE) and not str(exc).startswith("MISCONF"):
+            raise
         log.warning("shared store unavailable path=%s error=%s", request.path.split("/")[1:3], type(exc).__name__)
         message = ("this conversation is busy; please try again" if isinstance(exc, LockBusy)
                    else "the service is temporarily unavailable; please try again")

@@ -80,6 +80,25 @@ async def test_while_redis_is_down_turns_and_healthz_answer_503_then_recover(tmp
         await client.close()
 
 
+async def test_a_full_redis_answers_503_and_keeps_what_it_has(tmp_path, redis_server):
+    """`maxmemory-policy noeviction` (docs/DEPLOYMENT.md): when Redis is full, writes fail with
+    OOM and the turn gets 503; nothing is evicted, and the turn goes through once there is room."""
+    client = await start(tmp_path, redis_url=redis_server.url)
+    try:
+        redis = client.app[RUNTIME_KEY].redis
+        assert (await client.post("/api/chat", json={"session": "full-1", "text": "hej"})).status == 200
+        await redis.config_set("maxmemory-policy", "noeviction")
+        await redis.config_set("maxmemory", "1")
+        resp = await client.post("/api/chat", json={"session": "full-1", "text": "öppettider?"})
+        assert resp.status == 503
+        await redis.config_set("maxmemory", "0")
+        assert (await client.post("/api/chat", json={"session": "full-1", "text": "öppettider?"})).status == 200
+        transcript = await client.app[RUNTIME_KEY].store.transcript("full-1")
+        assert [e["text"] for e in transcript if e["from"] == "user"] == ["hej", "öppettider?"]
+    finally:
+        await client.close()
+
+
 async def test_without_a_redis_url_nothing_of_redis_is_built(tmp_path):
     client = await start(tmp_path)
     try:
