@@ -36,8 +36,10 @@ def mount(app: web.Application, runtime, reloader, mailer) -> StaffPage:
         live=config.knowledge_dir.resolve(), data_dir=config.data_dir.resolve(), holder=runtime.holder,
         reload=reloader.reload_now, clock=runtime.clock, logins=logins,
         sessions=StaffSessions(logins, config.session_hours * 3600),
-        draft=Draft(config.knowledge_dir.resolve(), config.data_dir), history=History(config.knowledge_dir, config.data_dir),
-        clients=runtime.clients, secure=config.base_url.startswith("https://"), mailer=mailer)
+        draft=Draft(config.knowledge_dir.resolve(), config.data_dir),
+        history=History(config.knowledge_dir, config.data_dir),
+        clients=runtime.clients, secure=config.base_url.startswith("https://"), mailer=mailer,
+        origin=config.base_url)
     staff = create_app(page)
 
     async def reminders(_app: web.Application):

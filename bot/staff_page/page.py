@@ -44,6 +44,7 @@ class StaffPage:
     history: History
     clients: ClientAddresses = field(default_factory=ClientAddresses)
     secure: bool = False
+    origin: str = ""  # the public base URL (--public-url): its Origin is ours behind a proxy too
     mailer: object = None
     guard: LoginGuard = field(default_factory=LoginGuard)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one change of the files at a time

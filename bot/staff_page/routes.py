@@ -64,8 +64,10 @@ async def static_file(request: web.Request) -> web.StreamResponse:
 
 
 def _same_origin(request: web.Request) -> bool:
+    """A login form posted from our own page (or by a client that sends no Origin)."""
     origin = request.headers.get("Origin")
-    return origin in (None, "null") or origin.split("://", 1)[-1] == request.host
+    return (origin is None or origin.rstrip("/") == page_of(request).origin
+            or origin.split("://", 1)[-1] == request.host)
 
 
 async def login(request: web.Request) -> web.Response:

@@ -233,3 +233,43 @@ async def test_an_editor_publishes_when_no_review_is_needed(tmp_path, kdir, revi
             assert json.loads(json.dumps(body))["reloaded"] is True
         finally:
             await editor.close()
+
+
+async def test_a_login_posted_from_another_site_is_refused(server, browsers):
+    browser = await browsers()
+    form = {"username": "editor", "password": "demo-editor-password"}
+    async with browser.http.post(f"{server.base}/staff/login", data=form, allow_redirects=False,
+                                 headers={"Origin": "https://evil.example"}) as resp:
+        assert resp.headers["Location"].endswith("login=failed")
+    assert (await browser.call("GET", "/staff/api/me"))[0] == 401
+
+
+async def test_disabling_a_login_ends_its_session_at_once(server, browsers):
+    from bot.staff_page.accounts import change_login
+    editor = await browsers("editor")
+    assert (await editor.call("GET", "/staff/api/me"))[0] == 200
+    change_login(server.data_dir, "editor", remove=False)
+    assert (await editor.call("GET", "/staff/api/me"))[0] == 401
+    assert await editor.login("editor") == 401
+
+
+async def test_an_edit_made_in_the_files_meanwhile_is_kept_and_is_its_own_version(server, browsers):
+    publisher = await browsers("publisher")
+    entry = await _changed_entry(publisher)
+    renamed = {**entry, "id": "absence-wrongly-registered"}
+    status, body = await publisher.call("PUT", f"/staff/api/entries/{ENTRY}?lang=en", {"entry": renamed})
+    assert status == 422  # the test cases still name the old id: said, with where they are
+    assert any(p["file"].startswith("tests/") and f"unknown entry '{ENTRY}'" in p["message"] for p in body["problems"])
+    assert (await publisher.call("PUT", f"/staff/api/entries/{ENTRY}", {"entry": entry}))[0] == 200
+    await publisher.call("GET", "/staff/api/history")  # the history starts here
+    contact = server.kdir / "faq" / "contact.yaml"
+    edited = contact.read_text(encoding="utf-8").replace("utom helgdagar.", "utom helgdagar och klämdagar.", 1)
+    contact.write_text(edited, encoding="utf-8")
+    status, body = await publisher.call("POST", "/staff/api/publish", {"message": "Nytt id"})
+    assert status == 200, body
+    assert contact.read_text(encoding="utf-8") == edited
+    versions = (await publisher.call("GET", "/staff/api/history"))[1]["versions"]
+    assert [(v["author"], v["message"]) for v in versions[:2]] == [
+        ("publisher", "Nytt id"), ("files", "Ändringar gjorda direkt i filerna")]
+    assert "contact-phone" in versions[1]["changed"] or versions[1]["changed"]
+    assert NEW in await publisher.chat("g-4", QUESTION)
