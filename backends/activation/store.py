@@ -1,20 +1,22 @@
 """The activation backend's TinyDB file: accounts, activation codes and app credentials.
 
-Each operation reads the whole document, changes it and writes it back in one atomic replace
+Each change is applied to the document and written back in one atomic replace
 (`AtomicJSONStorage`), under a lock. That gives multi-table transactions TinyDB lacks: consuming a
 code and storing the credentials it pays for happen in one write, so two submits of one code can
 never both win and a crash never leaves half of it. The file keeps TinyDB's layout
-(`{table: {doc_id: doc}}`), so `TinyDB(path)` reads it.
+(`{table: {doc_id: doc}}`), so `TinyDB(path)` reads it. The parsed document is kept in memory
+while the file is unchanged (`backends/cached_doc.py`), so a lookup no longer parses every
+registered address.
 """
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Callable, TypeVar
 
-from backends.docfile import first, insert, open_file, read_tables
+from backends.cached_doc import CachedDocument
+from backends.docfile import first, insert
 
 from .security import email_key
 
@@ -42,24 +44,18 @@ class ActivationStore:
 
     def __init__(self, data_dir: Path) -> None:
         self.path = Path(data_dir) / FILE_NAME
-        self._db = open_file(self.path)
-        self._lock = threading.Lock()
+        self._doc = CachedDocument(self.path, (ACCOUNTS, CODES, CREDENTIALS))
 
     def close(self) -> None:
         """Release the TinyDB handle."""
-        self._db.close()
+        self._doc.close()
 
     def _transact(self, change: Callable[[dict], tuple[T, bool]]) -> T:
-        with self._lock:
-            data = read_tables(self._db, (ACCOUNTS, CODES, CREDENTIALS))
-            result, changed = change(data)
-            if changed:
-                self._db.storage.write(data)
-            return result
+        return self._doc.transact(change)
 
     def _read(self, look: Callable[[dict], T]) -> T:
-        """Answer `look(data)` from the document, changing nothing."""
-        return self._transact(lambda data: (look(data), False))
+        """Answer `look(data)` from the document, changing nothing (answers are strings or flags)."""
+        return self._doc.look(look)
 
     # Accounts -------------------------------------------------------------------------------
 

@@ -3,9 +3,12 @@
 Tables: `cases`, `idempotency`, `staff`, `audit`, and `jobs` (when the background jobs last ran,
 so a restart never sends the day's reminder twice). A new case, its idempotency record and its audit
 entry must land together (a crash between them would let a retry file the request twice), and
-TinyDB has no multi-table transaction, so every change here reads the whole document, changes it
-and writes it back once (`backends/docfile.py`). An asyncio lock serialises read-modify-write inside the process; the blocking file
-work runs in a thread so the event loop keeps serving.
+TinyDB has no multi-table transaction, so every change here changes the whole document and writes
+it back once, atomically (`backends/docfile.py`). The parsed document is kept in memory while the
+file is unchanged (`backends/cached_doc.py`): reads no longer parse the file, and a change made
+by another process (`backend add-staff` while serving) is still seen. An asyncio lock serialises
+read-modify-write inside the process; the blocking file work runs in a thread so the event loop
+keeps serving. What a read returns is a copy.
 """
 from __future__ import annotations
 
@@ -14,9 +17,8 @@ import copy
 from pathlib import Path
 from typing import Any, Callable
 
-from tinydb import TinyDB
-
-from backends.docfile import first, insert, next_id, open_file, read_tables
+from backends.cached_doc import CachedDocument
+from backends.docfile import first, insert, next_id
 
 FILE_NAME = "dsr.json"
 TABLES = ("cases", "idempotency", "staff", "audit", "jobs")
@@ -30,22 +32,19 @@ class CaseNotFound(LookupError):
     """Signal that no case has the reference asked for."""
 
 
-def _open(data_dir: Path) -> TinyDB:
-    return open_file(Path(data_dir) / FILE_NAME)
-
-
-def _read(db: TinyDB) -> dict:
-    return read_tables(db, TABLES)
+def _open(data_dir: Path) -> CachedDocument:
+    return CachedDocument(Path(data_dir) / FILE_NAME, TABLES)
 
 
 def upsert_staff_sync(data_dir: Path, record: dict) -> None:
     """Store a staff account (replacing one with the same username) in one atomic write."""
-    db = _open(data_dir)
-    data = _read(db)
-    existing = [k for k, doc in data["staff"].items() if doc.get("username") == record["username"]]
-    doc_id = existing[0] if existing else next_id(data["staff"])
-    data["staff"][doc_id] = record
-    db.storage.write(data)
+
+    def change(data: dict) -> tuple[None, bool]:
+        existing = [k for k, doc in data["staff"].items() if doc.get("username") == record["username"]]
+        data["staff"][existing[0] if existing else next_id(data["staff"])] = record
+        return None, True
+
+    _open(data_dir).transact(change)
 
 
 def change_staff_sync(data_dir: Path, username: str, changes: dict | None) -> None:
@@ -53,17 +52,19 @@ def change_staff_sync(data_dir: Path, username: str, changes: dict | None) -> No
 
     Raises LookupError when there is no such account.
     """
-    db = _open(data_dir)
-    data = _read(db)
-    found = [k for k, doc in data["staff"].items() if doc.get("username") == username]
-    if not found:
-        raise LookupError(f"there is no staff login {username!r}")
-    for doc_id in found:
-        if changes is None:
-            del data["staff"][doc_id]
-        else:
-            data["staff"][doc_id].update(changes)
-    db.storage.write(data)
+
+    def change(data: dict) -> tuple[None, bool]:
+        found = [k for k, doc in data["staff"].items() if doc.get("username") == username]
+        if not found:
+            raise LookupError(f"there is no staff login {username!r}")
+        for doc_id in found:
+            if changes is None:
+                del data["staff"][doc_id]
+            else:
+                data["staff"][doc_id].update(changes)
+        return None, True
+
+    _open(data_dir).transact(change)
 
 
 class DsrStore:
@@ -71,13 +72,18 @@ class DsrStore:
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = Path(data_dir)
-        self._db = _open(self.data_dir)
+        self._doc = _open(self.data_dir)
         self._lock = asyncio.Lock()
 
-    async def _locked(self, fn: Callable[[], Any]) -> Any:
-        """Run `fn` in a thread while holding the lock, so read-modify-write never interleaves."""
+    async def _locked(self, change: Callable[[dict], tuple[Any, bool]]) -> Any:
+        """Run `change(data)` -> (result, changed) in a thread while holding the lock, so
+        read-modify-write never interleaves; the file is written when it changed."""
         async with self._lock:
-            return await asyncio.to_thread(fn)
+            return await asyncio.to_thread(self._doc.transact, change)
+
+    async def _look(self, read: Callable[[dict], Any]) -> Any:
+        """Return a copy of `read(data)`."""
+        return await asyncio.to_thread(self._doc.look, lambda data: copy.deepcopy(read(data)))
 
     async def create_case(
         self, key: str, body_hash: str, build: Callable[[dict], tuple[dict, dict, dict]]
@@ -89,22 +95,20 @@ class DsrStore:
         returns the stored answer; with another hash it raises IdempotencyConflict.
         """
 
-        def work() -> tuple[dict, bool]:
-            data = _read(self._db)
+        def work(data: dict) -> tuple[tuple[dict, bool], bool]:
             seen = first(data["idempotency"], key=key)
             if seen is not None:
                 if seen["body_hash"] != body_hash:
                     raise IdempotencyConflict()
-                return seen["response"], False
+                return (copy.deepcopy(seen["response"]), False), False
             case, response, audit = build(data)
             insert(data["cases"], case)
             insert(data["idempotency"], {
                 "key": key, "body_hash": body_hash, "reference": case["reference"],
-                "response": response, "created_at": case["received_at"],
+                "response": copy.deepcopy(response), "created_at": case["received_at"],
             })
             insert(data["audit"], audit)
-            self._db.storage.write(data)
-            return response, True
+            return (response, True), True
 
         return await self._locked(work)
 
@@ -116,72 +120,65 @@ class DsrStore:
         entry (a retry count). Returns the updated case.
         """
 
-        def work() -> dict:
-            data = _read(self._db)
+        def work(data: dict) -> tuple[dict, bool]:
             case = first(data["cases"], reference=reference)
             if case is None:
                 raise CaseNotFound(reference)
             audit = change(case)
             if audit is not None:
                 insert(data["audit"], audit)
-            self._db.storage.write(data)
-            return copy.deepcopy(case)
+            return copy.deepcopy(case), True
 
         return await self._locked(work)
 
     async def add_audit(self, entry: dict) -> None:
         """Append one audit entry that changes no case (a case or its letter was viewed)."""
 
-        def work() -> None:
-            data = _read(self._db)
-            insert(data["audit"], entry)
-            self._db.storage.write(data)
+        def work(data: dict) -> tuple[None, bool]:
+            insert(data["audit"], copy.deepcopy(entry))
+            return None, True
 
         await self._locked(work)
 
     async def job_state(self, name: str) -> dict:
         """Return what the background job `name` last recorded ({} before its first run)."""
-        data = await asyncio.to_thread(_read, self._db)
-        return dict(first(data["jobs"], name=name) or {})
+        return dict(await self._look(lambda data: first(data["jobs"], name=name) or {}))
 
     async def set_job_state(self, name: str, state: dict) -> None:
         """Record the background job's state (replacing what it recorded before)."""
 
-        def work() -> None:
-            data = _read(self._db)
+        def work(data: dict) -> tuple[None, bool]:
             found = [k for k, doc in data["jobs"].items() if doc.get("name") == name]
-            data["jobs"][found[0] if found else next_id(data["jobs"])] = {**state, "name": name}
-            self._db.storage.write(data)
+            data["jobs"][found[0] if found else next_id(data["jobs"])] = {**copy.deepcopy(state), "name": name}
+            return None, True
 
         await self._locked(work)
 
     async def staff_names(self) -> list[str]:
         """Return the usernames of the enabled staff logins, sorted."""
-        data = await asyncio.to_thread(_read, self._db)
-        return sorted(doc["username"] for doc in data["staff"].values()
-                      if doc.get("username") and not doc.get("disabled"))
+        return sorted(await self._look(lambda data: [doc["username"] for doc in data["staff"].values()
+                                                     if doc.get("username") and not doc.get("disabled")]))
 
     async def get_case(self, reference: str) -> dict | None:
         """Return one case, or None."""
-        data = await asyncio.to_thread(_read, self._db)
-        return first(data["cases"], reference=reference)
+        return await self._look(lambda data: first(data["cases"], reference=reference))
 
     async def cases(self) -> list[dict]:
         """Return every case (unsorted)."""
-        data = await asyncio.to_thread(_read, self._db)
-        return list(data["cases"].values())
+        return await self._look(lambda data: list(data["cases"].values()))
 
     async def audit_for(self, reference: str) -> list[dict]:
         """Return the audit entries of one case, oldest first."""
-        data = await asyncio.to_thread(_read, self._db)
-        entries = [(int(k), e) for k, e in data["audit"].items() if e.get("reference") == reference]
-        return [e for _, e in sorted(entries, key=lambda pair: pair[0])]
+        def read(data: dict) -> list[dict]:
+            entries = [(int(k), e) for k, e in data["audit"].items() if e.get("reference") == reference]
+            return [e for _, e in sorted(entries, key=lambda pair: pair[0])]
+
+        return await self._look(read)
 
     async def staff(self, username: str) -> dict | None:
         """Return a staff account by username, or None."""
-        data = await asyncio.to_thread(_read, self._db)
-        return first(data["staff"], username=username)
+        return await self._look(lambda data: first(data["staff"], username=username))
 
     def close(self) -> None:
         """Release the TinyDB handle (the storage holds no open file)."""
-        self._db.close()
+        self._doc.close()

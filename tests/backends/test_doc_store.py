@@ -1,0 +1,90 @@
+"""The backends' documents kept in memory (`backends/cached_doc.py`): what the cache must not change.
+
+The file stays the truth: a change by another process is seen, a refused change leaves nothing,
+and what a read hands out cannot reach the stored document.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from backends.activation.store import ActivationStore
+from backends.cached_doc import CachedDocument
+from backends.dsr.store import DsrStore, upsert_staff_sync
+from common.atomic import write_atomic
+
+NOW = datetime(2026, 12, 1, 10, 0, tzinfo=timezone.utc)
+
+
+def build(reference: str):
+    def make(data: dict):
+        case = {"reference": reference, "status": "received", "received_at": NOW.isoformat()}
+        return case, {"reference": reference}, {"reference": reference, "action": "filed"}
+    return make
+
+
+async def test_a_change_by_another_process_is_seen_by_a_running_store(tmp_path):
+    store = DsrStore(tmp_path)
+    assert await store.staff("anna") is None  # read (and cached) before the change
+    upsert_staff_sync(tmp_path, {"username": "anna", "password_hash": "x"})  # as `backend add-staff` does
+    assert (await store.staff("anna"))["password_hash"] == "x"
+    assert await store.staff_names() == ["anna"]
+    store.close()
+
+
+async def test_a_refused_change_leaves_neither_memory_nor_file_changed(tmp_path):
+    store = DsrStore(tmp_path)
+    await store.create_case("k1", "h1", build("DSR-2026-00001"))
+    before = (tmp_path / "dsr.json").read_bytes()
+
+    def half_then_refuse(case: dict):
+        case["status"] = "closed"  # changed in place, then refused
+        raise ValueError("not allowed")
+
+    with pytest.raises(ValueError):
+        await store.update_case("DSR-2026-00001", half_then_refuse)
+    assert (await store.get_case("DSR-2026-00001"))["status"] == "received"
+    assert (tmp_path / "dsr.json").read_bytes() == before
+    store.close()
+
+
+async def test_what_a_read_returns_is_a_copy(tmp_path):
+    store = DsrStore(tmp_path)
+    answer, created = await store.create_case("k1", "h1", build("DSR-2026-00001"))
+    answer["reference"] = "changed by the caller"
+    case = await store.get_case("DSR-2026-00001")
+    case["status"] = "changed by the caller"
+    (await store.cases())[0]["status"] = "changed again"
+
+    assert (await store.get_case("DSR-2026-00001"))["status"] == "received"
+    again, created_again = await store.create_case("k1", "h1", build("DSR-2026-00002"))
+    assert created and not created_again and again == {"reference": "DSR-2026-00001"}
+    assert json.loads((tmp_path / "dsr.json").read_text())["cases"]["1"]["status"] == "received"
+    store.close()
+
+
+def test_activation_sees_an_address_added_while_it_runs(tmp_path):
+    store = ActivationStore(tmp_path)
+    assert store.find_account("late@example.org") is None
+    ActivationStore(tmp_path).add_account("late@example.org", NOW)  # another process's CLI
+    assert store.find_account("late@example.org") == "late@example.org"
+    store.issue_code("late@example.org", "hash-1", NOW, NOW + timedelta(hours=24))
+    assert store.code_is_valid("hash-1", NOW)
+    assert len(json.loads((tmp_path / "activation.json").read_text())["codes"]) == 1
+    store.close()
+
+
+def test_a_document_is_read_once_while_its_file_is_unchanged(tmp_path, monkeypatch):
+    doc = CachedDocument(tmp_path / "d.json", ("t",))
+    doc.transact(lambda data: (data["t"].update({"1": {"x": 1}}), True))
+    reads = []
+    real = doc._db.storage.read
+    monkeypatch.setattr(doc._db.storage, "read", lambda: (reads.append(1), real())[1])
+    for _ in range(5):
+        assert doc.look(lambda data: data["t"]["1"]["x"]) == 1
+    assert reads == []  # the write left the document in memory, matching the file
+    write_atomic(tmp_path / "d.json", json.dumps({"t": {"1": {"x": 2}}}).encode())  # another writer
+    assert doc.look(lambda data: data["t"]["1"]["x"]) == 2
+    assert len(reads) == 1
