@@ -32,6 +32,7 @@ import os
 import platform
 import random
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -144,9 +145,14 @@ def pct(samples: list[float], q: float) -> float:
     return samples[k] * 1000
 
 
-async def drive(base: str, concurrency: int, seconds: float, max_requests: int, seed: int,
+async def drive(base: str | list[str], concurrency: int, seconds: float, max_requests: int, seed: int,
                 pool: list[str], check: bool) -> dict:
-    """Run `concurrency` guardians for `seconds`; return latencies, errors and completions."""
+    """Run `concurrency` guardians for `seconds`; return latencies, errors and completions.
+
+    With several `base` URLs (processes behind one Redis) a guardian's requests go to them in
+    turn, request by request, as a load balancer without sticky sessions would send them.
+    """
+    bases = [base] if isinstance(base, str) else list(base)
     latencies: list[float] = []
     by_kind: dict[str, list[float]] = {k: [] for k in WEIGHTS}
     errors = 0
@@ -163,6 +169,9 @@ async def drive(base: str, concurrency: int, seconds: float, max_requests: int, 
         while time.monotonic() < stop_at and sent < max_requests:
             kind = rnd.choices(kinds, weights)[0]
             session = secrets.token_urlsafe(16)
+            # Each conversation comes from its own address (through the trusted proxy), as real
+            # guardians do, so the activation backend's per-client limit applies per guardian.
+            client = {"X-Forwarded-For": f"10.{i % 250}.{rnd.randrange(256)}.{rnd.randrange(1, 255)}"}
             steps = scenario(kind, rnd, rnd.choice(pool))
             ok = True
             answer: dict = {}
@@ -170,9 +179,11 @@ async def drive(base: str, concurrency: int, seconds: float, max_requests: int, 
                 if time.monotonic() >= stop_at or sent >= max_requests:
                     return
                 sent += 1
+                target = bases[(i + sent) % len(bases)]
                 t0 = time.perf_counter()
                 try:
-                    async with http.post(base + "/api/chat", json={"session": session, key: value}) as resp:
+                    async with http.post(target + "/api/chat", json={"session": session, key: value},
+                                         headers=client) as resp:
                         raw = await resp.read()
                         statuses[resp.status] = statuses.get(resp.status, 0) + 1
                         if resp.status != 200:
@@ -221,15 +232,16 @@ def count_outcomes(data_dir: Path, dsr_dir: Path | None) -> dict:
     return out
 
 
-def start_chat(kind: str, port: int, data_dir: Path, env: dict) -> subprocess.Popen:
+def start_chat(kind: str, port: int, data_dir: Path, env: dict, *extra: str) -> subprocess.Popen:
     common = ["--port", str(port), "--data-dir", str(data_dir), "--now", NOW,
               "--rate-limit-per-address", "0", "--rate-limit-per-session", "0"]
     if kind == "serve":
+        common += ["--trusted-proxy", "127.0.0.1/32", *extra]
         cmd = [sys.executable, "-m", "bot.cli", "serve", *common]
     else:
-        variant, _, extra = kind.partition("+")
+        variant, _, suffix = kind.partition("+")
         cmd = [sys.executable, str(ROOT / "bench" / "serve_variant.py"), "--variant", variant, *common,
-               *(["--uvloop"] if extra == "uvloop" else [])]
+               *(["--uvloop"] if suffix == "uvloop" else [])]
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=open(data_dir.parent / f"chat-{port}.log", "wb"))
 
@@ -245,6 +257,89 @@ def register(data_dir: Path, pool: list[str]) -> None:
         add_account(data_dir, address)
 
 
+class Setup:
+    """One chat set-up under test: its processes, where to send requests, what to count."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.procs: list[subprocess.Popen] = []  # serve processes (and redis-server's)
+        self.bases: list[str] = []
+        self.data_dirs: list[Path] = []
+        self.redis = None
+
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.procs] + ([self.redis.proc.pid] if self.redis else [])
+
+    def cpu(self) -> float:
+        return sum(cpu_seconds(pid) for pid in self.pids())
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if self.redis is not None:
+            self.redis.stop()
+
+
+def start_embedded(tmp: Path, registered: Path, kind: str, env: dict) -> Setup:
+    """One `serve` process with the embedded store (or a serve_variant.py variant)."""
+    setup = Setup("embedded" if kind == "serve" else kind)
+    data_dir = tmp / "embedded"
+    shutil.copytree(registered, data_dir)
+    port = free_port()
+    setup.procs.append(start_chat(kind, port, data_dir, env))
+    setup.bases.append(f"http://127.0.0.1:{port}")
+    setup.data_dirs.append(data_dir)
+    return setup
+
+
+def start_redis_pair(tmp: Path, registered: Path, env: dict) -> Setup:
+    """A real redis-server (AOF, appendfsync always) and two `serve --redis-url` processes, each
+    with its own data dir (and so its own mounted reference backends), as tests/test_two_processes.py."""
+    sys.path.insert(0, str(ROOT))
+    from tests.redis_server import RedisServer
+
+    setup = Setup("2proc+redis")
+    setup.redis = RedisServer(tmp / "redis").start()
+    for name in ("a", "b"):
+        data_dir = tmp / f"redis-{name}"
+        shutil.copytree(registered, data_dir)
+        port = free_port()
+        setup.procs.append(start_chat("serve", port, data_dir, env, "--redis-url", setup.redis.url))
+        setup.bases.append(f"http://127.0.0.1:{port}")
+        setup.data_dirs.append(data_dir)
+    return setup
+
+
+def run_level(level: int, echo: Setup, setups: list[Setup], args, pool: list[str]) -> None:
+    """Drive the echo and every set-up in turn at one concurrency; print a row for each."""
+    results = {}
+    for setup in [echo, *setups]:
+        cpu0 = setup.cpu()
+        r = asyncio.run(drive(setup.bases, level, args.seconds, args.max_requests, level, pool,
+                              setup is not echo))
+        r["cpu_ms"] = (setup.cpu() - cpu0) * 1000 / max(1, r["n"])
+        results[setup.name] = r
+        print(f"{level:>5} {setup.name:>12} {r['rps']:>8.0f} {r['p50']:>8.1f} {r['p95']:>8.1f} "
+              f"{r['p99']:>8.1f} {r['max']:>8.1f} {r['errors']:>6} {r['cpu_ms']:>10.2f}")
+    base = results["echo"]
+    for setup in setups:
+        r = results[setup.name]
+        print(f"{level:>5} {setup.name:>12} throughput / echo: {r['rps'] / base['rps']:.2f}   finished: "
+              + ", ".join(f"{k} {v}" for k, v in r["done"].items())
+              + ("   unfinished: " + ", ".join(f"{k} {v}" for k, v in r["unfinished"].items() if v)
+                 if any(r["unfinished"].values()) else ""))
+        print(f"{'':>5} {'':>12} p50/p99 ms by conversation: " + ", ".join(
+            f"{k} {pct(v, 50):.0f}/{pct(v, 99):.0f}" for k, v in r["by_kind"].items()))
+    if len(setups) > 1:
+        first = results[setups[0].name]["cpu_ms"]
+        print(f"{level:>5} cpu per request relative to {setups[0].name}: " + ", ".join(
+            f"{st.name} x{results[st.name]['cpu_ms'] / first:.2f}" for st in setups[1:]))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--concurrency", default="10,50,200")
@@ -253,6 +348,9 @@ def main() -> int:
     parser.add_argument("--server", default="serve",
                         help="serve (the product), or a bench/serve_variant.py variant: memory, nofsync, serve; "
                              "add +uvloop to run it on uvloop (e.g. memory+uvloop)")
+    parser.add_argument("--setups", default="embedded",
+                        help="comma-separated: embedded (one process, --server), redis (redis-server and "
+                             "two serve --redis-url processes, requests alternating between them)")
     parser.add_argument("--addresses", type=int, default=2000, help="registered guardian addresses")
     parser.add_argument("--mix", default=None,
                         help="conversation weights, e.g. faq=100 or faq=50,hours=50 (default: the realistic mix)")
@@ -266,60 +364,54 @@ def main() -> int:
         WEIGHTS.update({k: int(v) for k, v in (part.split("=") for part in args.mix.split(","))})
     print(f"machine: {platform.platform()}, {platform.machine()}, {os.cpu_count()} CPUs, "
           f"Python {platform.python_version()}, aiohttp {aiohttp.__version__}")
+    print(f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     tmp = Path(tempfile.mkdtemp(prefix="bench-chat-"))
-    data_dir = tmp / "data"
-    data_dir.mkdir()
+    registered = tmp / "registered"
+    registered.mkdir(mode=0o700)
     pool = addresses(args.addresses)
-    register(data_dir, pool)
-    chat_port, echo_port = free_port(), free_port()
+    register(registered, pool)
     env = {**os.environ, "HALMSTAD_LOG_LEVEL": args.log_level, "HALMSTAD_BACKEND_TOKEN": "bench-token"}
-    chat = start_chat(args.server, chat_port, data_dir, env)
-    echo = subprocess.Popen([sys.executable, str(ROOT / "bench" / "echo_server.py"), str(echo_port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    echo = Setup("echo")
+    echo_port = free_port()
+    echo.procs.append(subprocess.Popen([sys.executable, str(ROOT / "bench" / "echo_server.py"), str(echo_port)],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    echo.bases.append(f"http://127.0.0.1:{echo_port}")
+    setups: list[Setup] = []
     try:
-        wait_healthy(f"http://127.0.0.1:{chat_port}/healthz")
+        for name in args.setups.split(","):
+            setups.append(start_embedded(tmp, registered, args.server, env) if name == "embedded"
+                          else start_redis_pair(tmp, registered, env))
+        for setup in setups:
+            for base in setup.bases:
+                wait_healthy(f"{base}/healthz")
         wait_healthy_echo(echo_port)
         mix = ", ".join(f"{k} {v}%" for k, v in WEIGHTS.items())
-        print(f"server: {args.server} (log level {args.log_level}); {args.seconds:.0f} s per run; conversations: {mix}; "
-              f"a new 128-bit session per conversation; clock {NOW} (closed: 'a person' leaves a message)")
-        for name, port in (("echo", echo_port), ("chat", chat_port)):  # warm-up, not reported
-            asyncio.run(drive(f"http://127.0.0.1:{port}", 10, 1.5, 10_000, 999, pool, False))
-        print(f"{'conc':>5} {'server':>6} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
+        print(f"set-ups: {', '.join(st.name for st in setups)} (log level {args.log_level}); {args.seconds:.0f} s "
+              f"per run; conversations: {mix}; a new 128-bit session per conversation; clock {NOW} "
+              "(closed: 'a person' leaves a message)")
+        for setup in [echo, *setups]:  # warm-up, not reported
+            asyncio.run(drive(setup.bases, 10, 1.5, 10_000, 999, pool, False))
+        print(f"{'conc':>5} {'server':>12} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
               f"{'max ms':>8} {'errors':>6} {'cpu ms/req':>10}")
         for level in levels:
-            results = {}
-            for name, port, pid in (("echo", echo_port, echo.pid), ("chat", chat_port, chat.pid)):
-                cpu0 = cpu_seconds(pid)
-                r = asyncio.run(drive(f"http://127.0.0.1:{port}", level, args.seconds, args.max_requests,
-                                      level, pool, name == "chat"))
-                r["cpu_ms"] = (cpu_seconds(pid) - cpu0) * 1000 / max(1, r["n"])
-                results[name] = r
-                print(f"{level:>5} {name:>6} {r['rps']:>8.0f} {r['p50']:>8.1f} {r['p95']:>8.1f} "
-                      f"{r['p99']:>8.1f} {r['max']:>8.1f} {r['errors']:>6} {r['cpu_ms']:>10.2f}")
-            chat_r = results["chat"]
-            ratio = chat_r["rps"] / results["echo"]["rps"]
-            print(f"{level:>5} ratio chat/echo throughput: {ratio:.2f}   chat conversations finished: "
-                  + ", ".join(f"{k} {v}" for k, v in chat_r["done"].items())
-                  + ("   unfinished: " + ", ".join(f"{k} {v}" for k, v in chat_r["unfinished"].items() if v)
-                     if any(chat_r["unfinished"].values()) else ""))
-            print("      chat p50/p99 ms by conversation: " + ", ".join(
-                f"{k} {pct(v, 50):.0f}/{pct(v, 99):.0f}" for k, v in chat_r["by_kind"].items()))
+            run_level(level, echo, setups, args, pool)
+            print(f"      load average after this level: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         time.sleep(2.0)  # let the last mails and deliveries land
-        print(f"chat server RSS at the end: {rss_mb(chat.pid):.0f} MB")
-        outcomes = count_outcomes(data_dir, None)
-        print("stored by the chat server: " + ", ".join(f"{k} {v}" for k, v in outcomes.items()))
+        for setup in setups:
+            print(f"{setup.name}: RSS at the end " + ", ".join(f"{rss_mb(pid):.0f} MB" for pid in setup.pids()))
     finally:
-        for proc in (chat, echo):
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        if args.keep:
-            print(f"data kept in {tmp}")
-        else:
-            import shutil
-            shutil.rmtree(tmp, ignore_errors=True)
+        for setup in [echo, *setups]:
+            setup.stop()
+    for setup in setups:
+        totals: dict[str, int] = {}
+        for data_dir in setup.data_dirs:
+            for key, value in count_outcomes(data_dir, None).items():
+                totals[key] = totals.get(key, 0) + value
+        print(f"stored by {setup.name} (after stopping): " + ", ".join(f"{k} {v}" for k, v in totals.items()))
+    if args.keep:
+        print(f"data kept in {tmp}")
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 
