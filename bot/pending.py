@@ -89,6 +89,10 @@ class PendingRules:
         """Say yes to the first caller of `name` within `seconds` (e.g. who announces an outcome)."""
         raise NotImplementedError
 
+    async def unclaim(self, name: str) -> None:
+        """Give a claim up before its time (the claimed work failed)."""
+        raise NotImplementedError
+
     # Public API -----------------------------------------------------------------------------
 
     async def enqueue(self, *, session: str, channel: str, body: dict) -> dict:
@@ -193,9 +197,14 @@ class PendingRules:
         item = await self.get(item_id)
         if item is None or item.get("announced") or not (item.get("delivered") or item.get("rejected")):
             return
-        if not await self.claim(f"announce:{item_id}", ANNOUNCE_CLAIM):
+        name = f"announce:{item_id}"
+        if not await self.claim(name, ANNOUNCE_CLAIM):
             return
-        await announce(item)
+        try:
+            await announce(item)
+        except BaseException:
+            await self.unclaim(name)  # not told: the next round tries again at once
+            raise
         await self.mark_announced(item_id)
 
 class PendingQueue(PendingRules):
@@ -280,6 +289,9 @@ class PendingQueue(PendingRules):
         self._claims = {k: v for k, v in self._claims.items() if v > now}
         self._claims[name] = now + seconds
         return True
+
+    async def unclaim(self, name: str) -> None:
+        self._claims.pop(name, None)
 
     async def _store_new(self, item: dict) -> None:
         await asyncio.to_thread(self._write, self._open_path(item["id"]), item)

@@ -238,3 +238,46 @@ async def test_ended_console_sessions_are_swept_from_the_shared_map(two):
     await b.bus.catch_up()
     assert list(dict(b.maps["agent_sessions"].items())) == [sessions._hash(kept)]
     assert list(await b.redis.hkeys(b.maps["agent_sessions"].hash_key)) == [sessions._hash(kept).encode()]
+
+
+async def test_an_acknowledged_left_message_and_request_survive_a_redis_sigkill(redis_server):
+    """What the guardian was told is saved is on Redis's disk (AOF, appendfsync always) when the
+    call returns: a SIGKILL of redis-server right after loses neither."""
+    settings = RedisSettings(redis_server.url, "test:")
+    shared = SharedState(settings.connect(), settings)
+    await shared.start()
+    message = await queue_on(shared).add_message(
+        "guardian-6", name="Kim", contact="070-123 45 67", contact_kind="phone", text="Ring mig",
+        lang="sv", channel="web", reason=None, context={})
+    request = await shared.pending(lambda: NOW).enqueue(session="guardian-6", channel="web",
+                                                        body={"right": "erasure", "language": "sv"})
+    await shared.close()
+    await shared.redis.aclose()
+    redis_server.kill()
+    redis_server.start()
+    again = SharedState(settings.connect(), settings)
+    await again.start()
+    try:
+        assert queue_on(again).get(message["id"])["text"] == "Ring mig"
+        assert (await again.pending(lambda: NOW).get(request["id"]))["body"]["right"] == "erasure"
+    finally:
+        await again.close()
+        await again.redis.aclose()
+
+
+async def test_an_outcome_whose_telling_failed_is_told_by_the_next_round(two):
+    a, _ = two
+    queue = a.pending(lambda: NOW)
+    item = await queue.enqueue(session="guardian-7", channel="web", body={"right": "access", "language": "sv"})
+    await queue.deliver(item["id"], CountingBackend())
+    told: list[str] = []
+
+    async def announce(found: dict) -> None:
+        if not told:
+            told.append("failed")
+            raise RuntimeError("the conversation's store is down")
+        told.append(found["id"])
+    worker = DeliveryWorker(queue, CountingBackend(), announce=announce)
+    await worker.run_once()
+    await worker.run_once()
+    assert told == ["failed", item["id"]] and await queue.open_items() == []

@@ -113,6 +113,9 @@ class RedisPendingQueue(PendingRules):
         return bool(await self.redis.set(self.settings.key("pending", "claim", name), b"1", nx=True,
                                          px=int(seconds * 1000)))
 
+    async def unclaim(self, name: str) -> None:
+        await self.redis.delete(self.settings.key("pending", "claim", name))
+
     async def prune(self, before: datetime) -> int:
         """Delete closed items created before `before` (they follow the transcripts' retention)."""
         removed = 0
