@@ -12,7 +12,7 @@ from bot.staff_page import yamlfiles
 from bot.staff_page.accounts import StaffUser
 from bot.staff_page.checking import Focus, Result
 from bot.staff_page.drafts import change_draft, move_entry
-from bot.staff_page.page import Invalid, StaffError, StaffPage, api, body_of, lang_of, page_of
+from bot.staff_page.page import Invalid, StaffError, StaffPage, api, body_of, json_reply, lang_of, page_of
 
 routes = web.RouteTableDef()
 
@@ -67,7 +67,7 @@ async def list_entries(request: web.Request, user: StaffUser) -> web.Response:
     shown = [{"id": i, "file": f, "topic": e.get("topic"), "owner": e.get("owner"), "review_by": e.get("review_by"),
               "overdue": _overdue(e, today), "title": _title(e), "draft": i in changed}
              for i, (f, e) in entries.items() if _matches(e, request.query, today)]
-    return web.json_response({"entries": shown})
+    return json_reply({"entries": shown})
 
 
 async def found_entry(page: StaffPage, entry_id: str) -> tuple[str, dict]:
@@ -84,7 +84,7 @@ async def get_entry(request: web.Request, user: StaffUser) -> web.Response:
     entry_id = request.match_info["id"]
     file, entry = await found_entry(page, entry_id)
     changed = await asyncio.to_thread(drafted, page)
-    return web.json_response({"entry": {**entry, "file": file}, "draft": entry_id in changed})
+    return json_reply({"entry": {**entry, "file": file}, "draft": entry_id in changed})
 
 
 def clean_entry(raw) -> dict:
@@ -136,7 +136,7 @@ async def put_entry(request: web.Request, user: StaffUser) -> web.Response:
     if entry["id"] != entry_id and entry["id"] in await asyncio.to_thread(yamlfiles.read_entries, page.draft.folder()):
         raise StaffError("id_taken", 409, id=entry["id"][:80])
     result = await save(request, user, put_change(entry_id, entry, file), (entry_id, entry["id"]))
-    return web.json_response({"entry": {**entry, "file": file}, "draft": True, "warnings": result.warnings})
+    return json_reply({"entry": {**entry, "file": file}, "draft": True, "warnings": result.warnings})
 
 
 @routes.post("/api/entries")
@@ -149,7 +149,7 @@ async def post_entry(request: web.Request, user: StaffUser) -> web.Response:
     if entry["id"] in await asyncio.to_thread(yamlfiles.read_entries, page.draft.folder()):
         raise StaffError("id_taken", 409, id=entry["id"][:80])
     result = await save(request, user, put_change(None, entry, file), (entry["id"],))
-    return web.json_response({"entry": {**entry, "file": file}, "draft": True, "warnings": result.warnings},
+    return json_reply({"entry": {**entry, "file": file}, "draft": True, "warnings": result.warnings},
                              status=201)
 
 
@@ -159,4 +159,4 @@ async def delete_entry(request: web.Request, user: StaffUser) -> web.Response:
     entry_id = request.match_info["id"]
     await found_entry(page_of(request), entry_id)
     await save(request, user, put_change(entry_id, None, None), (entry_id,))
-    return web.json_response({"removed": entry_id, "draft": True})
+    return json_reply({"removed": entry_id, "draft": True})

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from bot.staff_page.accounts import StaffUser
 from bot.staff_page.entries import found_entry, put_change, save
-from bot.staff_page.page import StaffError, StaffPage, api, body_of, page_of
+from bot.staff_page.page import StaffError, StaffPage, api, body_of, json_reply, page_of
 from bot.staff_tools import GapGroup, group_gaps, read_gap_questions
 from bot.staff_page.store import read_dict, update_dict
 
@@ -62,7 +62,7 @@ def _days(request: web.Request) -> int:
 @api
 async def get_gaps(request: web.Request, user: StaffUser) -> web.Response:
     groups = await asyncio.to_thread(open_groups, page_of(request), _days(request))
-    return web.json_response({"groups": [
+    return json_reply({"groups": [
         {"key": key_of(g), "example": example_of(g), "count": g.count, "variants": len(g.texts),
          "fallback": g.outcomes["fallback"], "clarify": g.outcomes["clarify"], "last": None} for g in groups]})
 
@@ -89,7 +89,7 @@ async def post_phrasing(request: web.Request, user: StaffUser) -> web.Response:
     phrasings[lang] = list(phrasings.get(lang) or []) + [example_of(group)]
     entry = {**entry, "phrasings": phrasings}
     result = await save(request, user, put_change(entry_id, entry, file), (entry_id,))
-    return web.json_response({"entry": {**entry, "file": file}, "draft": True, "warnings": result.warnings})
+    return json_reply({"entry": {**entry, "file": file}, "draft": True, "warnings": result.warnings})
 
 
 @routes.post("/api/gaps/{key}/handled")
@@ -100,4 +100,4 @@ async def post_handled(request: web.Request, user: StaffUser) -> web.Response:
     key = request.match_info["key"]
     await _group(request)
     await asyncio.to_thread(mark_handled, page.data_dir, key, user.username, page.clock().isoformat())
-    return web.json_response({"handled": key})
+    return json_reply({"handled": key})

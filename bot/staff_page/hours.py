@@ -13,22 +13,22 @@ from bot.staff_page.accounts import StaffUser
 from bot.staff_page.checking import Focus, contact_warnings
 from bot.staff_page.drafts import HOURS, set_hours
 from bot.staff_page.entries import save
-from bot.staff_page.page import StaffError, api, body_of, lang_of, page_of
+from bot.staff_page.page import StaffError, api, body_of, json_reply, lang_of, page_of
 
 routes = web.RouteTableDef()
 
 
 def _read(folder: Path, lang: str) -> dict:
     doc = yamlfiles.load(folder / HOURS)
-    return {"hours": yamlfiles.plain(doc.get("hours")) or {}, "exceptions": yamlfiles.plain(doc.get("exceptions")) or [],
-            "warnings": contact_warnings(folder, lang)}
+    return {"hours": yamlfiles.plain(doc.get("hours")) or {},
+            "exceptions": yamlfiles.plain(doc.get("exceptions")) or [], "warnings": contact_warnings(folder, lang)}
 
 
 @routes.get("/api/hours")
 @api
 async def get_hours(request: web.Request, user: StaffUser) -> web.Response:
     page = page_of(request)
-    return web.json_response(await asyncio.to_thread(_read, page.draft.folder(), lang_of(request)))
+    return json_reply(await asyncio.to_thread(_read, page.draft.folder(), lang_of(request)))
 
 
 def _change(hours: dict, exceptions: list):
@@ -50,4 +50,4 @@ async def put_hours(request: web.Request, user: StaffUser) -> web.Response:
     result = await save(request, user, _change(hours, exceptions), (), hours=True)
     page = page_of(request)
     shown = await asyncio.to_thread(_read, page.draft.folder(), lang_of(request))
-    return web.json_response({**shown, "warnings": [w for w in result.warnings if w["file"] == HOURS]})
+    return json_reply({**shown, "warnings": [w for w in result.warnings if w["file"] == HOURS]})

@@ -59,6 +59,11 @@ class StaffPage:
         return user.role == "publisher" or not self.review_needed
 
 
+def json_reply(data, status: int = 200) -> web.Response:
+    """A JSON answer in real UTF-8 (å, ä, ö as themselves, never \\u escapes)."""
+    return web.json_response(data, status=status, dumps=lambda value: json.dumps(value, ensure_ascii=False))
+
+
 def page_of(request: web.Request) -> StaffPage:
     return request.app[PAGE_KEY]
 
@@ -102,7 +107,7 @@ def problems_of(result) -> list[dict]:
 
 
 def fail(request: web.Request, key: str, status: int, **extra) -> web.Response:
-    return web.json_response({"error": say(request, key), **extra}, status=status)
+    return json_reply({"error": say(request, key), **extra}, status=status)
 
 
 @web.middleware
@@ -111,10 +116,10 @@ async def errors(request: web.Request, handler):
     try:
         return await handler(request)
     except Invalid as exc:
-        return web.json_response({"error": say(request, "invalid", count=len(exc.result.errors)),
+        return json_reply({"error": say(request, "invalid", count=len(exc.result.errors)),
                                   "problems": problems_of(exc.result)}, status=422)
     except StaffError as exc:
-        return web.json_response({"error": say(request, exc.key, **exc.fmt)}, status=exc.status)
+        return json_reply({"error": say(request, exc.key, **exc.fmt)}, status=exc.status)
     except HistoryError:
         log.exception("the knowledge history failed")
         return fail(request, "history_failed", 500)

@@ -22,7 +22,7 @@ from bot.holder import KnowledgeHolder
 from bot.knowledge import KnowledgeError
 from bot.reload import snapshot
 from bot.staff_page.accounts import StaffUser
-from bot.staff_page.page import StaffError, StaffPage, api, body_of, page_of
+from bot.staff_page.page import StaffError, StaffPage, api, body_of, json_reply, page_of
 from bot.store.memory import MemoryStore
 from common.messages import Inbound
 from flows.contact_hours import calendar_for
@@ -134,4 +134,4 @@ async def run_turn(page: StaffPage, user: StaffUser, body: dict) -> list[dict]:
 @api
 async def post_preview(request: web.Request, user: StaffUser) -> web.Response:
     body = await body_of(request)
-    return web.json_response({"messages": await run_turn(page_of(request), user, body)})
+    return json_reply({"messages": await run_turn(page_of(request), user, body)})

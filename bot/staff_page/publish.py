@@ -20,7 +20,7 @@ from bot.staff_page.accounts import StaffUser
 from bot.staff_page.checking import check_folder
 from bot.staff_page.drafts import Touched, apply_changes, move_entry
 from bot.staff_page.history import History, word_diff
-from bot.staff_page.page import Invalid, StaffError, StaffPage, api, body_of, lang_of, page_of
+from bot.staff_page.page import Invalid, StaffError, StaffPage, api, body_of, json_reply, lang_of, page_of
 from common.atomic import write_atomic
 
 routes = web.RouteTableDef()
@@ -89,7 +89,7 @@ async def post_publish(request: web.Request, user: StaffUser) -> web.Response:
     page, body = await publisher_call(request, user)
     note = _note(body)
     async with page.lock:
-        return web.json_response(await _publish_locked(page, user, note, lang_of(request)))
+        return json_reply(await _publish_locked(page, user, note, lang_of(request)))
 
 
 # Drafts ----------------------------------------------------------------------------------------
@@ -100,9 +100,9 @@ async def post_publish(request: web.Request, user: StaffUser) -> web.Response:
 async def get_draft(request: web.Request, user: StaffUser) -> web.Response:
     draft = page_of(request).draft
     if not draft.exists():
-        return web.json_response({"changed": [], "by": []})
+        return json_reply({"changed": [], "by": []})
     changes = await asyncio.to_thread(draft.changes)
-    return web.json_response({"changed": changes, "by": draft.touched().by})
+    return json_reply({"changed": changes, "by": draft.touched().by})
 
 
 @routes.delete("/api/draft")
@@ -111,7 +111,7 @@ async def delete_draft(request: web.Request, user: StaffUser) -> web.Response:
     page = page_of(request)
     async with page.lock:
         await asyncio.to_thread(page.draft.discard)
-    return web.json_response({"changed": [], "by": []})
+    return json_reply({"changed": [], "by": []})
 
 
 # History ---------------------------------------------------------------------------------------
@@ -131,7 +131,7 @@ async def get_history(request: web.Request, user: StaffUser) -> web.Response:
     history: History = page_of(request).history
     entry = _entry_param(request.query.get("entry"))
     versions = await asyncio.to_thread(history.versions, entry)
-    return web.json_response({"versions": versions})
+    return json_reply({"versions": versions})
 
 
 def _version(history: History, commit: str, entry: str) -> dict:
@@ -155,7 +155,7 @@ async def get_version(request: web.Request, user: StaffUser) -> web.Response:
     shown = await asyncio.to_thread(_version, page_of(request).history, request.match_info["commit"], entry)
     if shown["entry"] is None and not shown["diff"]:
         raise StaffError("no_entry", 404, id=entry[:80])
-    return web.json_response({"entry": shown["entry"], "file": shown["file"], "diff": shown["diff"]})
+    return json_reply({"entry": shown["entry"], "file": shown["file"], "diff": shown["diff"]})
 
 
 @routes.post("/api/history/{commit}/restore")
@@ -175,4 +175,4 @@ async def post_restore(request: web.Request, user: StaffUser) -> web.Response:
             _write_live, page, lambda folder: sorted(move_entry(folder, entry, wanted)), user.username, note,
             [entry], lang_of(request))
         reloaded = await page.reload()
-    return web.json_response({"commit": commit, "reloaded": reloaded})
+    return json_reply({"commit": commit, "reloaded": reloaded})

@@ -23,7 +23,7 @@ from bot.holder import load_checked
 from bot.knowledge import Knowledge, KnowledgeError, default_knowledge_dir
 from bot.knowledge_messages import catalog
 from bot.staff_page.accounts import StaffUser
-from bot.staff_page.page import api, page_of
+from bot.staff_page.page import api, json_reply, page_of
 from bot.staff_page.store import read_dict, update_dict
 from flows.registry import all_flows
 
@@ -123,7 +123,7 @@ async def reminder_loop(holder, mailer, data_dir: Path, clock, interval: float =
 async def get_reviews(request: web.Request, user: StaffUser) -> web.Response:
     page = page_of(request)
     today = page.clock().astimezone(STOCKHOLM).date()
-    return web.json_response({"overdue": overdue(page.holder.knowledge, today)})
+    return json_reply({"overdue": overdue(page.holder.knowledge, today)})
 
 
 

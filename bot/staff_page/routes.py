@@ -13,7 +13,7 @@ from aiohttp import web
 
 from bot.staff_page import entries, gaps, hours, preview, publish, reviews
 from bot.staff_page.accounts import StaffUser
-from bot.staff_page.page import COOKIE, PAGE_KEY, StaffPage, api, errors, lang_of, page_of, user_of
+from bot.staff_page.page import COOKIE, PAGE_KEY, StaffPage, api, errors, json_reply, lang_of, page_of, user_of
 from common.loginguard import Attempt
 
 log = logging.getLogger("halmstad.staff_page")
@@ -23,7 +23,7 @@ _WORD = re.compile(r"\{\{([a-z0-9_.]+)\}\}")
 HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
                                "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-    "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin", "Cache-Control": "no-store",
 }
 PLACEHOLDER = """<!doctype html><html lang="sv"><head><meta charset="utf-8"><title>Kunskapssidan</title></head>
 <body><main><h1>Kunskapssidan</h1><form method="post" action="/staff/login">
@@ -64,9 +64,10 @@ async def static_file(request: web.Request) -> web.StreamResponse:
 
 
 def _same_origin(request: web.Request) -> bool:
-    """A login form posted from our own page (or by a client that sends no Origin)."""
+    """A login form posted from our own page, or by a client that does not say ("null": a
+    browser that keeps the origin private); another site's page is refused."""
     origin = request.headers.get("Origin")
-    return (origin is None or origin.rstrip("/") == page_of(request).origin
+    return (origin in (None, "null") or origin.rstrip("/") == page_of(request).origin
             or origin.split("://", 1)[-1] == request.host)
 
 
@@ -116,7 +117,7 @@ async def logout(request: web.Request) -> web.Response:
 @api
 async def me(request: web.Request, user: StaffUser) -> web.Response:
     page = page_of(request)
-    return web.json_response({"user": user.username, "role": user.role,
+    return json_reply({"user": user.username, "role": user.role,
                               "csrf": page.sessions.csrf(request.cookies.get(COOKIE, "")),
                               "review_needed": page.review_needed, "may_publish": page.may_publish(user),
                               "publish_allowed": page.may_publish(user)})
@@ -126,7 +127,7 @@ async def texts(request: web.Request) -> web.Response:
     """The page's words (knowledge/texts/staff_page.yaml) in one language. Open at /staff/texts
     for the login form; /staff/api/texts needs a login like every API route."""
     lang = lang_of(request)
-    return web.json_response({"lang": lang, "texts": page_texts(page_of(request).holder.knowledge, lang)})
+    return json_reply({"lang": lang, "texts": page_texts(page_of(request).holder.knowledge, lang)})
 
 
 def create_app(page: StaffPage) -> web.Application:
