@@ -1,7 +1,10 @@
 """Where a chat request's CPU goes: the event loop thread vs the worker threads (file writes).
 
 Starts `halmstad-bot serve`, drives it like bench_chat.py for `--seconds` and reads each
-thread's user and system CPU time from /proc before and after (Linux only), per request.
+thread's user and system CPU time from /proc before and after (Linux only), per request. With
+`py-spy` installed, threads are named (the session store's journal writer and compactor, its file
+readers, asyncio's default executor that the backends and queues use); without it, the event loop
+thread and all the others.
 
     python bench/cpu_by_thread.py [--mix faq=100] [--concurrency 50] [--seconds 8]
 """
@@ -10,6 +13,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,6 +36,14 @@ def snapshot(pid: int) -> dict[str, tuple[int, int]]:
     return out
 
 
+def thread_names(pid: int) -> dict[str, str]:
+    """Map thread ids to Python thread names (numbered pool threads grouped), if py-spy is there."""
+    if not shutil.which("py-spy"):
+        return {}
+    out = subprocess.run(["py-spy", "dump", "-p", str(pid)], capture_output=True, text=True).stdout
+    return {tid: re.sub(r"_\d+$", "_*", name) for tid, name in re.findall(r'^Thread (\d+) \(\w+\): "([^"]+)"', out, re.M)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mix", default=None, help="e.g. faq=100 (default: bench_chat's realistic mix)")
@@ -46,7 +59,7 @@ def main() -> int:
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--port", str(port), "--data-dir", str(data),
                              "--now", "2026-12-06T20:00", "--rate-limit-per-address", "0",
-                             "--rate-limit-per-session", "0"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                             "--rate-limit-per-session", "0", "--trusted-proxy", "127.0.0.1/32"], cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, env={**os.environ, "HALMSTAD_LOG_LEVEL": "INFO"})
     base = f"http://127.0.0.1:{port}"
     try:
@@ -55,19 +68,21 @@ def main() -> int:
         before = snapshot(proc.pid)
         result = asyncio.run(drive(base, args.concurrency, args.seconds, 10**6, 2, pool, False))
         after = snapshot(proc.pid)
+        names = thread_names(proc.pid)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
     tick, n = os.sysconf("SC_CLK_TCK"), result["n"]
-    totals = {"event loop thread": [0, 0], "worker threads": [0, 0]}
+    totals: dict[str, list[int]] = {"event loop thread": [0, 0]}
     for tid, (user, system) in after.items():
         u0, s0 = before.get(tid, (0, 0))
-        key = "event loop thread" if tid == str(proc.pid) else "worker threads"
+        key = "event loop thread" if tid == str(proc.pid) else names.get(tid, "worker threads")
+        totals.setdefault(key, [0, 0])
         totals[key][0] += user - u0
         totals[key][1] += system - s0
     print(f"mix: {dict(WEIGHTS)}; {args.concurrency} concurrent; {n} requests, {result['rps']:.0f} req/s")
-    for key, (user, system) in totals.items():
-        print(f"  {key:>17}: user {user / tick * 1000 / n:.3f} ms/request, system {system / tick * 1000 / n:.3f} ms/request")
+    for key, (user, system) in sorted(totals.items(), key=lambda kv: -sum(kv[1])):
+        print(f"  {key:>20}: user {user / tick * 1000 / n:.3f} ms/request, system {system / tick * 1000 / n:.3f} ms/request")
     return 0
 
 

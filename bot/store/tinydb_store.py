@@ -289,10 +289,22 @@ class TinyDBStore:
         if found is not _MISS:
             return found
         if locked:
-            return await self._in_thread(self._read_file, session)
+            return None if self._no_file(session) else await self._in_thread(self._read_file, session)
         async with self._operation(session):
             found = self._in_memory(session)  # another operation may have read it meanwhile
-            return await self._in_thread(self._read_file, session) if found is _MISS else found
+            if found is not _MISS or self._no_file(session):
+                return None if found is _MISS else found
+            return await self._in_thread(self._read_file, session)
+
+    def _no_file(self, session: str) -> bool:
+        """Tell (and remember) that a conversation has no file: a new conversation is answered
+        with one stat on the event loop, far cheaper than a hop to a worker thread."""
+        try:
+            os.stat(shard_path(self.root, session))
+        except FileNotFoundError:
+            self._cache_put(session, None)
+            return True
+        return False
 
     async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
