@@ -23,12 +23,30 @@ def knowledge_copy(tmp_path: Path) -> Path:
     return target
 
 
-async def staff_server(make_server, tmp_path: Path, **overrides):
-    """The whole app on a knowledge copy, with the logins `editor` and `publisher`."""
+async def staff_server(make_server, tmp_path: Path, prepare=None, **overrides):
+    """The whole app on a knowledge copy (first changed by `prepare(folder)` if given), with the
+    logins `editor` and `publisher`."""
     data_dir = tmp_path / "staff-srv"
     for role, password in PASSWORDS.items():
         add_login(data_dir, role, password, role=role)
-    return await make_server(data_dir=data_dir, knowledge_dir=knowledge_copy(tmp_path), **overrides)
+    folder = knowledge_copy(tmp_path)
+    if prepare is not None:
+        prepare(folder)
+    return await make_server(data_dir=data_dir, knowledge_dir=folder, **overrides)
+
+
+def make_overdue(folder: Path, entry_id: str = "greeting", review_by: str = "2026-01-31") -> None:
+    """Give one entry of the copy a review date in the past (the server's clock is 2026-12-01)."""
+    for path in (folder / "faq").glob("*.yaml"):
+        text = path.read_text("utf-8")
+        start = text.find(f"- id: {entry_id}\n")
+        if start < 0:
+            continue
+        at = text.index("review_by: ", start)
+        end = text.index("\n", at)
+        path.write_text(text[:at] + f"review_by: {review_by}" + text[end:], "utf-8")
+        return
+    raise AssertionError(f"no entry {entry_id!r} in the copy")
 
 
 async def log_in(page, base: str, username: str, *, lang: str = "sv") -> None:

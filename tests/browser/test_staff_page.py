@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.browser.conftest import describe
-from tests.browser.staff_page_scenes import Guardian, log_in, log_out, open_view, staff_server, status_says
+from tests.browser.staff_page_scenes import (Guardian, log_in, log_out, make_overdue, open_view, staff_server,
+                                             status_says)
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="needs Debian chromium")]
@@ -147,3 +148,181 @@ async def test_editor_adds_previews_publisher_publishes_guardian_gets_it_history
         await guardian.answered("vilka dagar är det höstlov", NEW_ENTRY["answer_sv"], within=5)
     finally:
         await guardian.close()
+
+
+async def test_broken_fields_show_next_to_the_field_and_nothing_is_published(
+        make_server, tmp_path, page, axe_violations):
+    srv = await staff_server(make_server, tmp_path)
+    live = srv.config.knowledge_dir / "faq" / "contact.yaml"
+    before = live.read_text("utf-8")
+    await log_in(page, srv.base, "publisher")
+    await page.get_by_role("link", name="vad är ert telefonnummer?").click()
+    await page.get_by_role("heading", name="Redigera frågan contact-phone").wait_for()
+    await page.get_by_label("Svar på engelska").fill("")
+    await page.get_by_role("button", name="Lägg till en länk").click()
+    link = page.locator('[data-field="links.0"]')
+    await link.get_by_label("Text på svenska").fill("Telefon")
+    await link.get_by_label("Text på engelska").fill("Phone")
+    await link.get_by_label("Webbadress").fill("www.halmstad.se/telefon")
+    await page.get_by_role("button", name="Spara i utkastet").click()
+    await status_says(page, "Inget sparades")
+
+    answer_en = page.get_by_label("Svar på engelska")
+    assert await answer_en.get_attribute("aria-invalid") == "true"
+    assert await page.evaluate("document.activeElement.id") == "f-answer-en"  # the first problem has the focus
+    note = page.locator("#p-answer-en")
+    assert "engelsk" in await note.text_content()
+    assert "p-answer-en" in (await answer_en.get_attribute("aria-describedby")).split()
+    url = link.get_by_label("Webbadress")
+    assert await url.get_attribute("aria-invalid") == "true"
+    assert "webbadress" in (await page.locator("#p-links-0-url").text_content())
+    summary = page.locator("#entry-problems")
+    assert await summary.get_by_role("link").count() >= 2  # each problem links to its field
+    await no_violations(page, axe_violations, "editor with problems sv")
+
+    # Nothing saved, nothing published: the draft is empty and the live file as it was.
+    assert "Utkastet är tomt" in await page.locator("#draft-summary").text_content()
+    assert live.read_text("utf-8") == before
+    guardian = Guardian(srv.base)
+    try:
+        assert "035-13 70 00" in await guardian.ask("phone", "vad är ert telefonnummer?")
+    finally:
+        await guardian.close()
+
+    # Fixed, the problems go away and the draft has the change.
+    await answer_en.fill("You can reach {name} on {phone}.")
+    await url.fill("https://www.halmstad.se/telefon")
+    await page.get_by_role("button", name="Spara i utkastet").click()
+    await status_says(page, "sparad i utkastet")
+    assert await answer_en.get_attribute("aria-invalid") is None
+    assert await note.is_hidden()
+    await page.locator("#draft-changes").get_by_text("contact-phone").wait_for()
+
+
+async def test_fridays_in_december_as_one_rule_with_the_christmas_warning(make_server, tmp_path, page, axe_violations):
+    srv = await staff_server(make_server, tmp_path)
+    await log_in(page, srv.base, "editor")
+    await open_view(page, "#/hours", "#f-hours-phone-mon")
+    assert await page.get_by_label("Telefon, måndag").input_value() == "07:00-17:00"
+    await page.get_by_role("button", name="Lägg till ett undantag").click()
+    rule = page.locator('[data-field="exceptions.4"]')
+    await rule.get_by_label("Gäller").select_option("rule")
+    await rule.get_by_label("Veckodag").select_option("fri")
+    await rule.get_by_label("Första dagen").fill("2026-12-01")
+    await rule.get_by_label("Sista dagen").fill("2026-12-31")
+    await rule.get_by_label("Telefon").fill("07:00-15:00")
+    await rule.get_by_label("Anledning på svenska").fill("Fredag i december")
+    await rule.get_by_label("Anledning på engelska").fill("A Friday in December")
+    await page.get_by_role("button", name="Spara i utkastet").click()
+    await status_says(page, "Öppettiderna är sparade i utkastet")
+
+    warnings = page.locator("#hours-warnings")
+    await warnings.wait_for()
+    said = await warnings.text_content()
+    assert "2026-12-25" in said and "Juldagen" in said
+    # The calendar opens at the month of the first warning: the rule's Fridays, and the warning on
+    # Christmas Day.
+    assert (await page.locator("#calendar caption").text_content()).lower() == "december 2026"
+    christmas = page.locator("#calendar td.warned")
+    assert await christmas.count() == 1
+    assert (await christmas.locator(".day-num").text_content()) == "25"
+    assert "Varning" in await christmas.text_content()
+    fridays = page.locator("#calendar td.has-exception", has_text="Fredag i december")
+    assert await fridays.count() == 4  # 4, 11, 18 and 25 December
+    await page.locator("#draft-changes").get_by_text("contact.yaml").wait_for()
+    await no_violations(page, axe_violations, "hours sv")
+
+
+async def gap_cards(page, count: int):
+    """The gaps view once it lists `count` groups (the conversations reach their files within a second or two)."""
+    cards = page.locator("#gaps-list li.gap")
+    for _ in range(60):
+        await page.get_by_role("button", name="Visa", exact=True).click()
+        await status_says(page, "grupper av obesvarade frågor")
+        if await cards.count() >= count:
+            return cards
+        await page.wait_for_timeout(500)
+    raise AssertionError(f"the gaps list never had {count} groups")
+
+
+async def test_gaps_add_as_phrasing_new_entry_and_handled(make_server, tmp_path, page, axe_violations):
+    srv = await staff_server(make_server, tmp_path)
+    guardian = Guardian(srv.base)
+    try:
+        for session, text in (("g1", "när är det studiedag"), ("g2", "när är det studiedag"),
+                              ("g3", "hur bokar jag utvecklingssamtal med läraren"),
+                              ("g4", "vad blir det för skolmat på fredag, svara till anna@example.com")):
+            await guardian.ask(session, text)
+    finally:
+        await guardian.close()
+    await log_in(page, srv.base, "editor")
+    await open_view(page, "#/gaps", "#gaps-form")
+    cards = await gap_cards(page, 3)
+    shown = " ".join(await cards.all_text_contents())
+    assert "anna@example.com" not in shown and "[EMAIL]" in shown  # masked as `knowledge gaps` masks
+    await no_violations(page, axe_violations, "gaps sv")
+
+    studiedag = cards.filter(has_text="studiedag")
+    assert "2 gånger" in await studiedag.text_content()
+    await studiedag.get_by_label("Lägg till som formulering av").select_option("capabilities")
+    await studiedag.get_by_role("button", name="Lägg till som formulering").click()
+    await status_says(page, "tillagd som formulering av capabilities")
+    await page.locator("#draft-changes").get_by_text("capabilities").wait_for()
+
+    await studiedag.get_by_role("button", name="Markera som hanterad").click()
+    await status_says(page, "Markerad som hanterad")
+    assert await cards.filter(has_text="studiedag").count() == 0
+    await page.get_by_role("button", name="Visa", exact=True).click()
+    await status_says(page, "2 grupper")
+    assert await cards.filter(has_text="studiedag").count() == 0  # handled groups stay out
+
+    talk = cards.filter(has_text="utvecklingssamtal")
+    await talk.get_by_role("button", name="Ny fråga av detta").click()
+    await page.get_by_role("heading", name="Ny fråga", level=1).wait_for()
+    assert await page.locator("#f-phrasings-sv-0").input_value() == "hur bokar jag utvecklingssamtal med läraren"
+
+
+VIEWS_EN = (("#/entries", "#entries-body tr", "list"), ("#/entry/greeting", "#f-answer-sv", "editor"),
+            ("#/hours", "#f-hours-phone-mon", "hours"), ("#/history/greeting", "#history-body tr", "history"),
+            ("#/gaps", "#gaps-list li", "gaps"), ("#/reviews", "#reviews-body tr", "reviews"))
+
+
+async def test_every_view_in_english_axe_reflow_and_overdue(make_server, tmp_path, page, axe_violations):
+    srv = await staff_server(make_server, tmp_path, prepare=make_overdue)
+    await page.goto(f"{srv.base}/staff/?lang=en")
+    await page.get_by_role("heading", name="Log in to the knowledge page").wait_for()
+    assert await page.evaluate("document.documentElement.lang") == "en"
+    await no_violations(page, axe_violations, "login en")
+    # Keyboard only: the username has the focus; before it come the language link and the skip
+    # link, which is visible when focused.
+    assert await page.evaluate("document.activeElement.id") == "username"
+    await page.keyboard.press("Shift+Tab")
+    assert await page.evaluate("document.activeElement.id") == "lang-link"
+    await page.keyboard.press("Shift+Tab")
+    assert await page.evaluate("document.activeElement.className") == "skip-link"
+    assert (await page.locator(".skip-link").bounding_box())["x"] >= 0
+    await log_in(page, srv.base, "editor", lang="en")
+    await page.get_by_text("Logged in as editor (editor)").wait_for()
+
+    greeting = page.locator("#entries-body tr", has=page.locator("code", has_text="greeting"))
+    assert "overdue" in await greeting.text_content()  # in words, not by colour alone
+    await page.get_by_label("Only overdue reviews").check()
+    await page.wait_for_function("() => document.querySelectorAll('#entries-body tr').length === 1")
+
+    for hash_, ready, name in VIEWS_EN:
+        await open_view(page, hash_, ready)
+        if name == "history":
+            await page.locator("#history-body tr").first.get_by_role("button", name="Show the change").click()
+            await page.locator("#version-diff").get_by_role("heading").first.wait_for()
+        if name == "reviews":
+            assert "greeting" in await page.locator("#reviews-body").text_content()
+        await no_violations(page, axe_violations, f"{name} en")
+        await page.set_viewport_size({"width": 320, "height": 800})
+        width = await page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 320, f"{name} en does not reflow at 320 px: {width}"
+        await page.set_viewport_size({"width": 1280, "height": 800})
+    await page.locator("#lang-link").focus()
+    await page.keyboard.press("Tab")
+    assert await page.evaluate("document.activeElement.id") == "logout"
+    outline = await page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none"  # visible keyboard focus

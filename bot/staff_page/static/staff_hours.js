@@ -190,6 +190,8 @@ function draw(data) {
   clear($("hours-fields")).append(weeklyTable(), state.list.node);
   clearProblems($("hours-form"), $("hours-problems"));
   drawWarnings();
+  const warned = [...warnedDays()].sort();
+  if (warned.length) state.month = new Date(Number(warned[0].slice(0, 4)), Number(warned[0].slice(5, 7)) - 1, 1);
   drawCalendar();
 }
 
