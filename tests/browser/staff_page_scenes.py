@@ -72,6 +72,12 @@ async def open_view(page, hash_: str, ready: str) -> None:
     await page.locator(ready).first.wait_for()
 
 
+async def fill(scope, values: dict[str, str]) -> None:
+    """Fill the fields labelled with the keys of `values` inside `scope` (a page or a locator)."""
+    for label, value in values.items():
+        await scope.get_by_label(label).fill(value)
+
+
 async def status_says(page, words: str, timeout: float = 60_000) -> None:
     """Wait until the live status region says `words` (a check or a publish takes seconds on a
     loaded machine)."""

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.browser.conftest import describe
-from tests.browser.staff_page_scenes import (Guardian, log_in, log_out, make_overdue, open_view, staff_server,
-                                             status_says)
+from tests.browser.staff_page_scenes import (Guardian, fill, log_in, log_out, make_overdue, open_view,
+                                             staff_server, status_says)
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="needs Debian chromium")]
@@ -161,9 +161,7 @@ async def test_broken_fields_show_next_to_the_field_and_nothing_is_published(
     await page.get_by_label("Svar på engelska").fill("")
     await page.get_by_role("button", name="Lägg till en länk").click()
     link = page.locator('[data-field="links.0"]')
-    await link.get_by_label("Text på svenska").fill("Telefon")
-    await link.get_by_label("Text på engelska").fill("Phone")
-    await link.get_by_label("Webbadress").fill("www.halmstad.se/telefon")
+    await fill(link, {"Text på svenska": "Telefon", "Text på engelska": "Phone", "Webbadress": "www.halmstad.se/telefon"})
     await page.get_by_role("button", name="Spara i utkastet").click()
     await status_says(page, "Inget sparades")
 
@@ -208,11 +206,8 @@ async def test_fridays_in_december_as_one_rule_with_the_christmas_warning(make_s
     rule = page.locator('[data-field="exceptions.4"]')
     await rule.get_by_label("Gäller").select_option("rule")
     await rule.get_by_label("Veckodag").select_option("fri")
-    await rule.get_by_label("Första dagen").fill("2026-12-01")
-    await rule.get_by_label("Sista dagen").fill("2026-12-31")
-    await rule.get_by_label("Telefon").fill("07:00-15:00")
-    await rule.get_by_label("Anledning på svenska").fill("Fredag i december")
-    await rule.get_by_label("Anledning på engelska").fill("A Friday in December")
+    await fill(rule, {"Första dagen": "2026-12-01", "Sista dagen": "2026-12-31", "Telefon": "07:00-15:00",
+                      "Anledning på svenska": "Fredag i december", "Anledning på engelska": "A Friday in December"})
     await page.get_by_role("button", name="Spara i utkastet").click()
     await status_says(page, "Öppettiderna är sparade i utkastet")
 
