@@ -43,6 +43,7 @@ from bot.reload import RELOADER_KEY, Reloader
 from bot.redis_health import redis_check, redis_unavailable
 from bot.retention import retention_loop
 from bot.shared_redis.state import SharedState
+from bot.shared_redis.telegram_outbox import TelegramOutbox
 from bot import staff_page
 from bot.store.base import Locks, SessionStore
 from bot.store.redis_lock import RedisLocks
@@ -198,10 +199,11 @@ def build_services(core: Core, *, activation_url: str, dsr_url: str, outbox: str
 
 def _build_engine(core: Core, store: SessionStore, services: Services, *, handoff: HandoffParts | None = None,
                   push: PushHub | None = None, telegram: TelegramChannel | None = None,
-                  locks: Locks | None = None) -> Engine:
-    """The engine with its interceptors, listeners and turn hooks, in the order they run."""
+                  locks: Locks | None = None, telegram_outbox: TelegramOutbox | None = None) -> Engine:
+    """The engine with its interceptors, listeners and turn hooks, in the order they run (Telegram's
+    posts go through `telegram_outbox` when processes share a Redis)."""
     interceptors = [handoff.service.intercept] if handoff else []
-    listeners = [p.on_outbound for p in (push, telegram) if p is not None]
+    listeners = [p.on_outbound for p in (push, telegram_outbox or telegram) if p is not None]
     turn_hooks = [handoff.service.after_turn] if handoff else []
     engine = Engine(source=core.holder, store=store, flows=core.holder.flows, clock=core.clock,
                     services=services, interceptors=interceptors, listeners=listeners, turn_hooks=turn_hooks,
@@ -226,7 +228,9 @@ def build_app(config: ServeConfig) -> web.Application:
     if shared is not None:
         shared.connect_push(push)
     telegram = _telegram(core)
-    engine = _build_engine(core, store, services, handoff=handoff, push=push, telegram=telegram, locks=locks)
+    outbox = shared.telegram_outbox(telegram) if shared is not None and telegram is not None else None
+    engine = _build_engine(core, store, services, handoff=handoff, push=push, telegram=telegram, locks=locks,
+                           telegram_outbox=outbox)
     runtime = Runtime(config=config, engine=engine, holder=core.holder, store=store, clock=core.clock,
                       token=core.token, clients=core.clients, closers=core.closers, handoff=handoff,
                       push=push, telegram=telegram, redis=core.redis, redis_settings=core.redis_settings)
@@ -247,7 +251,7 @@ def build_app(config: ServeConfig) -> web.Application:
     push.add_routes(app)
     mount_backends(app, core, shared)
     if shared is not None:
-        _start_shared(app, runtime, shared, handoff)
+        _start_shared(app, runtime, shared, handoff, outbox)
     handoff.mount(app, runtime)
     app[HANDOFF_KEY] = handoff.service
     _start_background(app, runtime, services)
@@ -266,12 +270,21 @@ def _build_handoff(core: Core, shared: SharedState | None) -> HandoffParts:
                          sessions=shared.agent_sessions(core.config.session_hours * 3600))
 
 
-def _start_shared(app: web.Application, runtime: Runtime, shared: SharedState, handoff: HandoffParts) -> None:
-    """Load the shared state before anything else starts, and close it before the Redis client."""
+def _start_shared(app: web.Application, runtime: Runtime, shared: SharedState, handoff: HandoffParts,
+                  outbox: TelegramOutbox | None) -> None:
+    """Load the shared state before anything else starts, and close it before the Redis client;
+    the Telegram outbox recovers lapsed sends, and finishes its own before Telegram stops."""
     async def start(_app: web.Application) -> None:
         await shared.start(after_load=handoff.expect_agents)
+        if outbox is not None:
+            runtime.background.append(asyncio.get_running_loop().create_task(outbox.run()))
+
+    async def finish_sends(_app: web.Application) -> None:
+        await outbox.close()
 
     app.on_startup.insert(0, start)
+    if outbox is not None:
+        app.on_shutdown.append(finish_sends)
     runtime.closers.append(shared.close)
 
 

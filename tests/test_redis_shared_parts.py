@@ -12,15 +12,18 @@ from datetime import datetime, timezone
 
 import pytest
 
+from bot.app import RUNTIME_KEY, ServeConfig, build_app
 from bot.channels.push import PushHub
 from bot.handoff.agents import Agent
 from bot.handoff.queue import HandoffQueue, QueueError
 from bot.pending import DeliveryWorker
 from bot.shared_redis.bus import LockLost
 from bot.shared_redis.state import SharedState
+from bot.shared_redis.telegram_outbox import TelegramOutbox
 from common.redis_conn import RedisSettings
 from common.redis_sessions import RedisSessions
-from common.messages import Outbound
+from common.locks import KeyedLocks
+from common.messages import Outbound, Reply
 
 NOW = datetime(2026, 12, 1, 10, 0, tzinfo=timezone.utc)
 ALEX = Agent("alex", "Alex Andersson")
@@ -281,3 +284,66 @@ async def test_an_outcome_whose_telling_failed_is_told_by_the_next_round(two):
     await worker.run_once()
     await worker.run_once()
     assert told == ["failed", item["id"]] and await queue.open_items() == []
+
+
+class FakeTelegram:
+    """What the outbox uses of a TelegramChannel; `hold` keeps a send from finishing."""
+
+    def __init__(self) -> None:
+        self._locks = KeyedLocks()
+        self.sent: list[tuple[int, list[str]]] = []
+        self.hold = asyncio.Event()
+        self.hold.set()
+        self.ready = asyncio.Event()
+        self.ready.set()
+
+        class Engine:
+            async def peek(self, session):
+                return None
+        self.engine = Engine()
+
+    def locks(self, chat_id: int):
+        return self._locks.lock(chat_id)
+
+    async def send(self, chat_id: int, replies, lang: str = "sv") -> None:
+        await self.hold.wait()
+        self.sent.append((chat_id, [r.text for r in replies]))
+
+
+def telegram_post(text: str) -> Outbound:
+    return Outbound(session="tg-1", channel="telegram", replies=[Reply(text)], sender="agent",
+                    reply_to={"telegram_chat_id": 42})
+
+
+async def test_a_telegram_message_is_sent_once_by_its_process_and_recovered_if_that_process_dies(two):
+    a, b = two
+    bot_a, bot_b = FakeTelegram(), FakeTelegram()
+    outbox_a = TelegramOutbox(a.redis, a.settings, bot_a, lease=0.5)
+    outbox_b = TelegramOutbox(b.redis, b.settings, bot_b, lease=0.5)
+    await outbox_a.on_outbound(telegram_post("Hej från Alex"))
+    await outbox_a.close()
+    assert bot_a.sent == [(42, ["Hej från Alex"])]
+    assert await outbox_b.recover_once() == 0 and bot_b.sent == []  # nothing left to recover
+
+    bot_a.hold.clear()  # A takes the next one and dies before sending it
+    await outbox_a.on_outbound(telegram_post("Jag är kvar"))
+    assert await outbox_b.recover_once() == 0  # A's lease still holds: B does not send it too
+    for task in list(outbox_a._tasks):
+        task.cancel()
+    await asyncio.sleep(0.7)  # A's lease lapses
+    assert await outbox_b.recover_once() == 1
+    await outbox_b.close()
+    assert bot_b.sent == [(42, ["Jag är kvar"])] and bot_a.sent == [(42, ["Hej från Alex"])]
+    assert await outbox_b.recover_once() == 0 and await b.redis.hlen(outbox_b.hash_key) == 0
+
+
+def test_serve_on_redis_sends_telegram_posts_through_the_outbox(redis_server, tmp_path, monkeypatch):
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "1:test")
+    monkeypatch.setenv("TELEGRAM_API_BASE_URL", "http://127.0.0.1:9/bot")
+    app = build_app(ServeConfig(data_dir=tmp_path / "data", redis_url=redis_server.url))
+    listeners = [getattr(listener, "__self__", None) for listener in app[RUNTIME_KEY].engine.listeners]
+    assert [type(part).__name__ for part in listeners] == ["PushHub", "TelegramOutbox"]
+    assert listeners[1].channel is app[RUNTIME_KEY].telegram
+    plain = build_app(ServeConfig(data_dir=tmp_path / "plain"))
+    listeners = [getattr(listener, "__self__", None) for listener in plain[RUNTIME_KEY].engine.listeners]
+    assert [type(part).__name__ for part in listeners] == ["PushHub", "TelegramChannel"]

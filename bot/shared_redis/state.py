@@ -13,6 +13,7 @@ for the composition root (bot/app.py) to plug in when `--redis-url` is given:
 | chat rate limits | `RateLimiter` | `RedisRateLimiter` |
 | data-rights outbox | `PendingQueue` (files) | `RedisPendingQueue` |
 | data-rights staff sessions | `MemorySessions` | `RedisSessions` (common/) |
+| Telegram posts | sent by the posting process | the same, recorded first (`TelegramOutbox`) |
 
 `start()` (at app startup) notes where the change stream stands, loads the maps and the items, and
 follows the stream; the `middleware` makes an agent request see every change acknowledged before
@@ -31,6 +32,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from bot.channels.push import PushHub
+from bot.channels.telegram import TelegramChannel
 from bot.handoff.agents import Presence, Sessions
 from bot.handoff.service import Hub, ServiceMemory
 from bot.shared_redis.bus import EventBus
@@ -38,6 +40,7 @@ from bot.shared_redis.handoff import RedisClaims, RedisItems
 from bot.shared_redis.maps import SharedMap
 from bot.shared_redis.pending import RedisPendingQueue
 from bot.shared_redis.ratelimit import RedisRateLimiter
+from bot.shared_redis.telegram_outbox import TelegramOutbox
 from common.redis_conn import RedisSettings
 from common.redis_sessions import RedisSessions
 
@@ -89,6 +92,9 @@ class SharedState:
 
     def pending(self, clock: Callable[[], datetime]) -> RedisPendingQueue:
         return RedisPendingQueue(self.redis, self.settings, clock=clock)
+
+    def telegram_outbox(self, channel: TelegramChannel) -> TelegramOutbox:
+        return TelegramOutbox(self.redis, self.settings, channel)
 
     def staff_sessions(self, name: str) -> RedisSessions:
         return RedisSessions(self.redis, self.settings, name)
