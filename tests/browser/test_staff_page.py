@@ -222,6 +222,7 @@ async def test_fridays_in_december_as_one_rule_with_the_christmas_warning(make_s
     assert await christmas.count() == 1
     assert (await christmas.locator(".day-num").text_content()) == "25"
     assert "Varning" in await christmas.text_content()
+    assert "Helgdag: stängt" in await christmas.text_content()  # the holiday wins over the rule
     fridays = page.locator("#calendar td.has-exception", has_text="Fredag i december")
     assert await fridays.count() == 4  # 4, 11, 18 and 25 December
     await page.locator("#draft-changes").get_by_text("contact.yaml").wait_for()
@@ -258,7 +259,7 @@ async def test_gaps_add_as_phrasing_new_entry_and_handled(make_server, tmp_path,
     await no_violations(page, axe_violations, "gaps sv")
 
     studiedag = cards.filter(has_text="studiedag")
-    assert "2 gånger" in await studiedag.text_content()
+    assert "Ställd 2 gång(er)" in await studiedag.text_content()
     await studiedag.get_by_label("Lägg till som formulering av").select_option("capabilities")
     await studiedag.get_by_role("button", name="Lägg till som formulering").click()
     await status_says(page, "tillagd som formulering av capabilities")

@@ -11,6 +11,11 @@ let wired = false;
 
 async function addAsPhrasing(group, entrySelect, langSelect) {
   const entry = entrySelect.value;
+  if (!entry) {
+    say(t("gap_choose_entry"));
+    entrySelect.focus();
+    return;
+  }
   const response = await api("POST", `/staff/api/gaps/${encodeURIComponent(group.key)}/phrasing`,
     { entry, lang: langSelect.value });
   if (!response.ok) {
@@ -37,7 +42,7 @@ async function markHandled(group, item) {
 
 function gapCard(group, index, entries) {
   const id = "gap-" + index;
-  const entrySelect = dom("select", { id: id + "-entry" },
+  const entrySelect = dom("select", { id: id + "-entry" }, dom("option", { value: "", text: t("gap_choose_entry") }),
     entries.map((entry) => dom("option", { value: entry.id, text: `${titleOf(entry)} (${entry.id})` })));
   const langSelect = dom("select", { id: id + "-lang" },
     dom("option", { value: "sv", text: t("lang_sv") }), dom("option", { value: "en", text: t("lang_en") }));
@@ -67,7 +72,8 @@ async function loadGaps() {
   }
   const groups = response.data.groups || [];
   const list = clear($("gaps-list"));
-  groups.forEach((group, index) => list.append(gapCard(group, index, entries)));
+  const sorted = [...entries].sort((a, b) => titleOf(a).localeCompare(titleOf(b), "sv"));
+  groups.forEach((group, index) => list.append(gapCard(group, index, sorted)));
   if (!groups.length) list.append(dom("li", { class: "empty", text: t("gaps_none") }));
   say(t("gaps_count", { count: groups.length }));
 }

@@ -145,7 +145,9 @@ function dayCell(day, warned) {
   const iso = isoDay(day);
   const item = exceptionOn(iso, state.exceptions);
   const lines = [];
-  if (item && item.closed === true) lines.push(t("cal_closed"));
+  const holidayWins = warned.has(iso) && !(item && item.open_on_holiday === true);
+  if (holidayWins) lines.push(t("cal_holiday_closed"));
+  else if (item && item.closed === true) lines.push(t("cal_closed"));
   else if (item) for (const channel of state.channels) if (item[channel]) lines.push(`${channelName(channel)} ${item[channel]}`);
   if (item && item.note) lines.push(item.note[lang()] || item.note.sv || "");
   const cell = dom("td", { class: (item ? "has-exception" : "") + (warned.has(iso) ? " warned" : "") },

@@ -42,6 +42,11 @@ export function clearProblems(form, box) {
   }
 }
 
+/** A message without the "path:line: " and "varning: " the check prints first (the field shows where). */
+function plain(message) {
+  return String(message).replace(/^\S+:\d+:\s*/, "").replace(/^(varning|warning):\s*/i, "");
+}
+
 /** Put one message next to its field; return the field's control (or null when no field matched). */
 function place(form, item, warning) {
   const wrapper = item.field ? wrapperFor(form, String(item.field)) : null;
@@ -50,7 +55,7 @@ function place(form, item, warning) {
     || wrapper.appendChild(dom("p", { class: warning ? "field-warning" : "problem",
       id: fieldId(wrapper.dataset.field, warning ? "w" : "p") }));
   const prefix = warning ? t("warning_prefix") : t("problem_prefix");
-  const line = dom("span", { class: "note-line" }, dom("span", { class: "marker", text: prefix }), " ", item.message);
+  const line = dom("span", { class: "note-line" }, dom("span", { class: "marker", text: prefix }), " ", plain(item.message));
   if (note.childNodes.length) note.append(dom("br"));
   note.append(line);
   note.hidden = false;
@@ -63,9 +68,9 @@ function place(form, item, warning) {
 }
 
 function summaryItem(item, control) {
-  if (!control) return dom("li", { text: item.message });
+  if (!control) return dom("li", { text: item.message });  // about another file: its path helps
   return dom("li", {}, dom("a", {
-    href: "#" + control.id, text: item.message,
+    href: "#" + control.id, text: plain(item.message),
     onclick: (event) => { event.preventDefault(); control.focus(); },
   }));
 }
