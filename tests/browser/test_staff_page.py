@@ -44,6 +44,24 @@ async def test_login_form_list_and_wrong_password(make_server, tmp_path, page, a
     await no_violations(page, axe_violations, "list sv")
 
 
+async def test_login_form_works_without_javascript(make_server, tmp_path, browser):
+    srv = await staff_server(make_server, tmp_path)
+    context = await browser.new_context(java_script_enabled=False, locale="sv-SE")
+    try:
+        page = await context.new_page()
+        await page.goto(f"{srv.base}/staff/")
+        # The server fills the form's words in, so it reads right without the script.
+        assert await page.locator("label[for=username]").text_content() == "Användarnamn"
+        await page.locator("#username").fill("publisher")
+        await page.locator("#password").fill("demo-publisher-password")
+        await page.locator("#login-form button[type=submit]").click()
+        await page.wait_for_url(f"{srv.base}/staff/?lang=sv")
+        cookies = {c["name"]: c for c in await context.cookies()}
+        assert cookies["staff_page"]["httpOnly"] and cookies["staff_page"]["sameSite"] == "Strict"
+    finally:
+        await context.close()
+
+
 NEW_ENTRY = {
     "id": "skollov", "topic": "skola", "owner": "Utbildningsförvaltningen", "review_by": "2027-06-30",
     "sv": ["när är det lov", "när har skolan lov", "vilka dagar är det höstlov", "lovdagar i skolan",
