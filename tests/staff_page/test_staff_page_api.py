@@ -273,3 +273,14 @@ async def test_an_edit_made_in_the_files_meanwhile_is_kept_and_is_its_own_versio
         ("publisher", "Nytt id"), ("files", "Ändringar gjorda direkt i filerna")]
     assert "contact-phone" in versions[1]["changed"] or versions[1]["changed"]
     assert NEW in await publisher.chat("g-4", QUESTION)
+
+
+async def test_guessing_passwords_is_throttled_as_every_login(server, browsers):
+    browser = await browsers()
+    seen = []
+    for _ in range(7):
+        async with browser.http.post(f"{server.base}/staff/login", allow_redirects=False,
+                                     data={"username": "editor", "password": "guess-guess-guess"}) as resp:
+            seen.append(resp.headers["Location"])
+    assert seen[0] == "/staff/?lang=sv&login=failed"
+    assert seen[-1].startswith("/staff/?lang=sv&login=throttled&wait=")
