@@ -232,7 +232,7 @@ def count_outcomes(data_dir: Path, dsr_dir: Path | None) -> dict:
     return out
 
 
-def start_chat(kind: str, port: int, data_dir: Path, env: dict, *extra: str) -> subprocess.Popen:
+def start_chat(kind: str, port: int, data_dir: Path, env: dict, *extra: str, root: Path = ROOT) -> subprocess.Popen:
     common = ["--port", str(port), "--data-dir", str(data_dir), "--now", NOW,
               "--rate-limit-per-address", "0", "--rate-limit-per-session", "0"]
     if kind == "serve":
@@ -242,7 +242,7 @@ def start_chat(kind: str, port: int, data_dir: Path, env: dict, *extra: str) -> 
         variant, _, suffix = kind.partition("+")
         cmd = [sys.executable, str(ROOT / "bench" / "serve_variant.py"), "--variant", variant, *common,
                *(["--uvloop"] if suffix == "uvloop" else [])]
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+    return subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.DEVNULL,
                             stderr=open(data_dir.parent / f"chat-{port}.log", "wb"))
 
 
@@ -271,7 +271,10 @@ class Setup:
         return [p.pid for p in self.procs] + ([self.redis.proc.pid] if self.redis else [])
 
     def cpu(self) -> float:
-        return sum(cpu_seconds(pid) for pid in self.pids())
+        return sum(self.cpu_by_process())
+
+    def cpu_by_process(self) -> list[float]:
+        return [cpu_seconds(pid) for pid in self.pids()]
 
     def stop(self) -> None:
         for proc in self.procs:
@@ -284,13 +287,15 @@ class Setup:
             self.redis.stop()
 
 
-def start_embedded(tmp: Path, registered: Path, kind: str, env: dict) -> Setup:
-    """One `serve` process with the embedded store (or a serve_variant.py variant)."""
-    setup = Setup("embedded" if kind == "serve" else kind)
-    data_dir = tmp / "embedded"
+def start_embedded(tmp: Path, registered: Path, kind: str, env: dict, root: Path = ROOT) -> Setup:
+    """One `serve` process with the embedded store (or a serve_variant.py variant); `root`: the
+    checkout to run it from (another one, e.g. a `git worktree` of an older commit, to compare
+    before and after in one run)."""
+    setup = Setup(("embedded" if kind == "serve" else kind) + ("" if root == ROOT else f"@{root.name}"))
+    data_dir = tmp / setup.name
     shutil.copytree(registered, data_dir)
     port = free_port()
-    setup.procs.append(start_chat(kind, port, data_dir, env))
+    setup.procs.append(start_chat(kind, port, data_dir, env, root=root))
     setup.bases.append(f"http://127.0.0.1:{port}")
     setup.data_dirs.append(data_dir)
     return setup
@@ -318,13 +323,15 @@ def run_level(level: int, echo: Setup, setups: list[Setup], args, pool: list[str
     """Drive the echo and every set-up in turn at one concurrency; print a row for each."""
     results = {}
     for setup in [echo, *setups]:
-        cpu0 = setup.cpu()
+        cpu0 = setup.cpu_by_process()
         r = asyncio.run(drive(setup.bases, level, args.seconds, args.max_requests, level, pool,
                               setup is not echo))
-        r["cpu_ms"] = (setup.cpu() - cpu0) * 1000 / max(1, r["n"])
+        parts = [(after - before) * 1000 / max(1, r["n"]) for before, after in zip(cpu0, setup.cpu_by_process())]
+        r["cpu_ms"], r["cpu_parts"] = sum(parts), parts
         results[setup.name] = r
         print(f"{level:>5} {setup.name:>12} {r['rps']:>8.0f} {r['p50']:>8.1f} {r['p95']:>8.1f} "
-              f"{r['p99']:>8.1f} {r['max']:>8.1f} {r['errors']:>6} {r['cpu_ms']:>10.2f}")
+              f"{r['p99']:>8.1f} {r['max']:>8.1f} {r['errors']:>6} {r['cpu_ms']:>10.2f}"
+              + (f"   statuses: {dict(sorted(r['statuses'].items()))}" if r["errors"] else ""))
     base = results["echo"]
     for setup in setups:
         r = results[setup.name]
@@ -334,6 +341,10 @@ def run_level(level: int, echo: Setup, setups: list[Setup], args, pool: list[str
                  if any(r["unfinished"].values()) else ""))
         print(f"{'':>5} {'':>12} p50/p99 ms by conversation: " + ", ".join(
             f"{k} {pct(v, 50):.0f}/{pct(v, 99):.0f}" for k, v in r["by_kind"].items()))
+        if len(r["cpu_parts"]) > 1:
+            names = [f"serve {chr(97 + i)}" for i in range(len(setup.procs))] + (["redis-server"] if setup.redis else [])
+            print(f"{'':>5} {'':>12} cpu ms/req by process: " + ", ".join(
+                f"{n} {c:.2f}" for n, c in zip(names, r["cpu_parts"])))
     if len(setups) > 1:
         first = results[setups[0].name]["cpu_ms"]
         print(f"{level:>5} cpu per request relative to {setups[0].name}: " + ", ".join(
@@ -349,8 +360,9 @@ def main() -> int:
                         help="serve (the product), or a bench/serve_variant.py variant: memory, nofsync, serve; "
                              "add +uvloop to run it on uvloop (e.g. memory+uvloop)")
     parser.add_argument("--setups", default="embedded",
-                        help="comma-separated: embedded (one process, --server), redis (redis-server and "
-                             "two serve --redis-url processes, requests alternating between them)")
+                        help="comma-separated: embedded (one process, --server), embedded@PATH (the same "
+                             "from another checkout, e.g. a git worktree of an older commit), redis (redis-server "
+                             "and two serve --redis-url processes, requests alternating between them)")
     parser.add_argument("--addresses", type=int, default=2000, help="registered guardian addresses")
     parser.add_argument("--mix", default=None,
                         help="conversation weights, e.g. faq=100 or faq=50,hours=50 (default: the realistic mix)")
@@ -379,8 +391,11 @@ def main() -> int:
     setups: list[Setup] = []
     try:
         for name in args.setups.split(","):
-            setups.append(start_embedded(tmp, registered, args.server, env) if name == "embedded"
-                          else start_redis_pair(tmp, registered, env))
+            if name.startswith("embedded"):
+                other = name.partition("@")[2]
+                setups.append(start_embedded(tmp, registered, args.server, env, Path(other) if other else ROOT))
+            else:
+                setups.append(start_redis_pair(tmp, registered, env))
         for setup in setups:
             for base in setup.bases:
                 wait_healthy(f"{base}/healthz")

@@ -50,7 +50,8 @@ class ActivationStore:
         """Release the TinyDB handle."""
         self._doc.close()
 
-    def _transact(self, change: Callable[[dict], tuple[T, bool]]) -> T:
+    def _transact(self, change: Callable[[dict], tuple[T, bool | tuple[str, ...]]]) -> T:
+        """Apply `change` -> (result, False or the tables it changed) and write when it changed."""
         return self._doc.transact(change)
 
     def _read(self, look: Callable[[dict], T]) -> T:
@@ -63,11 +64,11 @@ class ActivationStore:
         """Register a normalised address; return False when it was already there (idempotent)."""
         key = email_key(email)
 
-        def change(data: dict) -> tuple[bool, bool]:
+        def change(data: dict) -> tuple[bool, bool | tuple[str, ...]]:
             if first(data[ACCOUNTS], key=key) is not None:
                 return False, False
             insert(data[ACCOUNTS], {"email": email, "key": key, "created_at": now.isoformat()})
-            return True, True
+            return True, (ACCOUNTS,)
 
         return self._transact(change)
 
@@ -87,14 +88,14 @@ class ActivationStore:
         """
         key = email_key(email)
 
-        def change(data: dict) -> tuple[None, bool]:
+        def change(data: dict) -> tuple[None, tuple[str, ...]]:
             codes = data[CODES]
             for doc_id, doc in list(codes.items()):
                 if _parse(doc["expires_at"]) <= now:
                     del codes[doc_id]
             insert(codes, {"hash": code_hash, "account": key, "created_at": now.isoformat(),
                             "expires_at": expires_at.isoformat()})
-            return None, True
+            return None, (CODES,)
 
         self._transact(change)
 
@@ -112,7 +113,7 @@ class ActivationStore:
         """
         username_key = username.casefold()
 
-        def change(data: dict) -> tuple[ConsumeResult, bool]:
+        def change(data: dict) -> tuple[ConsumeResult, bool | tuple[str, ...]]:
             codes = data[CODES]
             found = first(codes, hash=code_hash)
             if found is None or _parse(found["expires_at"]) <= now:
@@ -130,7 +131,7 @@ class ActivationStore:
                     del creds[doc_id]
             insert(creds, {"account": account, "username": username, "username_key": username_key,
                             "password_hash": password_hash, "created_at": now.isoformat()})
-            return ConsumeResult("ok"), True
+            return ConsumeResult("ok"), (CODES, CREDENTIALS)
 
         return self._transact(change)
 

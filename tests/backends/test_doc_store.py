@@ -88,3 +88,22 @@ def test_a_document_is_read_once_while_its_file_is_unchanged(tmp_path, monkeypat
     write_atomic(tmp_path / "d.json", json.dumps({"t": {"1": {"x": 2}}}).encode())  # another writer
     assert doc.look(lambda data: data["t"]["1"]["x"]) == 2
     assert len(reads) == 1
+
+
+def test_only_the_changed_tables_are_encoded_again_and_the_file_is_the_whole_document(tmp_path, monkeypatch):
+    store = ActivationStore(tmp_path)
+    for i in range(3):
+        store.add_account(f"g{i}@example.org", NOW)
+    encoded = []
+    real = json.dumps
+    monkeypatch.setattr("backends.cached_doc.json.dumps", lambda obj, **kw: (encoded.append(obj), real(obj, **kw))[1])
+    store.issue_code("g1@example.org", "hash-1", NOW, NOW + timedelta(hours=24))
+
+    accounts = json.loads((tmp_path / "activation.json").read_text())["accounts"]
+    assert [a["email"] for a in accounts.values()] == ["g0@example.org", "g1@example.org", "g2@example.org"]
+    assert not any(isinstance(o, dict) and any("email" in v for v in o.values() if isinstance(v, dict))
+                   for o in encoded), "the unchanged accounts table was encoded again"
+    on_disk = (tmp_path / "activation.json").read_bytes()
+    whole = json.loads(on_disk)
+    assert on_disk == real(whole, ensure_ascii=False, separators=(",", ":")).encode()
+    store.close()
