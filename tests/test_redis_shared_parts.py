@@ -347,3 +347,16 @@ def test_serve_on_redis_sends_telegram_posts_through_the_outbox(redis_server, tm
     plain = build_app(ServeConfig(data_dir=tmp_path / "plain"))
     listeners = [getattr(listener, "__self__", None) for listener in plain[RUNTIME_KEY].engine.listeners]
     assert [type(part).__name__ for part in listeners] == ["PushHub", "TelegramChannel"]
+
+
+async def test_a_process_that_missed_trimmed_entries_reads_the_shared_state_again(two):
+    a, b = two
+    b._follower.cancel()  # B stops following (a long pause) while A writes a lot
+    a.bus.maxlen = 10
+    qa = queue_on(a)
+    item, _ = await qa.join("guardian-8", lang="sv", channel="web", reason=None, context={})
+    for n in range(400):
+        await a.bus.publish("noise", {"n": n})
+    assert await b.bus.check_gap() is True
+    assert queue_on(b).get(item["id"])["session"] == "guardian-8"
+    assert await b.bus.check_gap() is False

@@ -21,7 +21,8 @@ import inspect
 import json
 import logging
 import secrets
-from typing import Any, Callable
+import time
+from typing import Any, Awaitable, Callable
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -32,6 +33,7 @@ log = logging.getLogger("halmstad.shared")
 STREAM_MAXLEN = 50_000  # entries kept (approximately); a process never lags that far behind
 BLOCK_MS = 2_000  # under the client's socket timeout (redis-py: 5 s), so a quiet stream is no error
 CATCH_UP_BATCH = 1_000
+GAP_CHECK_SECONDS = 60.0
 
 # KEYS: stream, hash, lock. ARGV: maxlen, kind, origin, payload, op (set|del|none), field, value,
 # lock token ("" when no lock is to be checked). Returns the entry id, or false when the caller no
@@ -55,6 +57,11 @@ async def read_json_hash(redis: Redis, key: str) -> dict[str, dict]:
         except ValueError:
             log.error("shared value unreadable key=%s", key)
     return found
+
+
+def _cancel_requested() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 class LockLost(RuntimeError):
@@ -86,6 +93,7 @@ class EventBus:
         self._flusher: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
         self.closing = False
+        self._resync: list[Callable[[], Awaitable[None]]] = []
 
     def key(self, *parts: str) -> str:
         return self.settings.key(*parts)
@@ -176,9 +184,14 @@ class EventBus:
 
     async def run(self) -> None:
         """Follow the stream until cancelled; after a lost connection, retry with back-off."""
-        delay = 0.1
+        delay, checked = 0.1, time.monotonic()
         while not self.closing:
+            if _cancel_requested():
+                raise asyncio.CancelledError  # redis-py may swallow a cancel that hits a blocking read
             try:
+                if delay > 0.1 or time.monotonic() - checked > GAP_CHECK_SECONDS:
+                    await self.check_gap()  # after an outage, and now and then
+                    checked = time.monotonic()
                 found = await self.redis.xread({self.stream: "%d-%d" % self.last_id}, count=CATCH_UP_BATCH,
                                                block=self.block_ms)
                 self._apply(found[0][1] if found else [])
@@ -186,12 +199,29 @@ class EventBus:
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
-                task = asyncio.current_task()
-                if self.closing or (task is not None and task.cancelling()):
+                if self.closing or _cancel_requested():
                     raise asyncio.CancelledError from exc  # the client turned the cancel into an error
                 log.warning("shared stream unreachable error=%s; retrying in %.1fs", type(exc).__name__, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+    def on_resync(self, reload: Callable[[], Awaitable[None]]) -> None:
+        """Call `reload` (read the whole shared state again) when entries were missed."""
+        self._resync.append(reload)
+
+    async def check_gap(self) -> bool:
+        """Read everything again if entries this process never applied are gone from the stream
+        (trimmed while it lagged far behind, or a Redis that lost its data); say whether it did."""
+        if self.last_id == (0, 0):
+            return False
+        oldest = await self.redis.xrange(self.stream, count=1)
+        if oldest and _id_tuple(oldest[0][0]) <= self.last_id:
+            return False
+        log.warning("shared stream has entries this process missed; reading the shared state again")
+        await self.start()
+        for reload in self._resync:
+            await reload()
+        return True
 
     async def close(self) -> None:
         self.closing = True

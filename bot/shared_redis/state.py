@@ -59,6 +59,7 @@ class SharedState:
         self.bus = EventBus(redis, settings)
         self.maps = {name: SharedMap(self.bus, name) for name in MAPS}
         self.items = RedisItems(self.bus)
+        self.bus.on_resync(self._reload)
         self._follower: asyncio.Task | None = None
         self._janitor: asyncio.Task | None = None
         self.sessions: Sessions | None = None
@@ -111,11 +112,14 @@ class SharedState:
             log.warning("shared state unreachable at start error=%s; retrying", type(exc).__name__)
             self._follower = asyncio.get_running_loop().create_task(self._retry(after_load))
 
-    async def _load(self, after_load: Callable[[], None] | None) -> None:
-        await self.bus.start()
+    async def _reload(self) -> None:
         for shared in self.maps.values():
             await shared.load()
         await self.items.load()
+
+    async def _load(self, after_load: Callable[[], None] | None) -> None:
+        await self.bus.start()
+        await self._reload()
         if after_load is not None:
             after_load()
         self._follower = asyncio.get_running_loop().create_task(self.bus.run())
