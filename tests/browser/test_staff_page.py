@@ -214,6 +214,23 @@ async def test_broken_fields_show_next_to_the_field_and_nothing_is_published(
     assert await note.is_hidden()
     await page.locator("#draft-changes").get_by_text("contact-phone").wait_for()
 
+    # Leaving an editor with unsaved changes asks first; "cancel" keeps them.
+    await answer_en.fill("Not saved yet.")
+    asked: list[str] = []
+
+    async def answer(dialog, accept: bool) -> None:
+        asked.append(dialog.message)
+        await (dialog.accept() if accept else dialog.dismiss())
+
+    page.once("dialog", lambda dialog: answer(dialog, False))
+    await page.get_by_role("link", name="Öppettider").click()
+    await page.wait_for_function("() => location.hash.startsWith('#/entry/')")
+    assert "inte är sparade" in asked[0]
+    assert await answer_en.input_value() == "Not saved yet."
+    page.once("dialog", lambda dialog: answer(dialog, True))
+    await page.get_by_role("link", name="Öppettider").click()
+    await page.locator("#f-hours-phone-mon").wait_for()
+
 
 async def test_fridays_in_december_as_one_rule_with_the_christmas_warning(make_server, tmp_path, page, axe_violations):
     srv = await staff_server(make_server, tmp_path)

@@ -6,7 +6,7 @@ import { DAYS, dom, say, session, setTexts, t, T, lang, otherLang } from "./staf
 import { api, setCsrf } from "./staff_api.js";
 import { clearProblems, showProblems } from "./staff_problems.js";
 import { entriesView, loadEntries, allEntries } from "./staff_entries.js";
-import { editorView, newEntryView } from "./staff_editor.js";
+import { editorDirty, editorView, newEntryView } from "./staff_editor.js";
 import { hoursView } from "./staff_hours.js";
 import { historyView } from "./staff_history.js";
 import { gapsView, reviewsView } from "./staff_gaps.js";
@@ -83,15 +83,33 @@ const ROUTES = [
   [/^.*$/, "entries", () => entriesView()],
 ];
 
-export async function route() {
+let shownHash = null;  // the hash of the view on screen
+
+/** Leaving an editor with unsaved changes asks first; false: stay (the address is put back). */
+function mayLeave(hash) {
+  if (shownHash === null || hash === shownHash || !editorDirty()) return true;
+  if (window.confirm(t("confirm_leave"))) return true;
+  history.replaceState(null, "", shownHash);
+  updateLangLink();
+  return false;
+}
+
+export async function route({ reload = false } = {}) {
   updateLangLink();
   if (!session.me) return;
   const hash = location.hash || "#/entries";
+  if (!reload && !mayLeave(hash)) return;
   for (const [pattern, name, open] of ROUTES) {
     const match = hash.match(pattern);
     if (!match) continue;
+    shownHash = hash;
     showView(name);
-    await open(match);
+    $("main").setAttribute("aria-busy", "true");
+    try {
+      await open(match);
+    } finally {
+      $("main").removeAttribute("aria-busy");
+    }
     focusHeading(name);
     return;
   }
@@ -132,6 +150,9 @@ $("logout").addEventListener("click", async () => {
   location.assign("/staff/?lang=" + lang());
 });
 window.addEventListener("hashchange", () => { route(); });
+window.addEventListener("beforeunload", (event) => {
+  if (session.me && editorDirty()) event.preventDefault();  // the browser asks before unsaved changes are lost
+});
 window.addEventListener("staff:unauthorized", () => showLogin());
 
 start().catch(() => say(t("error")));

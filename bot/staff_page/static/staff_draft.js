@@ -60,7 +60,7 @@ async function publish(event) {
     $("publish-message").value = "";
     say(t("published", { count: (response.data.changed || []).length }));
     await refreshDraft();
-    await route();
+    await route({ reload: true });
     return;
   }
   button.disabled = false;
@@ -81,7 +81,7 @@ async function discard() {
   }
   say(t("discarded"));
   await refreshDraft();
-  await route();
+  await route({ reload: true });
 }
 
 export function setupDraftBar() {

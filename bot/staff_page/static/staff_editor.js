@@ -13,6 +13,7 @@ const $ = (id) => document.getElementById(id);
 const LANGS = ["sv", "en"];
 let current = null;  // {original: the entry as loaded, isNew, lists: {name: ListEditor}}
 let newFrom = null;  // {text, lang}: a new entry started from an unanswered question
+let dirty = false;  // the form has changes not saved to the draft
 let wired = false;
 
 /** Start the next new entry with this question as its first phrasing (from the gaps list). */
@@ -107,6 +108,12 @@ function render(entry, isNew, entries) {
     lists.links.node, lists.buttons.node);
   clearProblems($("entry-form"), $("entry-problems"));
   $("entry-warnings").hidden = true;
+  dirty = false;
+}
+
+/** Whether the editor on screen has changes that are not saved to the draft. */
+export function editorDirty() {
+  return !$("view-editor").hidden && dirty;
 }
 
 /** Drop empty items at the end of a list (those in the middle stay, so problems keep their place). */
@@ -153,6 +160,7 @@ async function save(event) {
   if (response.ok) {
     showOutcome(form, $("entry-problems"), $("entry-warnings"), (response.data && response.data.warnings) || [],
       { onlyPlaced: true });
+    dirty = false;
     say(t("saved_draft", { id }));
     await refreshDraft();
     if (current.isNew) {
@@ -176,6 +184,7 @@ async function remove() {
     say(refusal(response));
     return;
   }
+  dirty = false;
   say(t("deleted_draft", { id: current.original.id }));
   await refreshDraft();
   location.hash = "#/entries";
@@ -185,6 +194,10 @@ function wire() {
   if (wired) return;
   wired = true;
   $("entry-form").addEventListener("submit", save);
+  $("entry-form").addEventListener("input", () => { dirty = true; });
+  $("entry-fields").addEventListener("click", (event) => {
+    if (event.target.closest("button")) dirty = true;  // an item added or removed
+  });
   $("delete-entry").addEventListener("click", remove);
 }
 
