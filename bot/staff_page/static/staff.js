@@ -2,10 +2,9 @@
 // review reminders on the JSON API under /staff/api/. Every word comes from
 // knowledge/texts/staff_page.yaml (GET /staff/api/texts, or the page data the server puts in).
 // Everything a person typed is shown with textContent, never as HTML.
-import { DAYS, dom, say, session, setTexts, t, T, lang, otherLang } from "./staff_common.js";
+import { say, session, setTexts, t, T, lang, otherLang } from "./staff_common.js";
 import { api, setCsrf } from "./staff_api.js";
-import { clearProblems, showProblems } from "./staff_problems.js";
-import { entriesView, loadEntries, allEntries } from "./staff_entries.js";
+import { entriesView } from "./staff_entries.js";
 import { editorDirty, editorView, newEntryView } from "./staff_editor.js";
 import { hoursView } from "./staff_hours.js";
 import { historyView } from "./staff_history.js";
@@ -156,6 +155,3 @@ window.addEventListener("beforeunload", (event) => {
 window.addEventListener("staff:unauthorized", () => showLogin());
 
 start().catch(() => say(t("error")));
-
-// For the browser tests and for people poking in the console: nothing here is needed by the page.
-window.StaffPage = { route, session, dom, DAYS, clearProblems, showProblems, loadEntries, allEntries };
