@@ -237,6 +237,16 @@ async def test_fridays_in_december_as_one_rule_with_the_christmas_warning(make_s
     await log_in(page, srv.base, "editor")
     await open_view(page, "#/hours", "#f-hours-phone-mon")
     assert await page.get_by_label("Telefon, måndag").input_value() == "07:00-17:00"
+    # Hours that close before they open: the message in the day's cell, nothing saved.
+    friday = page.get_by_label("Telefon, fredag")
+    await friday.fill("16:00-07:00")
+    await page.get_by_role("button", name="Spara i utkastet").click()
+    await status_says(page, "Inget sparades")
+    assert await friday.get_attribute("aria-invalid") == "true"
+    assert "stänger innan de öppnar" in await page.locator("#p-hours-phone-fri").text_content()
+    assert await page.evaluate("document.activeElement.id") == "f-hours-phone-fri"
+    assert "Utkastet är tomt" in await page.locator("#draft-summary").text_content()
+    await friday.fill("07:00-16:00")
     await page.get_by_role("button", name="Lägg till ett undantag").click()
     rule = page.locator('[data-field="exceptions.4"]')
     await rule.get_by_label("Gäller").select_option("rule")
