@@ -12,7 +12,7 @@ const NAMES = {
   mon: ["måndag", "monday"], tue: ["tisdag", "tuesday"], wed: ["onsdag", "wednesday"],
   thu: ["torsdag", "thursday"], fri: ["fredag", "friday"], sat: ["lördag", "saturday"], sun: ["söndag", "sunday"],
 };
-let state = { hours: {}, exceptions: [], warnings: [], channels: ["phone", "visiting"], list: null, month: null };
+let state = { hours: {}, exceptions: [], warnings: [], holidays: {}, channels: ["phone", "visiting"], list: null, month: null };
 let wired = false;
 
 /** The day code ("fri") of a weekday as the file may write it ("fredag", "Friday", "fri"). */
@@ -145,12 +145,14 @@ function dayCell(day, warned) {
   const iso = isoDay(day);
   const item = exceptionOn(iso, state.exceptions);
   const lines = [];
-  const holidayWins = warned.has(iso) && !(item && item.open_on_holiday === true);
+  const holiday = state.holidays[iso];
+  const holidayWins = (holiday || warned.has(iso)) && !(item && item.open_on_holiday === true);
+  if (holiday) lines.push(holiday);
   if (holidayWins) lines.push(t("cal_holiday_closed"));
   else if (item && item.closed === true) lines.push(t("cal_closed"));
   else if (item) for (const channel of state.channels) if (item[channel]) lines.push(`${channelName(channel)} ${item[channel]}`);
   if (item && item.note) lines.push(item.note[lang()] || item.note.sv || "");
-  const cell = dom("td", { class: (item ? "has-exception" : "") + (warned.has(iso) ? " warned" : "") },
+  const cell = dom("td", { class: (item ? "has-exception" : "") + (holiday ? " holiday" : "") + (warned.has(iso) ? " warned" : "") },
     dom("span", { class: "day-num", text: String(day.getDate()) }),
     lines.map((text) => dom("span", { class: "cal-line", text })));
   if (warned.has(iso)) cell.append(dom("span", { class: "cal-warning" }, dom("span", { "aria-hidden": "true", text: "⚠ " }), t("cal_warning")));
@@ -188,6 +190,8 @@ function draw(data) {
   state.channels = [...known, ...Object.keys(state.hours).filter((c) => !known.includes(c))];
   state.exceptions = data.exceptions || [];
   state.warnings = data.warnings || [];
+  // The public holidays the server names (optional: {date, name}), closed unless an exception opens them.
+  state.holidays = Object.fromEntries((data.holidays || []).map((h) => [String(h.date), String(h.name || "")]));
   state.list = exceptionList();
   clear($("hours-fields")).append(weeklyTable(), state.list.node);
   clearProblems($("hours-form"), $("hours-problems"));
