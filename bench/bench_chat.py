@@ -276,6 +276,25 @@ class Setup:
     def cpu_by_process(self) -> list[float]:
         return [cpu_seconds(pid) for pid in self.pids()]
 
+    def redis_commands(self) -> int:
+        """Commands redis-server has processed so far (INFO stats), 0 without Redis."""
+        if self.redis is None:
+            return 0
+        import socket
+
+        with socket.create_connection(("127.0.0.1", self.redis.port), timeout=5) as sock:
+            sock.sendall(b"INFO stats\r\n")
+            reply = b""
+            while b"total_commands_processed:" not in reply or not reply.endswith(b"\r\n\r\n"):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                reply += chunk
+        for line in reply.decode().splitlines():
+            if line.startswith("total_commands_processed:"):
+                return int(line.split(":")[1])
+        return 0
+
     def stop(self) -> None:
         for proc in self.procs:
             proc.terminate()
@@ -323,11 +342,12 @@ def run_level(level: int, echo: Setup, setups: list[Setup], args, pool: list[str
     """Drive the echo and every set-up in turn at one concurrency; print a row for each."""
     results = {}
     for setup in [echo, *setups]:
-        cpu0 = setup.cpu_by_process()
+        cpu0, commands0 = setup.cpu_by_process(), setup.redis_commands()
         r = asyncio.run(drive(setup.bases, level, args.seconds, args.max_requests, level, pool,
                               setup is not echo))
         parts = [(after - before) * 1000 / max(1, r["n"]) for before, after in zip(cpu0, setup.cpu_by_process())]
         r["cpu_ms"], r["cpu_parts"] = sum(parts), parts
+        r["redis_commands"] = (setup.redis_commands() - commands0) / max(1, r["n"])
         results[setup.name] = r
         print(f"{level:>5} {setup.name:>12} {r['rps']:>8.0f} {r['p50']:>8.1f} {r['p95']:>8.1f} "
               f"{r['p99']:>8.1f} {r['max']:>8.1f} {r['errors']:>6} {r['cpu_ms']:>10.2f}"
@@ -344,7 +364,8 @@ def run_level(level: int, echo: Setup, setups: list[Setup], args, pool: list[str
         if len(r["cpu_parts"]) > 1:
             names = [f"serve {chr(97 + i)}" for i in range(len(setup.procs))] + (["redis-server"] if setup.redis else [])
             print(f"{'':>5} {'':>12} cpu ms/req by process: " + ", ".join(
-                f"{n} {c:.2f}" for n, c in zip(names, r["cpu_parts"])))
+                f"{n} {c:.2f}" for n, c in zip(names, r["cpu_parts"]))
+                + (f"; Redis commands per request: {r['redis_commands']:.1f}" if setup.redis else ""))
     if len(setups) > 1:
         first = results[setups[0].name]["cpu_ms"]
         print(f"{level:>5} cpu per request relative to {setups[0].name}: " + ", ".join(
