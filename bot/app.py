@@ -52,7 +52,7 @@ from bot.store.tinydb_store import TinyDBStore
 from common.atomic import TMP_PREFIX
 from common.hardening import install_server_headers, secure_data_dir
 from common.locks import KeyedLocks
-from common.redis_conn import DEFAULT_PREFIX, RedisSettings
+from common.redis_conn import DEFAULT_PREFIX, RedisSettings, shared_secret
 from common.netaddr import ClientAddresses, parse_trusted_proxies
 from flows.ports import Services
 from flows.registry import all_flows
@@ -296,7 +296,13 @@ def _telegram(core: Core) -> TelegramChannel | None:
     missing = settings.missing_texts(core.holder.knowledge)
     if missing:
         raise ValueError(f"the Telegram texts {', '.join(missing)} are missing from knowledge/texts/")
-    return TelegramChannel(settings, core.config.data_dir)
+    if core.redis_settings is None:
+        return TelegramChannel(settings, core.config.data_dir)
+    if not settings.webhook_url:
+        # Two processes polling one bot take each other's updates (Telegram answers 409 Conflict).
+        raise ValueError("with --redis-url every serve process takes Telegram updates by webhook: set "
+                         "TELEGRAM_WEBHOOK_URL to the load balancer's address (docs/DEPLOYMENT.md)")
+    return TelegramChannel(settings, core.config.data_dir, key=shared_secret(core.redis_settings, "telegram-session"))
 
 
 def _start_background(app: web.Application, runtime: Runtime, services: Services) -> None:

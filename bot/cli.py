@@ -164,6 +164,9 @@ def cmd_serve(args) -> int:
         app = build_app(config)
     except KnowledgeError as exc:
         return _knowledge_refused(exc)
+    except ValueError as exc:  # a setting that cannot work (Telegram polling on several processes, …)
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.demo:
         _demo_accounts(config, agent=True)
     _print_addresses(config, args.now)

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import secrets
+
+import redis
 from redis.asyncio import Redis
 
 DEFAULT_PREFIX = "halmstad:"
@@ -27,6 +30,22 @@ class RedisSettings:
         """A client pool for this URL; commands retry once after a dropped connection."""
         return Redis.from_url(self.url, decode_responses=False, health_check_interval=30,
                               socket_connect_timeout=5, retry_on_timeout=True)
+
+
+def shared_secret(settings: RedisSettings, name: str, size: int = 32) -> bytes:
+    """Return the secret every process sharing this Redis uses for `name`, made by the first
+    that asks (SET NX, so two starting together agree). Called once at start-up, before the event
+    loop serves, hence the blocking client."""
+    client = redis.Redis.from_url(settings.url, socket_connect_timeout=5)
+    try:
+        key = settings.key("secret", name)
+        client.set(key, secrets.token_bytes(size), nx=True)
+        value = client.get(key)
+    finally:
+        client.close()
+    if not value or len(value) < 16:
+        raise ValueError(f"the shared secret {name!r} in Redis is missing or too short")
+    return value
 
 
 def check_prefix(prefix: str) -> str | None:

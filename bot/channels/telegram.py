@@ -343,10 +343,12 @@ class TelegramChannel:
 
     def __init__(self, settings: TelegramSettings, data_dir: Path, *, engine: Engine | None = None,
                  request: Any = None, get_updates_request: Any = None, rate_limiter: bool = True,
-                 max_concurrent_updates: int = 256, retry_delay: float = 1.0) -> None:
+                 max_concurrent_updates: int = 256, retry_delay: float = 1.0, key: bytes | None = None) -> None:
         self.engine = engine
         self.settings = settings
-        self.key = load_session_key(data_dir)
+        # `key`: the session key shared by every serve process on one Redis (a chat must have one
+        # session id whichever process takes its update); else the data dir's own.
+        self.key = key or load_session_key(data_dir)
         self.locks = ChatLocks()
         self.retry_delay = retry_delay
         self.ready = asyncio.Event()
