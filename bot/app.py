@@ -256,7 +256,8 @@ def build_app(config: ServeConfig) -> web.Application:
     app[HANDOFF_KEY] = handoff.service
     _start_background(app, runtime, services)
     # The knowledge page publishes into the live folder and reloads it with the same reloader.
-    staff_page.mount(app, runtime, app[RELOADER_KEY], make_mailer(config))
+    staff_page.mount(app, runtime, app[RELOADER_KEY], make_mailer(config),
+                     claims=shared.claims(days=8) if shared is not None else None)
     return app
 
 

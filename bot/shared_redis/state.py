@@ -97,6 +97,10 @@ class SharedState:
     def telegram_outbox(self, channel: TelegramChannel) -> TelegramOutbox:
         return TelegramOutbox(self.redis, self.settings, channel)
 
+    def claims(self, days: int = 30) -> RedisClaims:
+        """Once-only claims every process shares (the weekly review reminders, …)."""
+        return RedisClaims(self.bus, days=days)
+
     def staff_sessions(self, name: str) -> RedisSessions:
         return RedisSessions(self.redis, self.settings, name)
 

@@ -28,8 +28,9 @@ from bot.staff_page.reviews import reminder_loop
 from bot.staff_page.routes import create_app
 
 
-def mount(app: web.Application, runtime, reloader, mailer) -> StaffPage:
-    """Mount /staff/ on `app` with the live holder and its reloader; run the weekly reminders."""
+def mount(app: web.Application, runtime, reloader, mailer, claims=None) -> StaffPage:
+    """Mount /staff/ on `app` with the live holder and its reloader; run the weekly reminders
+    (`claims`: shared once-only claims when several processes run them, see reviews.py)."""
     config = runtime.config
     logins = Logins(config.data_dir)
     page = StaffPage(
@@ -44,7 +45,7 @@ def mount(app: web.Application, runtime, reloader, mailer) -> StaffPage:
 
     async def reminders(_app: web.Application):
         task = asyncio.get_running_loop().create_task(
-            reminder_loop(runtime.holder, mailer, config.data_dir, runtime.clock))
+            reminder_loop(runtime.holder, mailer, config.data_dir, runtime.clock, claims=claims))
         yield
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

@@ -9,6 +9,7 @@ ISO week (DATA_DIR/staff_reminders.json remembers the week), from Monday 08:00 S
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import sys
 from datetime import date, datetime, time, timedelta
@@ -85,8 +86,12 @@ def reminder(knowledge: Knowledge, owner: str, address: str, entries: list[dict]
     return msg
 
 
-async def send_reminders(knowledge: Knowledge, mailer, data_dir: Path, now: datetime) -> int:
-    """Mail each owner with overdue entries who has not had this week's mail; return how many."""
+async def send_reminders(knowledge: Knowledge, mailer, data_dir: Path, now: datetime, claims=None) -> int:
+    """Mail each owner with overdue entries who has not had this week's mail; return how many.
+
+    `claims` (`first(name)`, bot/handoff/service.py's Claims): with several serve processes on one
+    Redis, each runs this loop with its own data dir, so the first to claim an owner's week sends
+    and the others skip it (a mail that then fails to send is not retried that week)."""
     week, sent, count = week_of(now.astimezone(STOCKHOLM)), _sent(data_dir), 0
     by_owner: dict[str, list[dict]] = {}
     for entry in overdue(knowledge, now.astimezone(STOCKHOLM).date()):
@@ -98,6 +103,10 @@ async def send_reminders(knowledge: Knowledge, mailer, data_dir: Path, now: date
             continue
         if sent.get(owner) == week:
             continue
+        digest = hashlib.sha256(owner.encode("utf-8")).hexdigest()[:16]
+        if claims is not None and not await claims.first(f"review-reminder:{week}:{digest}"):
+            await asyncio.to_thread(_remember, data_dir, owner, week)  # another process sent it
+            continue
         await mailer.send(reminder(knowledge, owner, addresses[owner], entries))
         await asyncio.to_thread(_remember, data_dir, owner, week)
         count += 1
@@ -105,12 +114,13 @@ async def send_reminders(knowledge: Knowledge, mailer, data_dir: Path, now: date
     return count
 
 
-async def reminder_loop(holder, mailer, data_dir: Path, clock, interval: float = POLL_SECONDS) -> None:
+async def reminder_loop(holder, mailer, data_dir: Path, clock, interval: float = POLL_SECONDS,
+                        claims=None) -> None:
     """Send the week's reminders from Monday 08:00 on (checked every `interval` seconds)."""
     while True:
         try:
             if due(clock()):
-                await send_reminders(holder.knowledge, mailer, data_dir, clock())
+                await send_reminders(holder.knowledge, mailer, data_dir, clock(), claims)
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -24,7 +24,9 @@ from bot.holder import KnowledgeHolder
 from bot.knowledge import default_knowledge_dir
 from bot.staff_page.accounts import add_login
 from bot.staff_page.history import SEPARATE_GIT_DIR
+from bot.shared_redis.state import SharedState
 from bot.staff_page.reviews import due, send_reminders
+from common.redis_conn import RedisSettings
 from bot.store.tinydb_store import TinyDBStore
 from common.messages import Inbound
 from flows.ports import Services
@@ -268,3 +270,26 @@ async def _publish_and_ask(server: Server) -> None:
     finally:
         await editor.close()
         await publisher.close()
+
+
+async def test_processes_on_one_redis_send_each_owner_one_reminder_a_week(tmp_path, kdir, redis_server):
+    """Every serve process runs the reminder loop with its own data dir; on one Redis the first to
+    claim an owner's week sends and the others skip it."""
+    holder = _owners_knowledge(kdir)
+    mailer = Mailer.maildir(tmp_path / "outbox")
+    monday = datetime(2026, 12, 7, 8, 30, tzinfo=STOCKHOLM)
+    settings = RedisSettings(redis_server.url, "remind:")
+    clients = [settings.connect(), settings.connect()]
+    try:
+        claims = [SharedState(client, settings).claims(days=8) for client in clients]
+        counts = []
+        for n, claim in enumerate(claims):
+            data = tmp_path / f"node{n}"
+            data.mkdir()
+            counts.append(await send_reminders(holder.knowledge, mailer, data, monday, claim))
+        mails = _mails(tmp_path / "outbox")
+        assert counts[0] == len(mails) >= 2 and counts[1] == 0
+        assert len({m["To"] for m in mails}) == len(mails)
+    finally:
+        for client in clients:
+            await client.aclose()
