@@ -13,16 +13,20 @@ A transaction changes the cached document in place; if it raises, or its write f
 is dropped and the next operation reads the file again, so a refused change leaves no trace.
 Every operation holds one lock: what `look` returns must be copied by the caller if it is kept.
 
-A change may name the tables it changed; the others are written from their JSON text of the last
-write, so a new activation code no longer re-encodes every registered address (the file's bytes
-are the same as encoding the whole document).
+A change names what it changed, so the write encodes only that: `{table: ids}` (the documents
+it changed in place; documents it added are found, removed ones dropped) or `{table: None}` (the
+whole table), or True (everything). The rest is written from its JSON text of the last write, so
+a new activation code no longer re-encodes every registered address and a new data-rights case
+not every case before it. The file's bytes are the same as encoding the whole document. A change
+that alters a document in place without naming it would leave the file behind memory, so the
+stores name every one (`backends/dsr/store.py`, `backends/activation/store.py`).
 """
 from __future__ import annotations
 
 import json
 import os
 import threading
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Callable, TypeVar
 
@@ -30,6 +34,7 @@ from backends.docfile import open_file, read_tables
 from common.atomic import write_atomic
 
 T = TypeVar("T")
+Changed = bool | Mapping[str, Collection[str] | None]
 
 
 class CachedDocument:
@@ -41,7 +46,8 @@ class CachedDocument:
         self._db = open_file(self.path)
         self._data: dict | None = None
         self._identity: tuple[int, int, int] | None = None
-        self._encoded: dict[str, str] = {}  # a table's JSON text as last written, while unchanged
+        self._tables_text: dict[str, str] = {}  # a table's JSON text as last written, while unchanged
+        self._docs_text: dict[str, dict[str, str]] = {}  # each document's JSON text, by table and id
         self._lock = threading.Lock()
 
     def look(self, read: Callable[[dict], T]) -> T:
@@ -49,36 +55,51 @@ class CachedDocument:
         with self._lock:
             return read(self._current())
 
-    def transact(self, change: Callable[[dict], tuple[T, bool | Collection[str]]]) -> T:
+    def transact(self, change: Callable[[dict], tuple[T, Changed]]) -> T:
         """Run `change(document)` -> (result, changed) and write the file when it changed.
 
-        `changed` is False, True (any table may have changed) or the names of the changed tables.
+        `changed`: False, True, or `{table: ids changed in place, or None for all of them}`.
         """
         with self._lock:
             data = self._current()
             try:
                 result, changed = change(data)
                 if changed:
-                    self._write(data, None if changed is True else set(changed))
+                    self._write(data, {name: None for name in data} if changed is True else changed)
             except BaseException:
-                self._data = None  # the change may have been half applied in memory
-                self._encoded = {}
+                self._forget()  # the change may have been half applied in memory
                 raise
             return result
 
-    def _write(self, data: dict, changed: set[str] | None) -> None:
-        """Write the whole document, encoding again only the tables that changed."""
-        if changed is None:
-            self._encoded = {}
-        for name in changed or ():
-            self._encoded.pop(name, None)
+    def _write(self, data: dict, changed: Mapping[str, Collection[str] | None]) -> None:
+        """Write the whole document, encoding again only what changed."""
         parts = []
         for name, table in data.items():
-            if name not in self._encoded:
-                self._encoded[name] = json.dumps(table, ensure_ascii=False, separators=(",", ":"))
-            parts.append(json.dumps(name, ensure_ascii=False) + ":" + self._encoded[name])
+            if name in changed or name not in self._tables_text:
+                self._tables_text[name] = self._table_text(name, table, changed.get(name))
+            parts.append(json.dumps(name, ensure_ascii=False) + ":" + self._tables_text[name])
         write_atomic(self.path, ("{" + ",".join(parts) + "}").encode("utf-8"))
         self._identity = self._file_identity()
+
+    def _table_text(self, name: str, table: dict, modified: Collection[str] | None) -> str:
+        """Encode a table, reusing each unmodified document's text (all again if `modified` is None)."""
+        known = self._docs_text.get(name, {}) if modified is not None else {}
+        stale = set(modified or ())
+        texts: dict[str, str] = {}
+        items = []
+        for doc_id, doc in table.items():
+            text = None if doc_id in stale else known.get(doc_id)
+            if text is None:
+                text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+            texts[doc_id] = text
+            key = f'"{doc_id}"' if doc_id.isdigit() else json.dumps(doc_id, ensure_ascii=False)
+            items.append(key + ":" + text)
+        self._docs_text[name] = texts
+        return "{" + ",".join(items) + "}"
+
+    def _forget(self) -> None:
+        self._data = None
+        self._tables_text, self._docs_text = {}, {}
 
     def close(self) -> None:
         """Release the TinyDB handle (the storage holds no open file)."""
@@ -87,9 +108,9 @@ class CachedDocument:
     def _current(self) -> dict:
         identity = self._file_identity()
         if self._data is None or identity != self._identity:
+            self._forget()
             self._data = read_tables(self._db, self._tables)
             self._identity = identity
-            self._encoded = {}
         return self._data
 
     def _file_identity(self) -> tuple[int, int, int] | None:

@@ -3,8 +3,9 @@
 Seeds N conversations straight into TinyDBStore's on-disk layout (same file format, written in a
 thread pool, no fsync, so 100k take seconds), then times against a fresh store:
 
-- commit: `commit` to a random existing conversation with the cache off, so every commit reads,
-  rewrites and fsyncs the file (the worst case);
+- commit: `commit` to a random existing conversation with the cache off, so every commit reads
+  the file and then waits for its journal record's fsync (the worst case: one commit at a time,
+  so no group commit; the files themselves are written by the store's compaction thread);
 - turn: `load` then `commit` of a random conversation with the default cache, as the engine does
   for each message;
 - open: constructing the store (it sweeps stale temp files) and one `sessions()` walk.
@@ -168,7 +169,7 @@ def main() -> None:
         print(f"ratio {hi['n']:,}/{lo['n']:,}: commit p50 x{hi['commit_p50'] / lo['commit_p50']:.2f}, "
               f"p99 x{hi['commit_p99'] / lo['commit_p99']:.2f}; "
               f"turn p50 x{hi['turn_p50'] / lo['turn_p50']:.2f}, p99 x{hi['turn_p99'] / lo['turn_p99']:.2f}")
-    print("commit: cache off, each commit reads + rewrites + fsyncs one file; "
+    print("commit: cache off, each commit reads one file and fsyncs its journal record; "
           "turn: load + commit with the default cache (256).")
 
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable, TypeVar
 
-from backends.cached_doc import CachedDocument
+from backends.cached_doc import CachedDocument, Changed
 from backends.docfile import first, insert
 
 from .security import email_key
@@ -50,8 +50,9 @@ class ActivationStore:
         """Release the TinyDB handle."""
         self._doc.close()
 
-    def _transact(self, change: Callable[[dict], tuple[T, bool | tuple[str, ...]]]) -> T:
-        """Apply `change` -> (result, False or the tables it changed) and write when it changed."""
+    def _transact(self, change: Callable[[dict], tuple[T, Changed]]) -> T:
+        """Apply `change` -> (result, False or what it changed: only adds and removes here, so
+        `{table: ()}`) and write when it changed."""
         return self._doc.transact(change)
 
     def _read(self, look: Callable[[dict], T]) -> T:
@@ -64,11 +65,11 @@ class ActivationStore:
         """Register a normalised address; return False when it was already there (idempotent)."""
         key = email_key(email)
 
-        def change(data: dict) -> tuple[bool, bool | tuple[str, ...]]:
+        def change(data: dict) -> tuple[bool, Changed]:
             if first(data[ACCOUNTS], key=key) is not None:
                 return False, False
             insert(data[ACCOUNTS], {"email": email, "key": key, "created_at": now.isoformat()})
-            return True, (ACCOUNTS,)
+            return True, {ACCOUNTS: ()}
 
         return self._transact(change)
 
@@ -88,14 +89,14 @@ class ActivationStore:
         """
         key = email_key(email)
 
-        def change(data: dict) -> tuple[None, tuple[str, ...]]:
+        def change(data: dict) -> tuple[None, Changed]:
             codes = data[CODES]
             for doc_id, doc in list(codes.items()):
                 if _parse(doc["expires_at"]) <= now:
                     del codes[doc_id]
             insert(codes, {"hash": code_hash, "account": key, "created_at": now.isoformat(),
                             "expires_at": expires_at.isoformat()})
-            return None, (CODES,)
+            return None, {CODES: ()}
 
         self._transact(change)
 
@@ -113,7 +114,7 @@ class ActivationStore:
         """
         username_key = username.casefold()
 
-        def change(data: dict) -> tuple[ConsumeResult, bool | tuple[str, ...]]:
+        def change(data: dict) -> tuple[ConsumeResult, Changed]:
             codes = data[CODES]
             found = first(codes, hash=code_hash)
             if found is None or _parse(found["expires_at"]) <= now:
@@ -131,7 +132,7 @@ class ActivationStore:
                     del creds[doc_id]
             insert(creds, {"account": account, "username": username, "username_key": username_key,
                             "password_hash": password_hash, "created_at": now.isoformat()})
-            return ConsumeResult("ok"), (CODES, CREDENTIALS)
+            return ConsumeResult("ok"), {CODES: (), CREDENTIALS: ()}
 
         return self._transact(change)
 

@@ -17,7 +17,7 @@ import copy
 from pathlib import Path
 from typing import Any, Callable
 
-from backends.cached_doc import CachedDocument
+from backends.cached_doc import CachedDocument, Changed
 from backends.docfile import first, insert, next_id
 
 FILE_NAME = "dsr.json"
@@ -39,10 +39,10 @@ def _open(data_dir: Path) -> CachedDocument:
 def upsert_staff_sync(data_dir: Path, record: dict) -> None:
     """Store a staff account (replacing one with the same username) in one atomic write."""
 
-    def change(data: dict) -> tuple[None, tuple[str, ...]]:
+    def change(data: dict) -> tuple[None, Changed]:
         existing = [k for k, doc in data["staff"].items() if doc.get("username") == record["username"]]
         data["staff"][existing[0] if existing else next_id(data["staff"])] = record
-        return None, ("staff",)
+        return None, {"staff": None}
 
     _open(data_dir).transact(change)
 
@@ -53,7 +53,7 @@ def change_staff_sync(data_dir: Path, username: str, changes: dict | None) -> No
     Raises LookupError when there is no such account.
     """
 
-    def change(data: dict) -> tuple[None, tuple[str, ...]]:
+    def change(data: dict) -> tuple[None, Changed]:
         found = [k for k, doc in data["staff"].items() if doc.get("username") == username]
         if not found:
             raise LookupError(f"there is no staff login {username!r}")
@@ -62,7 +62,7 @@ def change_staff_sync(data_dir: Path, username: str, changes: dict | None) -> No
                 del data["staff"][doc_id]
             else:
                 data["staff"][doc_id].update(changes)
-        return None, ("staff",)
+        return None, {"staff": None}
 
     _open(data_dir).transact(change)
 
@@ -76,8 +76,9 @@ class DsrStore:
         self._lock = asyncio.Lock()
 
     async def _locked(self, change: Callable[[dict], tuple[Any, Any]]) -> Any:
-        """Run `change(data)` -> (result, False or the tables it changed) in a thread while holding
-        the lock, so read-modify-write never interleaves; the file is written when it changed."""
+        """Run `change(data)` -> (result, False or what it changed, see `CachedDocument.transact`)
+        in a thread while holding the lock, so read-modify-write never interleaves; the file is
+        written when it changed."""
         async with self._lock:
             return await asyncio.to_thread(self._doc.transact, change)
 
@@ -95,7 +96,7 @@ class DsrStore:
         returns the stored answer; with another hash it raises IdempotencyConflict.
         """
 
-        def work(data: dict) -> tuple[tuple[dict, bool], bool | tuple[str, ...]]:
+        def work(data: dict) -> tuple[tuple[dict, bool], Changed]:
             seen = first(data["idempotency"], key=key)
             if seen is not None:
                 if seen["body_hash"] != body_hash:
@@ -108,7 +109,7 @@ class DsrStore:
                 "response": copy.deepcopy(response), "created_at": case["received_at"],
             })
             insert(data["audit"], audit)
-            return (response, True), ("cases", "idempotency", "audit")
+            return (response, True), {"cases": (), "idempotency": (), "audit": ()}
 
         return await self._locked(work)
 
@@ -120,23 +121,24 @@ class DsrStore:
         entry (a retry count). Returns the updated case.
         """
 
-        def work(data: dict) -> tuple[dict, tuple[str, ...]]:
+        def work(data: dict) -> tuple[dict, Changed]:
             case = first(data["cases"], reference=reference)
             if case is None:
                 raise CaseNotFound(reference)
             audit = change(case)
             if audit is not None:
                 insert(data["audit"], audit)
-            return copy.deepcopy(case), ("cases", "audit")
+            changed = [doc_id for doc_id, doc in data["cases"].items() if doc is case]
+            return copy.deepcopy(case), {"cases": changed, "audit": ()}
 
         return await self._locked(work)
 
     async def add_audit(self, entry: dict) -> None:
         """Append one audit entry that changes no case (a case or its letter was viewed)."""
 
-        def work(data: dict) -> tuple[None, tuple[str, ...]]:
+        def work(data: dict) -> tuple[None, Changed]:
             insert(data["audit"], copy.deepcopy(entry))
-            return None, ("audit",)
+            return None, {"audit": ()}
 
         await self._locked(work)
 
@@ -147,10 +149,10 @@ class DsrStore:
     async def set_job_state(self, name: str, state: dict) -> None:
         """Record the background job's state (replacing what it recorded before)."""
 
-        def work(data: dict) -> tuple[None, tuple[str, ...]]:
+        def work(data: dict) -> tuple[None, Changed]:
             found = [k for k, doc in data["jobs"].items() if doc.get("name") == name]
             data["jobs"][found[0] if found else next_id(data["jobs"])] = {**copy.deepcopy(state), "name": name}
-            return None, ("jobs",)
+            return None, {"jobs": None}
 
         await self._locked(work)
 

@@ -90,7 +90,7 @@ def test_a_document_is_read_once_while_its_file_is_unchanged(tmp_path, monkeypat
     assert len(reads) == 1
 
 
-def test_only_the_changed_tables_are_encoded_again_and_the_file_is_the_whole_document(tmp_path, monkeypatch):
+def test_only_what_changed_is_encoded_again_and_the_file_is_the_whole_document(tmp_path, monkeypatch):
     store = ActivationStore(tmp_path)
     for i in range(3):
         store.add_account(f"g{i}@example.org", NOW)
@@ -101,9 +101,43 @@ def test_only_the_changed_tables_are_encoded_again_and_the_file_is_the_whole_doc
 
     accounts = json.loads((tmp_path / "activation.json").read_text())["accounts"]
     assert [a["email"] for a in accounts.values()] == ["g0@example.org", "g1@example.org", "g2@example.org"]
-    assert not any(isinstance(o, dict) and any("email" in v for v in o.values() if isinstance(v, dict))
-                   for o in encoded), "the unchanged accounts table was encoded again"
+    def holds_an_account(obj) -> bool:
+        return isinstance(obj, dict) and ("email" in obj or any(holds_an_account(v) for v in obj.values()))
+
+    assert encoded and not any(holds_an_account(o) for o in encoded), "an unchanged account was encoded again"
     on_disk = (tmp_path / "activation.json").read_bytes()
     whole = json.loads(on_disk)
     assert on_disk == real(whole, ensure_ascii=False, separators=(",", ":")).encode()
+    store.close()
+
+
+async def test_after_every_kind_of_change_the_file_is_exactly_the_document_in_memory(tmp_path):
+    """What is written from kept JSON text must never fall behind what is in memory."""
+    store = DsrStore(tmp_path)
+
+    def on_disk_matches_memory() -> None:
+        in_memory = store._doc.look(lambda data: json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+        assert (tmp_path / "dsr.json").read_text() == in_memory
+        assert DsrStore(tmp_path)._doc.look(lambda data: data) == json.loads(in_memory)  # as a restart reads it
+
+    for i in range(1, 6):
+        await store.create_case(f"k{i}", "h", build(f"DSR-2026-{i:05d}"))
+    on_disk_matches_memory()
+
+    def close(case: dict) -> dict:
+        case["status"] = "closed"
+        case.setdefault("notes", []).append("done")
+        return {"reference": case["reference"], "action": "closed"}
+
+    await store.update_case("DSR-2026-00002", close)
+    await store.update_case("DSR-2026-00004", lambda case: case.update(assignee="dpo"))
+    on_disk_matches_memory()
+    await store.add_audit({"reference": "DSR-2026-00003", "action": "viewed"})
+    await store.set_job_state("reminder", {"last": "2026-12-01"})
+    await store.set_job_state("reminder", {"last": "2026-12-02"})
+    upsert_staff_sync(tmp_path, {"username": "anna", "password_hash": "x"})
+    await store.update_case("DSR-2026-00005", close)  # after another writer's change: read again
+    on_disk_matches_memory()
+    assert (await store.get_case("DSR-2026-00002"))["notes"] == ["done"]
+    assert (await store.job_state("reminder"))["last"] == "2026-12-02"
     store.close()
