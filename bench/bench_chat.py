@@ -234,10 +234,9 @@ def count_outcomes(data_dir: Path, dsr_dir: Path | None) -> dict:
 
 def start_chat(kind: str, port: int, data_dir: Path, env: dict, *extra: str, root: Path = ROOT) -> subprocess.Popen:
     common = ["--port", str(port), "--data-dir", str(data_dir), "--now", NOW,
-              "--rate-limit-per-address", "0", "--rate-limit-per-session", "0"]
+              "--rate-limit-per-address", "0", "--rate-limit-per-session", "0", "--trusted-proxy", "127.0.0.1/32"]
     if kind == "serve":
-        common += ["--trusted-proxy", "127.0.0.1/32", *extra]
-        cmd = [sys.executable, "-m", "bot.cli", "serve", *common]
+        cmd = [sys.executable, "-m", "bot.cli", "serve", *common, *extra]
     else:
         variant, _, suffix = kind.partition("+")
         cmd = [sys.executable, str(ROOT / "bench" / "serve_variant.py"), "--variant", variant, *common,
@@ -383,7 +382,8 @@ def main() -> int:
     parser.add_argument("--setups", default="embedded",
                         help="comma-separated: embedded (one process, --server), embedded@PATH (the same "
                              "from another checkout, e.g. a git worktree of an older commit), redis (redis-server "
-                             "and two serve --redis-url processes, requests alternating between them)")
+                             "and two serve --redis-url processes, requests alternating between them), or a "
+                             "serve_variant.py variant (memory, nofsync)")
     parser.add_argument("--addresses", type=int, default=2000, help="registered guardian addresses")
     parser.add_argument("--mix", default=None,
                         help="conversation weights, e.g. faq=100 or faq=50,hours=50 (default: the realistic mix)")
@@ -415,8 +415,10 @@ def main() -> int:
             if name.startswith("embedded"):
                 other = name.partition("@")[2]
                 setups.append(start_embedded(tmp, registered, args.server, env, Path(other) if other else ROOT))
-            else:
+            elif name == "redis":
                 setups.append(start_redis_pair(tmp, registered, env))
+            else:  # a bench/serve_variant.py variant beside the others, e.g. memory
+                setups.append(start_embedded(tmp, registered, name, env))
         for setup in setups:
             for base in setup.bases:
                 wait_healthy(f"{base}/healthz")

@@ -3,8 +3,8 @@
     python bench/serve_variant.py --variant memory|nofsync|serve [--uvloop] [serve options...]
 
 - `memory`: the in-memory session store instead of the file store (nothing survives a restart);
-- `nofsync`: the file store, but its writes skip fsync (a crash of the machine could lose turns;
-  a killed process still could not, since os.replace is atomic);
+- `nofsync`: the file store, but its journal skips fdatasync (a crash of the machine could lose
+  turns; a killed process still could not: the record is in the page cache once written);
 - `serve`: the product unchanged (to compare `--uvloop` alone).
 
 Never used by the product; `halmstad-bot serve` has none of these switches.
@@ -30,6 +30,7 @@ def main() -> int:
     parser.add_argument("--rate-limit-per-session", type=int, default=0)
     parser.add_argument("--dsr-url")
     parser.add_argument("--activation-url")
+    parser.add_argument("--trusted-proxy")
     args = parser.parse_args()
 
     import logging
@@ -41,24 +42,18 @@ def main() -> int:
     from bot.app import RUNTIME_KEY, ServeConfig, build_app
 
     if args.variant == "nofsync":
+        import functools
+
         from bot.store import tinydb_store
-        from common import atomic
+        from common.journal import Journal
 
-        class NoFsyncStorage(atomic.AtomicJSONStorage):
-            def write(self, data: dict) -> None:
-                import json
-                payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-                tmp = self.path.with_name(atomic.TMP_PREFIX + self.path.name)
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                tmp.write_bytes(payload)
-                os.replace(tmp, self.path)
-
-        tinydb_store.AtomicJSONStorage = NoFsyncStorage
+        tinydb_store.Journal = functools.partial(Journal, fsync=False)
 
     config = ServeConfig(port=args.port, data_dir=args.data_dir, now=args.now,
                          rate_limit_per_address=args.rate_limit_per_address,
                          rate_limit_per_session=args.rate_limit_per_session,
-                         dsr_url=args.dsr_url, activation_url=args.activation_url)
+                         dsr_url=args.dsr_url, activation_url=args.activation_url,
+                         trusted_proxies=args.trusted_proxy)
     app = build_app(config)
     if args.variant == "memory":
         from bot.store.memory import MemoryStore
