@@ -5,9 +5,9 @@ understanding time per query (shipped knowledge, and synthetic 500 / 5,000 / 50,
     python bench/bench_engine.py [--sizes 1000,10000,100000] [--repeat 3] [--messages 1000]
                                  [--mixed 300] [--phrasings 500,5000,50000]
 
-Each message goes through Engine.handle with the product's TinyDBStore (one atomic file per
-conversation, fsync on every write) to a random stored conversation, so the cache rarely helps:
-what is measured is the cost a real turn pays when many conversations exist.
+Each message goes through Engine.handle with the product's TinyDBStore (one file per
+conversation; a journal record and its fsync per turn) to a random stored conversation, so the
+cache rarely helps: what is measured is the cost a real turn pays when many conversations exist.
 """
 from __future__ import annotations
 
@@ -66,7 +66,10 @@ async def mixed_turns(kind: str, conversations: int) -> tuple[int, float, float]
     from backends.activation.app import add_account
     from bench_chat import WEIGHTS, addresses, scenario
     from bot.app import RUNTIME_KEY, ServeConfig, build_app
-    from bot.store import atomic, tinydb_store
+    import functools
+
+    from bot.store import tinydb_store
+    from common.journal import Journal
     from bot.store.memory import MemoryStore
 
     data = Path(tempfile.mkdtemp(prefix="bench-mixed-"))
@@ -77,16 +80,9 @@ async def mixed_turns(kind: str, conversations: int) -> tuple[int, float, float]
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    original = tinydb_store.AtomicJSONStorage
-    if kind == "nofsync":
-        class NoFsync(atomic.AtomicJSONStorage):
-            def write(self, data: dict) -> None:
-                import json as _json
-                tmp = self.path.with_name(atomic.TMP_PREFIX + self.path.name)
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                tmp.write_bytes(_json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode())
-                os.replace(tmp, self.path)
-        tinydb_store.AtomicJSONStorage = NoFsync
+    original = tinydb_store.Journal
+    if kind == "nofsync":  # the journal without fdatasync (files are still written by compaction)
+        tinydb_store.Journal = functools.partial(Journal, fsync=False)
     try:
         app = build_app(ServeConfig(port=port, data_dir=data, now="2026-12-06T20:00", backend_token="bench",
                                     rate_limit_per_address=0, rate_limit_per_session=0))
@@ -112,7 +108,7 @@ async def mixed_turns(kind: str, conversations: int) -> tuple[int, float, float]
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         await runner.cleanup()
     finally:
-        tinydb_store.AtomicJSONStorage = original
+        tinydb_store.Journal = original
         shutil.rmtree(data, ignore_errors=True)
     return turns, wall / turns * 1000, cpu / turns * 1000
 
