@@ -374,10 +374,21 @@ class GapGroup:
     key: str  # the meaningful words of the first (most frequent) question
     texts: Counter = field(default_factory=Counter)
     outcomes: Counter = field(default_factory=Counter)
+    last: datetime | None = None  # when the latest of them was asked
 
     @property
     def count(self) -> int:
         return sum(self.texts.values())
+
+    def add(self, other: "GapGroup") -> None:
+        self.texts.update(other.texts)
+        self.outcomes.update(other.outcomes)
+        if other.last is not None and (self.last is None or other.last > self.last):
+            self.last = other.last
+
+
+# A guardian's question that got no answer: (text, "fallback" | "clarify", when).
+GapQuestion = tuple[str, str, datetime]
 
 
 def has_conversations(data_dir: Path) -> bool:
@@ -388,12 +399,31 @@ def has_conversations(data_dir: Path) -> bool:
     return any(shard.is_dir() and len(shard.name) == 2 and any(shard.glob("*.json")) for shard in root.iterdir())
 
 
-def read_gap_questions(data_dir: Path, since: datetime) -> list[tuple[str, str]]:
-    """Return (text, outcome) of every guardian message since `since` that got the fallback or a
-    clarification, read straight from the conversation files (read-only: safe while `serve`
-    runs, unlike opening the store, which tidies the folder)."""
+def gap_questions_in(entries, since: datetime) -> list[GapQuestion]:
+    """The guardian messages among transcript `entries` since `since` that got the fallback or a
+    clarification."""
+    found: list[GapQuestion] = []
+    for entry in entries:
+        if not isinstance(entry, dict) or entry.get("from") != "user" or entry.get("button"):
+            continue
+        if entry.get("outcome") not in GAP_OUTCOMES or not isinstance(entry.get("text"), str):
+            continue
+        try:
+            at = datetime.fromisoformat(entry.get("at", ""))
+        except (TypeError, ValueError):
+            continue
+        if at.tzinfo is None or at < since:
+            continue
+        found.append((entry["text"], entry["outcome"], at))
+    return found
+
+
+def read_gap_questions(data_dir: Path, since: datetime) -> list[GapQuestion]:
+    """The unanswered questions since `since`, read straight from the conversation files
+    (read-only: safe while `serve` runs, unlike opening the store, which tidies the folder; the
+    last few seconds' turns may still be only in the store's journal)."""
     root = Path(data_dir) / "sessions"
-    found: list[tuple[str, str]] = []
+    found: list[GapQuestion] = []
     if not root.is_dir():
         return found
     for shard in sorted(root.iterdir()):
@@ -405,18 +435,18 @@ def read_gap_questions(data_dir: Path, since: datetime) -> list[tuple[str, str]]
                 entries = (doc.get("transcript") or {}).values()
             except (OSError, ValueError, AttributeError):
                 continue  # a file being replaced or damaged: the store deals with it
-            for entry in entries:
-                if not isinstance(entry, dict) or entry.get("from") != "user" or entry.get("button"):
-                    continue
-                if entry.get("outcome") not in GAP_OUTCOMES or not isinstance(entry.get("text"), str):
-                    continue
-                try:
-                    at = datetime.fromisoformat(entry.get("at", ""))
-                except (TypeError, ValueError):
-                    continue
-                if at.tzinfo is None or at < since:
-                    continue
-                found.append((entry["text"], entry["outcome"]))
+            found += gap_questions_in(entries, since)
+    return found
+
+
+async def store_gap_questions(store, since: datetime) -> list[GapQuestion]:
+    """The unanswered questions since `since`, read through a live SessionStore (the embedded one
+    with its journal, or Redis), as the running server sees them."""
+    found: list[GapQuestion] = []
+    for session in await store.sessions():
+        conversation = await store.load(session)
+        if conversation is not None:
+            found += gap_questions_in(conversation.transcript, since)
     return found
 
 
@@ -426,26 +456,24 @@ def _meaningful(text: str) -> str:
     return " ".join(content or words)
 
 
-def group_gaps(questions: list[tuple[str, str]]) -> list[GapGroup]:
+def group_gaps(questions: list[GapQuestion]) -> list[GapGroup]:
     """Mask and group similar questions, most frequent first."""
 
-    masked = [(mask_contact(text).strip(), outcome) for text, outcome in questions]
     by_key: dict[str, GapGroup] = {}
-    for text, outcome in masked:
+    for text, outcome, at in questions:
+        text = mask_contact(text).strip()
         if not text:
             continue
         key = _meaningful(text)
         group = by_key.setdefault(key, GapGroup(key))
-        group.texts[text] += 1
-        group.outcomes[outcome] += 1
+        group.add(GapGroup(key, Counter([text]), Counter([outcome]), at))
     groups: list[GapGroup] = []
     for group in sorted(by_key.values(), key=lambda g: (-g.count, g.key)):
         home = next((g for g in groups if fuzz.token_set_ratio(g.key, group.key) >= GROUP_SIMILARITY), None)
         if home is None:
             groups.append(group)
         else:
-            home.texts.update(group.texts)
-            home.outcomes.update(group.outcomes)
+            home.add(group)
     return sorted(groups, key=lambda g: (-g.count, g.key))
 
 

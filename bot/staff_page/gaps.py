@@ -1,6 +1,6 @@
 """Unanswered questions on the page: what guardians asked that got the fallback or a
-clarification, masked and grouped as `halmstad-bot knowledge gaps` does, read from the live
-conversation files. A group can become a phrasing of an entry (in the draft) or be marked as
+clarification, masked and grouped as `halmstad-bot knowledge gaps` does, read through the live
+conversation store (embedded or Redis), as the running server sees it. A group can become a phrasing of an entry (in the draft) or be marked as
 handled (DATA_DIR/staff_gaps_handled.json keeps only the group's key, never the question).
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from aiohttp import web
 from bot.staff_page.accounts import StaffUser
 from bot.staff_page.entries import found_entry, put_change, save
 from bot.staff_page.page import StaffError, StaffPage, api, body_of, json_reply, page_of
-from bot.staff_tools import GapGroup, group_gaps, read_gap_questions
+from bot.staff_tools import GapGroup, group_gaps, read_gap_questions, store_gap_questions
 from bot.staff_page.store import read_dict, update_dict
 
 routes = web.RouteTableDef()
@@ -41,11 +41,15 @@ def mark_handled(data_dir: Path, key: str, username: str, at: str) -> None:
     update_dict(Path(data_dir) / HANDLED_FILE, lambda done: done.__setitem__(key, {"by": username, "at": at}))
 
 
-def open_groups(page: StaffPage, days: int) -> list[GapGroup]:
-    """The groups of the last `days` days not marked as handled, most asked first. Blocking."""
-    questions = read_gap_questions(page.data_dir, page.clock() - timedelta(days=days))
-    done = handled(page.data_dir)
-    return [g for g in group_gaps(questions) if key_of(g) not in done]
+async def open_groups(page: StaffPage, days: int) -> list[GapGroup]:
+    """The groups of the last `days` days not marked as handled, most asked first."""
+    since = page.clock() - timedelta(days=days)
+    if page.conversations is not None:
+        questions = await store_gap_questions(page.conversations, since)
+    else:
+        questions = await asyncio.to_thread(read_gap_questions, page.data_dir, since)
+    done = await asyncio.to_thread(handled, page.data_dir)
+    return [g for g in await asyncio.to_thread(group_gaps, questions) if key_of(g) not in done]
 
 
 def _days(request: web.Request) -> int:
@@ -61,15 +65,16 @@ def _days(request: web.Request) -> int:
 @routes.get("/api/gaps")
 @api
 async def get_gaps(request: web.Request, user: StaffUser) -> web.Response:
-    groups = await asyncio.to_thread(open_groups, page_of(request), _days(request))
+    groups = await open_groups(page_of(request), _days(request))
     return json_reply({"groups": [
         {"key": key_of(g), "example": example_of(g), "count": g.count, "variants": len(g.texts),
-         "fallback": g.outcomes["fallback"], "clarify": g.outcomes["clarify"], "last": None} for g in groups]})
+         "fallback": g.outcomes["fallback"], "clarify": g.outcomes["clarify"],
+         "last": g.last.isoformat() if g.last else None} for g in groups]})
 
 
 async def _group(request: web.Request) -> GapGroup:
     key = request.match_info["key"]
-    groups = await asyncio.to_thread(open_groups, page_of(request), MAX_DAYS)
+    groups = await open_groups(page_of(request), MAX_DAYS)
     found = next((g for g in groups if key_of(g) == key), None)
     if found is None:
         raise StaffError("no_gap", 404)

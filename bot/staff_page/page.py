@@ -49,6 +49,7 @@ class StaffPage:
     guard: LoginGuard = field(default_factory=LoginGuard)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one change of the files at a time
     previews: dict = field(default_factory=dict)
+    conversations: object = None  # the live SessionStore (the gaps list reads through it)
 
     @property
     def review_needed(self) -> bool:

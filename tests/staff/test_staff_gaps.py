@@ -81,10 +81,10 @@ async def test_gaps_counts_clarifications(holder, tmp_path, kdir):
 
     (kdir / "faq" / "skola.yaml").write_text(TWO_STAFF_DAYS, encoding="utf-8")
     local = KnowledgeHolder(kdir, all_flows())
-    await _talk(local, tmp_path, NOW, {"x1": ["studiedag hösten våren"], "x2": ["studiedag hösten våren"]})
+    await _talk(local, tmp_path, NOW, {"x1": ["studiedagar hösten och våren"], "x2": ["studiedagar hösten och våren"]})
     run = cli("knowledge", "gaps", "--data-dir", str(tmp_path), "--now", NOW.strftime("%Y-%m-%dT%H:%M"),
               "--dir", str(kdir))
-    assert '2 × "studiedag hösten våren"  (fallback 0, clarify 2)' in run.stdout.splitlines()
+    assert '2 × "studiedagar hösten och våren"  (fallback 0, clarify 2)' in run.stdout.splitlines()
 
 
 def test_gaps_refuses_a_data_dir_without_conversations(tmp_path):

@@ -58,7 +58,7 @@ def test_try_a_question_out_of_scope_shows_the_fallback_with_numbered_buttons(kd
 
 def test_try_a_question_between_two_entries_shows_the_clarification(kdir):
     (kdir / "faq" / "skola.yaml").write_text(TWO_STAFF_DAYS, encoding="utf-8")
-    run = cli("knowledge", "try", "studiedag hösten våren", "--dir", str(kdir))
+    run = cli("knowledge", "try", "studiedagar hösten och våren", "--dir", str(kdir))
     assert run.returncode == 0, run.stderr
     candidates = _candidates(run.stdout)
     assert {c[0] for c in candidates[:2]} == {"studiedag-host", "studiedag-var"}

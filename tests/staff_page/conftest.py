@@ -29,13 +29,14 @@ class Running:
 
 
 @contextlib.asynccontextmanager
-async def running(data_dir: Path, kdir: Path, now: str = TUESDAY):
-    """Run the app at `now` on a free loopback port with an editor and a publisher login."""
+async def running(data_dir: Path, kdir: Path, now: str = TUESDAY, **more):
+    """Run the app at `now` on a free loopback port with an editor and a publisher login
+    (`more`: other ServeConfig fields, e.g. redis_url)."""
     for role, password in PASSWORDS.items():
         add_login(data_dir, role, password, role=role)
     port = free_port()
     config = ServeConfig(port=port, data_dir=data_dir, knowledge_dir=kdir, now=now,
-                         rate_limit_per_address=0, rate_limit_per_session=0)
+                         rate_limit_per_address=0, rate_limit_per_session=0, **more)
     app = build_app(config)
     runner = web.AppRunner(app)
     await runner.setup()

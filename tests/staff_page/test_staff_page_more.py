@@ -14,6 +14,7 @@ from email import message_from_bytes
 from pathlib import Path
 
 import aiohttp
+import pytest
 from aiosmtpd.controller import Controller
 
 from backends.dsr.app import add_staff
@@ -70,6 +71,27 @@ async def test_gaps_are_masked_and_a_handled_group_is_hidden(tmp_path, kdir):
         try:
             assert await editor.login("editor") == 303
             await _work_the_gaps(editor)
+        finally:
+            await editor.close()
+
+
+@pytest.mark.parametrize("on_redis", [False, True], ids=["embedded", "redis"])
+async def test_a_question_just_asked_is_in_the_gaps_with_its_time(tmp_path, kdir, request, on_redis):
+    """The list reads the live store: a question asked a moment ago on the running server is
+    there at once (the embedded store's files lag its journal by seconds; Redis has no files)."""
+    more = {"redis_url": request.getfixturevalue("redis_server").url} if on_redis else {}
+    async with running(tmp_path / "data", kdir, **more) as srv:
+        editor = Browser(srv.base)
+        try:
+            assert await editor.login("editor") == 303
+            async with aiohttp.ClientSession() as guardian:
+                async with guardian.post(f"{srv.base}/api/chat",
+                                         json={"session": "gap-live-1", "text": "var hämtar jag ut mitt pass?"}) as resp:
+                    assert resp.status == 200
+            status, body = await editor.call("GET", "/staff/api/gaps?days=30")
+            assert status == 200, body
+            [group] = [g for g in body["groups"] if "pass" in g["example"]]
+            assert group["count"] == 1 and group["last"].startswith("2026-12-01T10:00")
         finally:
             await editor.close()
 
