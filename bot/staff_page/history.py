@@ -113,7 +113,9 @@ class History:
             ids = [i.strip() for line in body.splitlines() if line.startswith(ENTRIES_TRAILER)
                    for i in line[len(ENTRIES_TRAILER):].split(",") if i.strip()]
             if entry is None or entry in ids or not parents.strip():
-                out.append({"commit": sha, "at": at, "author": author, "message": subject, "changed": ids})
+                # "first": the starting point (no parent), which the page names in its own words.
+                out.append({"commit": sha, "at": at, "author": author, "message": subject, "changed": ids,
+                            "first": not parents.strip()})
         return out
 
     def resolve(self, commit: str) -> str | None:

@@ -152,6 +152,7 @@ async def test_editor_adds_previews_publisher_publishes_guardian_gets_it_history
         assert "publisher" in await rows.nth(0).text_content()
         assert "Kortare svar" in await rows.nth(0).text_content()
         assert "Ny fråga om skollov" in await rows.nth(1).text_content()
+        assert "Utgångsläget" in await rows.last.text_content()  # the starting point, in Swedish
         await rows.nth(0).get_by_role("button", name="Visa ändringen").click()
         await page.locator("#version-diff del").first.wait_for()
         removed = " ".join(await page.locator("#version-diff del").all_text_contents())

@@ -104,7 +104,7 @@ async def test_history_shows_who_and_what_and_restore_brings_the_old_answer_back
     newest, first = body["versions"][0], body["versions"][-1]
     assert (newest["commit"], newest["author"], newest["message"], newest["changed"]) == \
         (published["commit"], "publisher", "Kortare svar", [ENTRY])
-    assert first["message"] == "Starting point"
+    assert first["message"] == "Starting point" and first["first"] and not newest["first"]
     status, version = await publisher.call("GET", f"/staff/api/history/{newest['commit']}?entry={ENTRY}")
     assert status == 200 and NEW in version["entry"]["answer"]["sv"]
     answer_diff = next(d for d in version["diff"] if d["field"] == "answer.sv")

@@ -60,7 +60,7 @@ async function showVersion(version) {
   shown.at = version.at;
   $("version").hidden = false;
   $("version-heading").textContent = t("version_heading", { when: formatWhen(version.at), who: version.author || "" });
-  $("version-message").textContent = version.message || "";
+  $("version-message").textContent = messageOf(version);
   drawDiff(response.data.diff || []);
   const allowed = canPublish();
   $("restore-button").disabled = !allowed;
@@ -70,13 +70,17 @@ async function showVersion(version) {
   $("version-heading").focus();
 }
 
+function messageOf(version) {
+  return version.first ? t("history_first_version") : version.message || "";
+}
+
 function versionRow(version) {
   const when = formatWhen(version.at);
   const changed = (version.changed || []).join(", ");
   return dom("tr", {},
     dom("td", { text: when }),
     dom("td", { text: version.author || "" }),
-    dom("td", {}, version.message || "", changed ? dom("span", { class: "hint block", text: t("changed_list", { ids: changed }) }) : null),
+    dom("td", {}, messageOf(version), changed ? dom("span", { class: "hint block", text: t("changed_list", { ids: changed }) }) : null),
     dom("td", {}, dom("button", { type: "button", class: "secondary small", onclick: () => showVersion(version) },
       t("show_version"), dom("span", { class: "visually-hidden", text: " " + when }))));
 }
