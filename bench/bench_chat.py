@@ -233,7 +233,11 @@ def count_outcomes(data_dir: Path, dsr_dir: Path | None) -> dict:
 
 
 def start_chat(kind: str, port: int, data_dir: Path, env: dict, *extra: str, root: Path = ROOT) -> subprocess.Popen:
-    common = ["--port", str(port), "--data-dir", str(data_dir), "--now", NOW,
+    # A private copy of the knowledge: serve reloads when its files change, and other work on this
+    # checkout (staff editing knowledge) must not make one set-up rebuild its understanding mid-run.
+    knowledge = data_dir.parent / f"knowledge-{port}"
+    shutil.copytree(root / "knowledge", knowledge)
+    common = ["--port", str(port), "--data-dir", str(data_dir), "--now", NOW, "--knowledge-dir", str(knowledge),
               "--rate-limit-per-address", "0", "--rate-limit-per-session", "0", "--trusted-proxy", "127.0.0.1/32"]
     if kind == "serve":
         cmd = [sys.executable, "-m", "bot.cli", "serve", *common, *extra]

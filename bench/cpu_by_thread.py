@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_chat import ROOT, WEIGHTS, addresses, drive, free_port, register, wait_healthy  # noqa: E402
+from bench_chat import WEIGHTS, addresses, drive, free_port, register, start_chat, wait_healthy  # noqa: E402
 
 
 def snapshot(pid: int) -> dict[str, tuple[int, int]]:
@@ -53,14 +53,13 @@ def main() -> int:
     if args.mix:
         WEIGHTS.clear()
         WEIGHTS.update({k: int(v) for k, v in (part.split("=") for part in args.mix.split(","))})
-    data = Path(tempfile.mkdtemp(prefix="bench-threads-"))
+    data = Path(tempfile.mkdtemp(prefix="bench-threads-")) / "data"
+    data.mkdir(mode=0o700)
     pool = addresses(1000)
     register(data, pool)
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--port", str(port), "--data-dir", str(data),
-                             "--now", "2026-12-06T20:00", "--rate-limit-per-address", "0",
-                             "--rate-limit-per-session", "0", "--trusted-proxy", "127.0.0.1/32"], cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env={**os.environ, "HALMSTAD_LOG_LEVEL": "INFO"})
+    proc = start_chat("serve", port, data, {**os.environ, "HALMSTAD_LOG_LEVEL": "INFO",
+                                            "HALMSTAD_BACKEND_TOKEN": "bench-token"})
     base = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(base + "/healthz")

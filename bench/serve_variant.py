@@ -31,6 +31,7 @@ def main() -> int:
     parser.add_argument("--dsr-url")
     parser.add_argument("--activation-url")
     parser.add_argument("--trusted-proxy")
+    parser.add_argument("--knowledge-dir", type=Path)
     args = parser.parse_args()
 
     import logging
@@ -53,7 +54,8 @@ def main() -> int:
                          rate_limit_per_address=args.rate_limit_per_address,
                          rate_limit_per_session=args.rate_limit_per_session,
                          dsr_url=args.dsr_url, activation_url=args.activation_url,
-                         trusted_proxies=args.trusted_proxy)
+                         trusted_proxies=args.trusted_proxy,
+                         **({"knowledge_dir": args.knowledge_dir} if args.knowledge_dir else {}))
     app = build_app(config)
     if args.variant == "memory":
         from bot.store.memory import MemoryStore
