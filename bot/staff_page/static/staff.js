@@ -2,7 +2,7 @@
 // review reminders on the JSON API under /staff/api/. Every word comes from
 // knowledge/texts/staff_page.yaml (GET /staff/api/texts, or the page data the server puts in).
 // Everything a person typed is shown with textContent, never as HTML.
-import { say, session, setTexts, t, T, lang, otherLang } from "./staff_common.js";
+import { onRedraw, say, session, setTexts, t, T, lang, otherLang } from "./staff_common.js";
 import { api, setCsrf } from "./staff_api.js";
 import { entriesView } from "./staff_entries.js";
 import { editorDirty, editorView, newEntryView } from "./staff_editor.js";
@@ -148,6 +148,7 @@ $("logout").addEventListener("click", async () => {
   await api("POST", "/staff/logout", {});
   location.assign("/staff/?lang=" + lang());
 });
+onRedraw(route);
 window.addEventListener("hashchange", () => { route(); });
 window.addEventListener("beforeunload", (event) => {
   if (session.me && editorDirty()) event.preventDefault();  // the browser asks before unsaved changes are lost

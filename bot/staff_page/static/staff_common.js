@@ -4,6 +4,12 @@ export const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 export const T = {};
 /** Who is logged in: GET /staff/api/me ({user, role, csrf, review_needed}), null before. */
 export const session = { me: null };
+
+// Draw the current view again after the draft changed (publish, discard). staff.js registers its
+// router here, so the views need not import staff.js (which imports them).
+const redraws = [];
+export function onRedraw(fn) { redraws.push(fn); }
+export async function redraw(options) { for (const fn of redraws) await fn(options); }
 const PREFIX = "staff_page.";
 let LANG = null;
 

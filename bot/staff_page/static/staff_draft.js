@@ -1,8 +1,7 @@
 // The draft bar: what the draft changes and who changed it, "Publicera" for those who may publish
 // (a publisher, or an editor when the folder needs no review), and discarding the draft.
-import { clear, dom, say, session, t } from "./staff_common.js";
+import { clear, dom, redraw, say, session, t } from "./staff_common.js";
 import { api, refusal } from "./staff_api.js";
-import { route } from "./staff.js";
 
 const $ = (id) => document.getElementById(id);
 let changes = [];
@@ -60,7 +59,7 @@ async function publish(event) {
     $("publish-message").value = "";
     say(t("published", { count: (response.data.changed || []).length }));
     await refreshDraft();
-    await route({ reload: true });
+    await redraw({ reload: true });
     return;
   }
   button.disabled = false;
@@ -81,7 +80,7 @@ async function discard() {
   }
   say(t("discarded"));
   await refreshDraft();
-  await route({ reload: true });
+  await redraw({ reload: true });
 }
 
 export function setupDraftBar() {
