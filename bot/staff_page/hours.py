@@ -4,11 +4,14 @@ opens a public holiday names the date and the holiday)."""
 from __future__ import annotations
 
 import asyncio
+from datetime import date
 from pathlib import Path
 
 from aiohttp import web
 
+from bot.clock import STOCKHOLM
 from bot.staff_page import yamlfiles
+from common.calendar import swedish_holidays
 from bot.staff_page.accounts import StaffUser
 from bot.staff_page.checking import Focus, contact_warnings
 from bot.staff_page.drafts import HOURS, set_hours
@@ -18,17 +21,28 @@ from bot.staff_page.page import StaffError, api, body_of, json_reply, lang_of, p
 routes = web.RouteTableDef()
 
 
-def _read(folder: Path, lang: str) -> dict:
+def _read(folder: Path, lang: str, today: date) -> dict:
     doc = yamlfiles.load(folder / HOURS)
     return {"hours": yamlfiles.plain(doc.get("hours")) or {},
-            "exceptions": yamlfiles.plain(doc.get("exceptions")) or [], "warnings": contact_warnings(folder, lang)}
+            "exceptions": yamlfiles.plain(doc.get("exceptions")) or [], "warnings": contact_warnings(folder, lang),
+            "holidays": holidays_around(today, lang)}
+
+
+def holidays_around(today: date, lang: str) -> list[dict]:
+    """The closed holidays of this year and the next, named in `lang`, for the page's calendar."""
+    days = {**swedish_holidays(today.year, lang), **swedish_holidays(today.year + 1, lang)}
+    return [{"date": day.isoformat(), "name": name} for day, name in sorted(days.items())]
 
 
 @routes.get("/api/hours")
 @api
 async def get_hours(request: web.Request, user: StaffUser) -> web.Response:
     page = page_of(request)
-    return json_reply(await asyncio.to_thread(_read, page.draft.folder(), lang_of(request)))
+    return json_reply(await asyncio.to_thread(_read, page.draft.folder(), lang_of(request), _today(page)))
+
+
+def _today(page) -> date:
+    return page.clock().astimezone(STOCKHOLM).date()
 
 
 def _change(hours: dict, exceptions: list):
@@ -49,5 +63,5 @@ async def put_hours(request: web.Request, user: StaffUser) -> web.Response:
         raise StaffError("hours_shape")
     result = await save(request, user, _change(hours, exceptions), (), hours=True)
     page = page_of(request)
-    shown = await asyncio.to_thread(_read, page.draft.folder(), lang_of(request))
+    shown = await asyncio.to_thread(_read, page.draft.folder(), lang_of(request), _today(page))
     return json_reply({**shown, "warnings": [w for w in result.warnings if w["file"] == HOURS]})

@@ -182,6 +182,9 @@ async def test_hours_rule_warns_about_christmas_and_is_written_as_one_rule(serve
     editor = await browsers("editor")
     status, hours = await editor.call("GET", "/staff/api/hours")
     assert status == 200 and hours["hours"]["phone"]["fri"] == "07:00-16:00" and hours["warnings"] == []
+    # The page's calendar marks every closed holiday of this year and the next, by name.
+    assert {"date": "2026-12-25", "name": "Juldagen"} in hours["holidays"]
+    assert {"date": "2027-06-25", "name": "Midsommarafton"} in hours["holidays"]
     hours["exceptions"].append({"rule": {"weekday": "fredag", "from": "2026-12-01", "to": "2026-12-31"},
                                 "phone": "07:00-15:00", "open_on_holiday": True,
                                 "note": {"sv": "Fredag i december", "en": "A Friday in December"}})
