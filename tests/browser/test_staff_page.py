@@ -271,6 +271,9 @@ async def test_fridays_in_december_as_one_rule_with_the_christmas_warning(make_s
     assert "Helgdag: stängt" in await christmas.text_content()  # the holiday wins over the rule
     fridays = page.locator("#calendar td.has-exception", has_text="Fredag i december")
     assert await fridays.count() == 4  # 4, 11, 18 and 25 December
+    # Every closed holiday is marked, named, not only the one a warning names.
+    boxing_day = page.locator("#calendar td", has=page.locator(".day-num", has_text="26"))
+    assert "Annandag jul" in await boxing_day.first.text_content()
     await page.locator("#draft-changes").get_by_text("contact.yaml").wait_for()
     await no_violations(page, axe_violations, "hours sv")
 
