@@ -12,6 +12,7 @@ the truth and readers of the file see every change at once.
 A transaction changes the cached document in place; if it raises, or its write fails, the cache
 is dropped and the next operation reads the file again, so a refused change leaves no trace.
 Every operation holds one lock: what `look` returns must be copied by the caller if it is kept.
+Lookups by one field (`find`) go through an index built once and dropped when its table changes.
 
 A change names what it changed, so the write encodes only that: `{table: ids}` (the documents
 it changed in place; documents it added are found, removed ones dropped) or `{table: None}` (the
@@ -28,7 +29,7 @@ import os
 import threading
 from collections.abc import Collection, Mapping
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
 from backends.docfile import open_file, read_tables
 from common.atomic import write_atomic
@@ -48,12 +49,32 @@ class CachedDocument:
         self._identity: tuple[int, int, int] | None = None
         self._tables_text: dict[str, str] = {}  # a table's JSON text as last written, while unchanged
         self._docs_text: dict[str, dict[str, str]] = {}  # each document's JSON text, by table and id
+        self._indexes: dict[tuple[str, str], dict] = {}  # (table, field) -> value -> first document
         self._lock = threading.Lock()
 
     def look(self, read: Callable[[dict], T]) -> T:
         """Return `read(document)`; `read` must not change the document."""
         with self._lock:
             return read(self._current())
+
+    def find(self, table: str, field: str, value: Any, read: Callable[[dict], T]) -> T | None:
+        """Return `read(doc)` for the first document of `table` whose `field` equals `value`, or
+        None; like `docfile.first`, but through an index kept while the table is unchanged."""
+        with self._lock:
+            data = self._current()
+            index = self._indexes.get((table, field))
+            if index is None:
+                index = self._indexes[(table, field)] = {}
+                for doc in data[table].values():
+                    try:
+                        index.setdefault(doc.get(field), doc)
+                    except TypeError:  # an unhashable value is never looked up by these stores
+                        continue
+            try:
+                doc = index.get(value)
+            except TypeError:
+                return None
+            return None if doc is None else read(doc)
 
     def transact(self, change: Callable[[dict], tuple[T, Changed]]) -> T:
         """Run `change(document)` -> (result, changed) and write the file when it changed.
@@ -73,6 +94,7 @@ class CachedDocument:
 
     def _write(self, data: dict, changed: Mapping[str, Collection[str] | None]) -> None:
         """Write the whole document, encoding again only what changed."""
+        self._indexes = {key: index for key, index in self._indexes.items() if key[0] not in changed}
         parts = []
         for name, table in data.items():
             if name in changed or name not in self._tables_text:
@@ -99,7 +121,7 @@ class CachedDocument:
 
     def _forget(self) -> None:
         self._data = None
-        self._tables_text, self._docs_text = {}, {}
+        self._tables_text, self._docs_text, self._indexes = {}, {}, {}
 
     def close(self) -> None:
         """Release the TinyDB handle (the storage holds no open file)."""

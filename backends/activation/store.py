@@ -75,8 +75,7 @@ class ActivationStore:
 
     def find_account(self, email: str) -> str | None:
         """Return the stored address for a normalised address, or None when unregistered."""
-        account = self._read(lambda data: first(data[ACCOUNTS], key=email_key(email)))
-        return None if account is None else account["email"]
+        return self._doc.find(ACCOUNTS, "key", email_key(email), lambda account: account["email"])
 
     # Codes ----------------------------------------------------------------------------------
 
@@ -102,8 +101,8 @@ class ActivationStore:
 
     def code_is_valid(self, code_hash: str, now: datetime) -> bool:
         """Tell whether a code exists, is unused and has not expired."""
-        code = self._read(lambda data: first(data[CODES], hash=code_hash))
-        return code is not None and _parse(code["expires_at"]) > now
+        expires = self._doc.find(CODES, "hash", code_hash, lambda code: code["expires_at"])
+        return expires is not None and _parse(expires) > now
 
     def consume_code(self, code_hash: str, username: str, password_hash: str,
                      now: datetime) -> ConsumeResult:
@@ -140,8 +139,7 @@ class ActivationStore:
 
     def password_hash_for(self, username: str) -> str | None:
         """Return the stored password hash for a username (case-insensitive), or None."""
-        creds = self._read(lambda data: first(data[CREDENTIALS], username_key=username.casefold()))
-        return None if creds is None else creds["password_hash"]
+        return self._doc.find(CREDENTIALS, "username_key", username.casefold(), lambda creds: creds["password_hash"])
 
     def username_taken(self, username: str, code_hash: str) -> bool:
         """Tell whether another account than the code's already uses this username."""

@@ -163,7 +163,7 @@ class DsrStore:
 
     async def get_case(self, reference: str) -> dict | None:
         """Return one case, or None."""
-        return await self._look(lambda data: first(data["cases"], reference=reference))
+        return await asyncio.to_thread(self._doc.find, "cases", "reference", reference, copy.deepcopy)
 
     async def cases(self) -> list[dict]:
         """Return every case (unsorted)."""
@@ -179,7 +179,7 @@ class DsrStore:
 
     async def staff(self, username: str) -> dict | None:
         """Return a staff account by username, or None."""
-        return await self._look(lambda data: first(data["staff"], username=username))
+        return await asyncio.to_thread(self._doc.find, "staff", "username", username, copy.deepcopy)
 
     def close(self) -> None:
         """Release the TinyDB handle (the storage holds no open file)."""

@@ -141,3 +141,22 @@ async def test_after_every_kind_of_change_the_file_is_exactly_the_document_in_me
     assert (await store.get_case("DSR-2026-00002"))["notes"] == ["done"]
     assert (await store.job_state("reminder"))["last"] == "2026-12-02"
     store.close()
+
+
+def test_lookups_follow_every_change_of_their_table(tmp_path):
+    doc = CachedDocument(tmp_path / "d.json", ("t",))
+    doc.transact(lambda data: (data["t"].update({"1": {"k": "a"}, "2": {"k": "b"}}), {"t": ()}))
+    assert doc.find("t", "k", "a", lambda d: d["k"]) == "a"  # the index is built here
+
+    def rename(data):
+        data["t"]["1"]["k"] = "c"
+        return None, {"t": ["1"]}
+
+    doc.transact(rename)
+    assert doc.find("t", "k", "a", lambda d: d) is None
+    assert doc.find("t", "k", "c", lambda d: d["k"]) == "c"
+    doc.transact(lambda data: (data["t"].pop("2"), {"t": ()}))
+    assert doc.find("t", "k", "b", lambda d: d) is None
+    write_atomic(tmp_path / "d.json", json.dumps({"t": {"7": {"k": "b"}}}).encode())  # another writer
+    assert doc.find("t", "k", "b", lambda d: d["k"]) == "b"
+    assert doc.find("t", "k", "c", lambda d: d) is None
