@@ -22,7 +22,7 @@ def write_atomic(path: Path, data: bytes, *, fsync_dir: bool = False, sole_write
     """Replace `path` with `data` so that a crash leaves either the old or the new content.
 
     `sole_writer=True` (a caller that is the only one ever writing `path`, one write at a time)
-    uses the fixed temp name `.tmp-<name>` beside it instead of searching for a random free one.
+    uses the fixed temp name `.tmp-<name>.part` beside it instead of searching for a random free one.
     """
     try:
         fd, tmp = _temp_file(path, sole_writer)
@@ -52,7 +52,7 @@ def write_atomic(path: Path, data: bytes, *, fsync_dir: bool = False, sole_write
 def _temp_file(path: Path, sole_writer: bool) -> tuple[int, str]:
     if not sole_writer:
         return tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
-    tmp = str(path.with_name(TMP_PREFIX + path.name))
+    tmp = str(path.with_name(TMP_PREFIX + path.name + ".part"))  # not "*.json": globs must not find it
     return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), tmp
 
 
