@@ -340,6 +340,7 @@ async def test_a_telegram_message_is_sent_once_by_its_process_and_recovered_if_t
 def test_serve_on_redis_sends_telegram_posts_through_the_outbox(redis_server, tmp_path, monkeypatch):
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "1:test")
     monkeypatch.setenv("TELEGRAM_API_BASE_URL", "http://127.0.0.1:9/bot")
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_URL", "https://bot.example.org/telegram/webhook")  # no polling on Redis
     app = build_app(ServeConfig(data_dir=tmp_path / "data", redis_url=redis_server.url))
     listeners = [getattr(listener, "__self__", None) for listener in app[RUNTIME_KEY].engine.listeners]
     assert [type(part).__name__ for part in listeners] == ["PushHub", "TelegramOutbox"]
