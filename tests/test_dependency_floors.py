@@ -33,6 +33,9 @@ FIXED = {
     "rapidfuzz": ("3.6", "no known advisory; floor reviewed"),
     "tzdata": ("2024.1", "data only; floor reviewed"),
     "pydantic": ("2.4", "CVE-2024-3772 ReDoS in email validation, fixed in 2.4.0 (emails are not validated here)"),
+    "redis": ("5.0.1", "CVE-2023-28858/28859 (a cancelled asyncio command could hand its reply to the next "
+                       "one), fixed in 4.5.4; 5.0.1 for Redis.from_pool, which the client uses"),
+    "ruamel.yaml": ("0.18", "no known advisory; floor reviewed (round-trip mode only, never unsafe load)"),
 }
 NOT_REVIEWED_HERE = {"pytest", "pytest-asyncio", "playwright", "hypothesis", "telemelya", "fakeredis",
                      "pytest-timeout"}
