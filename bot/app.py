@@ -52,6 +52,7 @@ from bot.store.tinydb_store import TinyDBStore
 from common.atomic import TMP_PREFIX
 from common.hardening import install_server_headers, secure_data_dir
 from common.locks import KeyedLocks
+from common.logtally import flush_all as flush_log_summaries
 from common.redis_conn import DEFAULT_PREFIX, RedisSettings, shared_secret
 from common.netaddr import ClientAddresses, parse_trusted_proxies
 from flows.ports import Services
@@ -143,6 +144,7 @@ def build_core(config: ServeConfig) -> Core:
     clients = ClientAddresses(parse_trusted_proxies(config.trusted_proxies),
                               secret=hmac.new(token.encode("utf-8"), b"client-address", "sha256").digest())
     core = Core(config, holder, make_clock(config.now), token, clients)
+    core.closers.append(flush_log_summaries)  # the last minute's request and turn counts (closed last)
     if config.redis_url:
         # redis-py connects on the first command, so a Redis that is down now only makes turns
         # (and /healthz) answer 503 until it is back.

@@ -25,11 +25,13 @@ from bot.turn import Interception, Turn
 from bot.understanding import Understanding
 from common import privacy
 from common.locks import KeyedLocks
+from common.logtally import LogTally
 from common.messages import Inbound, Outbound, Reply
 from flows.machine import Answer, Flow
 from flows.ports import Services
 
 log = logging.getLogger("halmstad.engine")
+TURN_SUMMARY_SECONDS = 60.0
 
 # The knowledge and understanding one turn uses, fixed at its start, so that a live reload in the
 # middle of a turn never mixes two versions (a context variable: each turn's task sees its own).
@@ -74,6 +76,8 @@ class Engine:
         self.commands = Commands(self)
         self.runner = FlowRunner(self)
         self.interruptions = Interruptions(self)
+        # A line per turn at DEBUG; at INFO one summary a minute of the turns by channel and outcome.
+        self.turn_log = LogTally(log, "turns", TURN_SUMMARY_SECONDS)
 
     @property
     def knowledge(self) -> Knowledge:
@@ -175,8 +179,10 @@ class Engine:
         turn.entries[0]["outcome"] = state.last_outcome
         entries = turn.entries + [_entry("bot", r, now) for r in replies]
         await self.store.commit(inbound.session, state.to_json(), entries)
-        log.info("turn channel=%s flow=%s step=%s outcome=%s", inbound.channel, state.flow, state.step,
-                 state.last_outcome)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("turn channel=%s flow=%s step=%s outcome=%s", inbound.channel, state.flow, state.step,
+                      state.last_outcome)
+        self.turn_log.add(f"{inbound.channel} {state.last_outcome}")
         return turn, replies
 
     def _read_input(self, turn: Turn, *, is_new: bool) -> list[Reply]:
