@@ -13,6 +13,7 @@ from bot.knowledge import Entry
 from bot.state import ConversationState
 from bot.understanding import Match
 from bot.turn import Dialogue, Turn
+from common.logtally import LogTally
 from common.messages import Button, Reply
 from flows import answers
 from flows.machine import (
@@ -23,6 +24,7 @@ from flows.machine import (
 
 log = logging.getLogger("halmstad.engine")
 MAX_HOPS = 12
+FLOW_SUMMARY_SECONDS = 60.0
 
 
 class FlowRunner:
@@ -30,6 +32,13 @@ class FlowRunner:
 
     def __init__(self, engine: Dialogue) -> None:
         self.engine = engine
+        # Flows started and finished: a DEBUG line each, an INFO summary a minute.
+        self.flow_log = LogTally(log, "flows", FLOW_SUMMARY_SECONDS)
+
+    def _flow_event(self, event: str, name: str) -> None:
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("flow %s flow=%s", event, name)
+        self.flow_log.add(f"{event} {name}")
 
     def active(self, state: ConversationState) -> tuple[Flow | None, Step | None]:
         """Return the active flow and the step waiting for an answer (None, None outside one)."""
@@ -62,7 +71,7 @@ class FlowRunner:
             state.paused = None
         state.topic = state.topic or name
         state.last_outcome = f"flow:{name}"
-        log.info("flow start flow=%s", name)
+        self._flow_event("start", name)
         return out + await self.enter(turn, flow, flow.start)
 
     async def run_step(self, turn: Turn, answer: Answer) -> list[Reply] | None:
@@ -86,7 +95,7 @@ class FlowRunner:
             return await self.prompt(turn, flow, step) if transition.reprompt else []
         if isinstance(transition, Finish):
             state.leave_flow()
-            log.info("flow end flow=%s", flow.name)
+            self._flow_event("end", flow.name)
             if transition.menu:
                 return [Reply(engine.t("core.anything_else", state.lang), engine.menu_buttons(state.lang))]
             return []

@@ -12,6 +12,7 @@ duck-typed: anything with `.remote` and `.headers.getall(name, default)` (aiohtt
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -47,6 +48,18 @@ def _ip(text: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | Non
     """Return the address in `text` ("1.2.3.4", "[2001:db8::1]:443", "1.2.3.4:80"), or None."""
     if not text:
         return None
+    # Only texts as short as addresses are remembered: a header full of junk must not fill memory.
+    return _ip_cached(text) if len(text) <= 64 else _parse_ip(text)
+
+
+# A request's addresses are parsed again and again (the proxy's on every request, a guardian's on
+# every message): parsing was most of what finding the client cost, so recent results are kept.
+@functools.lru_cache(maxsize=4096)
+def _ip_cached(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    return _parse_ip(text)
+
+
+def _parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     text = text.strip()
     if text.startswith("[") and "]" in text:
         text = text[1:text.index("]")]
@@ -61,6 +74,7 @@ def _ip(text: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | Non
     return ip
 
 
+@functools.lru_cache(maxsize=4096)
 def limit_key(ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None) -> str:
     """Return the string limits count under: the IPv4 address, or the IPv6 address's /64."""
     if ip is None:
@@ -76,8 +90,9 @@ class ClientAddresses:
     def __init__(self, trusted: Iterable[Network] | str | None = (), secret: bytes | None = None) -> None:
         self.trusted = parse_trusted_proxies(trusted) if isinstance(trusted, str) else tuple(trusted or ())
         self._secret = secret or secrets.token_bytes(32)
+        self._is_trusted = functools.lru_cache(maxsize=4096)(self._check_trusted)
 
-    def _is_trusted(self, ip) -> bool:
+    def _check_trusted(self, ip) -> bool:
         return ip is not None and any(ip.version == net.version and ip in net for net in self.trusted)
 
     def ip_of(self, request):

@@ -203,7 +203,7 @@ async def post_chat(request: web.Request) -> web.Response:
     config: ChatConfig = request.app[CHAT_CONFIG_KEY]
     data = await read_json(request)
     session, text, button, lang = parse_chat_request(data)
-    address = _client(request)
+    address = config.clients.of(request)
     wait = await config.per_address.hit(address) or await config.per_session.hit(session)
     if wait:
         msg_lang = (detect_language(text) if text else None) or lang or "sv"
