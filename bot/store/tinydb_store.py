@@ -48,7 +48,7 @@ import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, TypeVar
+from typing import Any, AsyncIterator, Callable, NamedTuple, TypeVar
 
 from common.locks import KeyedLocks
 from common.atomic import TMP_PREFIX, clean_stale_temp_files, write_atomic
@@ -63,9 +63,16 @@ T = TypeVar("T")
 CORRUPT_DIR = "corrupt"
 _SHARD = re.compile(r"[0-9a-f]{2}")
 
-# A parsed conversation as held in the cache: (state, entries in seq order). Never mutated once
-# built; every value handed to a caller is a copy.
-_Parsed = tuple[dict, tuple[dict, ...]]
+
+
+class _Parsed(NamedTuple):
+    """A conversation as held in memory. Never mutated once built. The state is kept as JSON text
+    only: a caller's copy is decoded from it (cheaper than `copy.deepcopy`). The entries' text is
+    kept too, so a commit encodes only its own new entries and the file is put together from text."""
+
+    entries: tuple[dict, ...]  # in seq order
+    state_json: str
+    entries_json: str  # the inside of the file's transcript table: '"1":{...},"2":{...}'
 
 
 def session_tag(session: str) -> str:
@@ -75,9 +82,14 @@ def session_tag(session: str) -> str:
 
 def shard_path(root: Path, session: str) -> Path:
     """Return where a conversation's file lives, so tools (and the benchmark) agree on layout."""
+    return Path(root) / _shard_name(session)
+
+
+def _shard_name(session: str) -> str:
+    """Return a conversation's file under the root, `<2 hex chars>/<session>.json` (as text: a
+    `Path` costs more than the `stat` that asks whether a new conversation has a file)."""
     validate_session(session)
-    shard = hashlib.sha256(session.encode("ascii")).hexdigest()[:2]
-    return Path(root) / shard / f"{session}.json"
+    return f"{hashlib.sha256(session.encode('ascii')).hexdigest()[:2]}/{session}.json"
 
 
 def build_document(state: dict, transcript: list[dict] | tuple[dict, ...]) -> dict:
@@ -89,7 +101,8 @@ def build_document(state: dict, transcript: list[dict] | tuple[dict, ...]) -> di
 
 
 def _parse_document(doc: Any) -> _Parsed:
-    """Check a decoded file has the layout `build_document` writes; raise ValueError if not."""
+    """Check a decoded file has the layout `build_document` writes; raise ValueError if not.
+    (In a worker thread: the JSON texts kept with it are encoded here, off the event loop.)"""
     if not isinstance(doc, dict):
         raise ValueError("document is not an object")
     state_table = doc.get("state")
@@ -103,7 +116,16 @@ def _parse_document(doc: Any) -> _Parsed:
         if not isinstance(entry, dict) or entry.get("seq") != expected or key != str(expected):
             raise ValueError("transcript seqs are not 1, 2, 3, ...")
         entries.append(entry)
-    return state_table["1"], tuple(entries)
+    return _Parsed(tuple(entries), _dumps(state_table["1"]), _table_json(entries, map(_dumps, entries)))
+
+
+# One encoder for every document (json.dumps with options builds a new one per call).
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _table_json(entries: list[dict], texts: Any) -> str:
+    """Return the inside of a transcript table from its entries and their encoded `texts`."""
+    return ",".join(f'"{entry["seq"]}":{text}' for entry, text in zip(entries, texts))
 
 
 JOURNAL_DIR = "journal"
@@ -131,10 +153,6 @@ def _parse_record(payload: bytes) -> tuple[str, bytes | None]:
     raise ValueError("unknown journal record")
 
 
-def _encode(document: dict) -> bytes:
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
 class TinyDBStore:
     """Keeps each conversation in its own TinyDB file under `root`, made durable by a journal."""
 
@@ -151,6 +169,7 @@ class TinyDBStore:
         del fsync_dir
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        self._root_text = str(self.root)
         removed = clean_stale_temp_files(self.root)
         if removed:
             log.info("session store: removed %d stale temp files", removed)
@@ -183,8 +202,8 @@ class TinyDBStore:
         parsed = await self._current(session)
         if parsed is None:
             return None
-        state, entries = parsed
-        return Conversation(session=session, state=copy.deepcopy(state), transcript=copy.deepcopy(list(entries)))
+        return Conversation(session=session, state=json.loads(parsed.state_json),
+                            transcript=list(json.loads("{" + parsed.entries_json + "}").values()))
 
     async def load_state(self, session: str) -> dict | None:
         """Return a copy of the conversation's state only (what a turn needs), or None.
@@ -194,7 +213,7 @@ class TinyDBStore:
         """
         validate_session(session)
         parsed = await self._current(session)
-        return None if parsed is None else copy.deepcopy(parsed[0])
+        return None if parsed is None else json.loads(parsed.state_json)
 
     async def commit(self, session: str, state: dict, new_entries: list[dict]) -> list[dict]:
         """Store `state`, append `new_entries` with the next seqs; durable (journal) on return."""
@@ -222,7 +241,7 @@ class TinyDBStore:
             self._end()
         if self._journal.size > self._compact_bytes:
             self._wake.set()
-        return copy.deepcopy(stored)
+        return stored
 
     async def transcript(self, session: str, after: int = 0) -> list[dict]:
         """Return copies of the entries with seq > after (empty for an unknown session)."""
@@ -230,7 +249,7 @@ class TinyDBStore:
         parsed = await self._current(session)
         if parsed is None:
             return []
-        return copy.deepcopy([e for e in parsed[1] if e["seq"] > after])
+        return copy.deepcopy([e for e in parsed.entries if e["seq"] > after])
 
     async def delete(self, session: str) -> None:
         """Remove a conversation; deleting an unknown conversation is not an error."""
@@ -300,7 +319,7 @@ class TinyDBStore:
         """Tell (and remember) that a conversation has no file: a new conversation is answered
         with one stat on the event loop, far cheaper than a hop to a worker thread."""
         try:
-            os.stat(shard_path(self.root, session))
+            os.stat(os.path.join(self._root_text, _shard_name(session)))
         except FileNotFoundError:
             self._cache_put(session, None)
             return True
@@ -496,17 +515,22 @@ class TinyDBStore:
 
 
 def _next_version(current: _Parsed | None, state: dict, entries: list[dict]) -> tuple[_Parsed, bytes, list[dict]]:
-    """Build a conversation's next version and its file's bytes; return it and the new entries."""
-    # The JSON round trip copies what the caller passed (so later mutation cannot reach memory)
-    # and fails on values JSON cannot hold before anything is written.
-    state = json.loads(json.dumps(state))
-    entries = json.loads(json.dumps(entries))
-    old_entries = current[1] if current is not None else ()
+    """Build a conversation's next version and its file's bytes (what `build_document` lays out);
+    return it and a copy of the new entries for the caller."""
+    # Encoding what the caller passed fails on values JSON cannot hold before anything is written,
+    # and decoding it gives copies that later mutation cannot reach. Only the new entries are
+    # encoded: the older ones' text is kept with the version before.
+    state_json = _dumps(state)
+    old_entries = current.entries if current is not None else ()
     last = old_entries[-1]["seq"] if old_entries else 0
-    for offset, entry in enumerate(entries, start=1):
-        entry["seq"] = last + offset
-    all_entries = old_entries + tuple(entries)
-    return (state, all_entries), _encode(build_document(state, all_entries)), entries
+    numbered = [{**entry, "seq": last + offset} for offset, entry in enumerate(entries, start=1)]
+    texts = [_dumps(entry) for entry in numbered]
+    new_json = _table_json(numbered, texts)
+    entries_json = ",".join(part for part in (current.entries_json if current else "", new_json) if part)
+    listed = "[" + ",".join(texts) + "]"
+    version = _Parsed(old_entries + tuple(json.loads(listed)), state_json, entries_json)
+    doc = ('{"state":{"1":' + state_json + '},"transcript":{' + entries_json + "}}").encode("utf-8")
+    return version, doc, json.loads(listed)
 
 
 async def _await_even_if_cancelled(future: asyncio.Future[T]) -> T:

@@ -16,7 +16,7 @@ from pathlib import Path
 from tinydb import TinyDB
 
 from common.atomic import AtomicJSONStorage
-from bot.store.tinydb_store import JOURNAL_DIR, TinyDBStore, shard_path
+from bot.store.tinydb_store import JOURNAL_DIR, TinyDBStore, build_document, shard_path
 from common.journal import frame, read_segment, segments
 
 REPO = Path(__file__).resolve().parents[2]
@@ -273,3 +273,42 @@ async def test_a_journal_left_by_a_crash_is_replayed_with_its_deletions(tmp_path
     assert await reopened.load("gone") is None
     assert not shard_path(tmp_path, "gone").exists()
     await reopened.close()
+
+
+async def test_a_file_holds_exactly_what_build_document_lays_out_after_commits_rereads_and_compactions(tmp_path):
+    # A commit encodes only its new entries and reuses the kept text of the others: the file must
+    # still be the whole document, byte for byte, whichever way the older version was read.
+    state = {"v": 2, "lang": "sv", "position": {"flow": "f", "step": "s", "data": {"namn": "Åsa Öberg"}}}
+    store = TinyDBStore(tmp_path)
+    await store.commit("s1", state, [entry("hej å"), {"from": "bot", "text": "ä", "buttons": [{"label": "Ja", "payload": "ans:yes"}]}])
+    await store.commit("s1", dict(state, lang="en"), [entry("b")])
+    await store.close()
+    store = TinyDBStore(tmp_path)  # the older version now comes from its file
+    await store.commit("s1", dict(state, lang="sv"), [entry("c"), entry("\u2028 \"quoted\" \\ ")])
+    store._compact()
+    await store.commit("s1", dict(state, topic="t"), [])  # from the cache after a compaction
+    await store.close()
+
+    raw = shard_path(tmp_path, "s1").read_bytes()
+    transcript = list(json.loads(raw)["transcript"].values())
+    expected = json.dumps(build_document(dict(state, topic="t"), transcript), ensure_ascii=False, separators=(",", ":"))
+    assert raw == expected.encode("utf-8")
+    assert [e["seq"] for e in transcript] == [1, 2, 3, 4, 5]
+    assert [e["text"] for e in transcript] == ["hej å", "ä", "b", "c", "\u2028 \"quoted\" \\ "]
+
+
+async def test_what_a_caller_gets_or_gave_is_a_copy_memory_never_shares(tmp_path):
+    store = TinyDBStore(tmp_path)
+    given_state, given = {"v": 2, "data": {"a": 1}}, [entry("a")]
+    stored = await store.commit("s1", given_state, given)
+    given_state["data"]["a"] = 2
+    given[0]["text"] = "changed"
+    stored[0]["text"] = "changed too"
+    loaded = await store.load_state("s1")
+    loaded["data"]["a"] = 3
+    conv = await store.load("s1")
+    conv.transcript[0]["text"] = "and again"
+    assert await store.load_state("s1") == {"v": 2, "data": {"a": 1}}
+    assert [e["text"] for e in (await store.load("s1")).transcript] == ["a"]
+    assert "seq" not in given[0], "the caller's entries are not numbered in place"
+    await store.close()
