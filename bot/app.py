@@ -154,11 +154,16 @@ def build_core(config: ServeConfig) -> Core:
     return core
 
 
-def build_conversations(core: Core) -> tuple[SessionStore, Locks]:
+def build_conversations(core: Core, shared: SharedState | None = None) -> tuple[SessionStore, Locks]:
     """Where conversations live and how their turns are serialised: in Redis, shared by every
     process on it (--redis-url), else in the embedded store under the data dir, this process only."""
     if core.redis is not None and core.redis_settings is not None:
-        return RedisStore(core.redis, core.redis_settings), RedisLocks(core.redis, core.redis_settings)
+        # A turn's lock reads the conversation's state and the change stream's news in the same
+        # round trip (the store's `load_state` and the handoff's catch-up use them), and its commit
+        # releases the lock (bot/store/redis_lock.py).
+        store = RedisStore(core.redis, core.redis_settings)
+        return store, RedisLocks(core.redis, core.redis_settings, state_key=store.state_key,
+                                 follower=shared.bus if shared is not None else None)
     return TinyDBStore(core.config.data_dir / "sessions"), KeyedLocks()
 
 
@@ -223,7 +228,7 @@ def build_app(config: ServeConfig) -> web.Application:
     local = f"http://{config.host}:{config.port}"
     services = build_services(core, activation_url=config.activation_url or f"{local}/activation",
                               dsr_url=config.dsr_url or f"{local}/dsr", outbox="pending_dsr", shared=shared)
-    store, locks = build_conversations(core)
+    store, locks = build_conversations(core, shared)
     handoff = _build_handoff(core, shared)
     services.handoff = handoff.service
     push = PushHub(store.transcript)

@@ -7,9 +7,11 @@ each entry to the handlers of its kind: the handoff queue's copy of the items, t
 (presence, console sessions), the push sockets and the agent consoles of this process.
 
 Entries are applied in stream order, once each (`last_id`), whoever reads them: the follower, or
-`catch_up()` which reads what is new right now (one round trip). A process that has caught up
-has seen every change acknowledged before, so a request on B that follows a write on A sees it:
-the agent console's requests and the handoff interceptor catch up first.
+`catch_up()` which reads what is new right now (one round trip), or the script that takes a
+turn's conversation lock (bot/store/redis_lock.py, `took`), in the same round trip. A process
+that has caught up has seen every change acknowledged before, so a request on B that follows a
+write on A sees it: the agent console's requests and the handoff interceptor catch up first (the
+interceptor with its turn's lock, `catch_up_turn`).
 
 Writes a caller cannot await (a console session started by a sync method, a heartbeat) are queued
 in order and flushed by `flush()`; the `flushed` middleware awaits them before a response leaves.
@@ -27,6 +29,7 @@ from typing import Any, Awaitable, Callable
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from bot.store.redis_lock import current_lock
 from common.redis_conn import RedisSettings
 
 log = logging.getLogger("halmstad.shared")
@@ -145,6 +148,23 @@ class EventBus:
                         log.error("shared write failed kind=%s", kind)
 
     # Following ----------------------------------------------------------------------------------
+
+    def position(self) -> str:
+        """Where this process stands in the stream, for a read by another's script ("" before
+        `start()`: nothing to read with it then)."""
+        return "%d-%d" % self.last_id if self.last_id != (0, 0) else ""
+
+    def took(self, entries: list) -> None:
+        """Apply the entries a turn's lock read (bot/store/redis_lock.py) in its own script, as
+        `[id, [field, value, ...]]` lists."""
+        self._apply([(entry_id, dict(zip(flat[::2], flat[1::2]))) for entry_id, flat in entries])
+
+    async def catch_up_turn(self) -> None:
+        """`catch_up()`, unless this task holds a conversation's lock whose script already read
+        every entry (no await since: nothing else has run in between)."""
+        held = current_lock()
+        if held is None or not held.caught_up:
+            await self.catch_up()
 
     async def catch_up(self) -> None:
         """Apply every entry written so far (one round trip when nothing is new)."""

@@ -75,7 +75,7 @@ class SharedState:
 
     def service_memory(self) -> ServiceMemory:
         return ServiceMemory(announced=self.maps["announced"], seen=self.maps["seen"], typing=self.maps["typing"],
-                             claims=RedisClaims(self.bus), now=time.time, catch_up=self.bus.catch_up)
+                             claims=RedisClaims(self.bus), now=time.time, catch_up=self.bus.catch_up_turn)
 
     def hub(self) -> Hub:
         """The consoles' hub: an event published anywhere reaches the consoles of every process."""

@@ -2,22 +2,28 @@
 whichever `serve` process it arrives (the `Locks` port of `bot.store.base`, used with `--redis-url`).
 
 `async with locks.lock(session):` first takes an in-process lock for the key (so the waiters of
-one process queue here, not by polling Redis), then a Redis lock (redis-py's `Lock`: SET NX PX
-with a random token, released by a Lua compare-and-delete) at `<prefix>lock:conv:<session>`.
-The lock is a lease of `lease` seconds, renewed every third of it while the turn runs, so a slow
-turn (a backend call near its timeout) keeps it, and a process killed mid-turn frees it after at
-most one lease. A turn that cannot get the lock within `wait` seconds fails with `LockBusy`
-(answered with 503, like Redis being down), rather than waiting without end.
+one process queue here, not by polling Redis), then a Redis lock at `<prefix>lock:conv:<session>`:
+SET NX PX with a random token, in a Lua script that, in the same round trip, also reads what the
+turn needs first (the conversation's state, when the locks are given `state_key`; new entries of
+the change stream, when given a `follower`). The state read is kept for the turn
+(`prefetched_state`): the store's `load_state` answers from it, and it stays true while the lock
+is held, since every other writer of the conversation needs the lock too.
 
-Release is best effort: the turn is already stored when it runs, so a release that fails (Redis
-just went down, or the lease was lost) is logged and left to expire, never turned into an error
-that would make the guardian send the turn again.
+The lock is a lease of `lease` seconds, renewed every third of it while the turn runs (a timer,
+not a task per turn: most turns end before the first renewal), so a slow turn (a backend call near
+its timeout) keeps it, and a process killed mid-turn frees it after at most one lease. A turn that
+cannot get the lock within `wait` seconds fails with `LockBusy` (answered with 503, like Redis
+being down), rather than waiting without end.
 
-A lease can still be lost while a turn runs (the process stalled past it, or a Redis failover
-dropped the key) and another process may then take the conversation. So the lock is also a
-fence: while it is held, `held_lock(session)` names its key and token, and `RedisStore.commit`
-stores the turn only if the key still holds that token; otherwise it raises `LockLost` and
-stores nothing (the guardian gets 503 and sends the turn again).
+The lock is also a fence: while it is held, `held_lock(session)` gives its key and token, and
+`RedisStore.commit` stores the turn only if the key still holds that token (else `LockLost`, and
+nothing is stored: the lease ran out, a stalled process or a failover, and another process may
+have the conversation). The commit releases the lock in the same script (`Held.released`), so a
+turn is one round trip to lock and read and one to store and unlock. A lock the body did not
+release that way (a turn that stored nothing, or failed) is released at the end by a
+compare-and-delete script: a lock that expired and was taken by another is never deleted by its
+old holder. Release is best effort: a release that fails (Redis just went down) is logged and left
+to expire, never turned into an error that would make the guardian send the turn again.
 """
 from __future__ import annotations
 
@@ -26,11 +32,11 @@ import contextvars
 import logging
 import secrets
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
+from dataclasses import dataclass
+from typing import AsyncIterator, Callable, Protocol
 
 from redis.asyncio import Redis
-from redis.asyncio.lock import Lock
-from redis.exceptions import LockError, RedisError
+from redis.exceptions import RedisError
 
 from common.locks import KeyedLocks
 from common.redis_conn import RedisSettings
@@ -40,10 +46,31 @@ log = logging.getLogger("halmstad.redis_lock")
 LEASE = 10.0  # seconds a lock is held without renewal; a killed holder blocks this long at most
 WAIT = 15.0  # seconds a turn waits for its conversation's lock before giving up (503)
 POLL = 0.01  # seconds between tries while another process holds the lock
+NOT_READ = object()  # `Held.state` when the lock did not read the state
 
+# KEYS: lock, conversation hash, stream (each a dummy when unused). ARGV: token, lease ms, read
+# the state ('1'/''), stream position ('' for none), stream batch. Returns false when the lock is
+# another's, else {state or '', stream entries or ''}: one round trip for lock, state and news.
+_ACQUIRE = """
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end  -- ours already: a resent try
+end
+local state = ''
+if ARGV[3] ~= '' then state = redis.call('HGET', KEYS[2], 'state') or '' end
+local news = ''
+if ARGV[4] ~= '' then
+  local found = redis.call('XREAD', 'COUNT', ARGV[5], 'STREAMS', KEYS[3], ARGV[4])
+  if found then news = found[1][2] end
+end
+return {state, news}
+"""
 
-# The Redis lock the running task holds: (session, lock key, token), for the commit's fence.
-_HELD: contextvars.ContextVar[tuple[str, str, str] | None] = contextvars.ContextVar("held_lock", default=None)
+# KEYS: lock. ARGV: token, lease ms. Renew (1) or release (0 ms) only while the lock is ours.
+_RENEW = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[2] == '0' then return redis.call('DEL', KEYS[1]) end
+return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+"""
 
 
 class LockBusy(Exception):
@@ -54,58 +81,139 @@ class LockLost(LockBusy):
     """The lease ran out while the turn ran and the conversation may be another's: not stored."""
 
 
-def held_lock(session: str) -> tuple[str, str] | None:
-    """The (lock key, token) of `session`'s Redis lock when this task holds it, else None."""
+class Follower(Protocol):
+    """The change stream a turn catches up with while it takes its lock (bot/shared_redis/bus.py)."""
+
+    stream: str
+
+    def position(self) -> str: ...
+    def took(self, entries: list) -> None: ...
+
+
+@dataclass
+class Held:
+    """A Redis lock this task holds: its key and token, the state read with it (raw JSON, None for
+    a new conversation, NOT_READ), and whether a commit has released it already. A second commit
+    in the same turn goes through only if nobody has held the lock or committed since the first."""
+
+    session: str
+    key: str
+    token: str
+    state: object = NOT_READ
+    caught_up: bool = False  # the lock's script read every new entry of the change stream
+    released: bool = False
+    last_commit: str = ""  # the id of the commit that released it
+
+
+# The Redis lock the running task holds, for the commit's fence and the prefetched state.
+_HELD: contextvars.ContextVar[Held | None] = contextvars.ContextVar("held_lock", default=None)
+
+
+def current_lock() -> Held | None:
+    """The conversation lock this task holds, if any."""
+    return _HELD.get()
+
+
+def held_lock(session: str) -> Held | None:
+    """The Redis lock of `session` when this task holds it, else None."""
     held = _HELD.get()
-    return (held[1], held[2]) if held is not None and held[0] == session else None
+    return held if held is not None and held.session == session else None
 
 
 class RedisLocks:
-    """Per-key locks held in Redis, so two processes never run one conversation's turns at once."""
+    """Per-key locks held in Redis, so two processes never run one conversation's turns at once.
+    `state_key(session)`: the conversation's hash, whose `state` is read with the lock."""
 
-    def __init__(self, client: Redis, settings: RedisSettings, *, lease: float = LEASE,
-                 wait: float = WAIT, poll: float = POLL) -> None:
+    def __init__(self, client: Redis, settings: RedisSettings, *, lease: float = LEASE, wait: float = WAIT,
+                 poll: float = POLL, state_key: Callable[[str], str] | None = None,
+                 follower: Follower | None = None, batch: int = 1000) -> None:
         self._redis = client
         self._settings = settings
         self._local = KeyedLocks()
+        self._acquire = client.register_script(_ACQUIRE)
+        self._renew_script = client.register_script(_RENEW)
         self.lease, self.wait, self.poll = lease, wait, poll
+        self.state_key, self.follower, self.batch = state_key, follower, batch
 
     @asynccontextmanager
     async def lock(self, key: str) -> AsyncIterator[None]:
         """Hold `key` in this process and in Redis for the body of the `async with`."""
         async with self._local.lock(key):
-            name, token = self._settings.key("lock", "conv", key), secrets.token_hex(16)
-            lock = Lock(self._redis, name, timeout=self.lease, sleep=self.poll, blocking_timeout=self.wait,
-                        thread_local=False)
-            if not await lock.acquire(token=token):
-                raise LockBusy("the conversation is busy in another process")
-            renewal = asyncio.get_running_loop().create_task(self._renew(lock))
-            held = _HELD.set((key, name, token))
+            held = await self._take(key)
+            timer = _Renewal(self, held)
+            context = _HELD.set(held)
             try:
                 yield
             finally:
-                _HELD.reset(held)
-                renewal.cancel()
-                await asyncio.gather(renewal, return_exceptions=True)
-                await _release(lock)
+                _HELD.reset(context)
+                await timer.stop()
+                if not held.released:
+                    await self._release(held)
 
-    async def _renew(self, lock: Lock) -> None:
-        """Put the lease back to full length every third of it until cancelled."""
+    async def _take(self, key: str) -> Held:
+        """Take the Redis lock (polling while another holds it, up to `wait`), with what it reads."""
+        held = Held(key, self._settings.key("lock", "conv", key), secrets.token_hex(16))
+        follower = self.follower
+        keys = [held.key, self.state_key(key) if self.state_key else held.key,
+                follower.stream if follower else held.key]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.wait
         while True:
-            await asyncio.sleep(self.lease / 3)
+            position = follower.position() if follower else ""
+            found = await self._acquire(keys=keys, args=[held.token, int(self.lease * 1000),
+                                                         "1" if self.state_key else "", position, self.batch])
+            if found:
+                break
+            if loop.time() + self.poll > deadline:
+                raise LockBusy("the conversation is busy in another process")
+            await asyncio.sleep(self.poll)
+        state, news = found
+        if self.state_key:
+            held.state = state or None
+        if position:
+            entries = news or []
+            follower.took(entries)
+            held.caught_up = len(entries) < self.batch
+        return held
+
+    async def renew(self, held: Held) -> bool:
+        """Put the lease back to full length; False when the lock is no longer this turn's."""
+        return bool(await self._renew_script(keys=[held.key], args=[held.token, int(self.lease * 1000)]))
+
+    async def _release(self, held: Held) -> None:
+        try:
+            if not await self._renew_script(keys=[held.key], args=[held.token, 0]):
+                log.warning("conversation lock had expired before its release")
+        except RedisError as exc:
+            log.warning("conversation lock not released (it expires by itself): %s", type(exc).__name__)
+
+
+class _Renewal:
+    """Renews a held lock every third of its lease, from a timer that starts a task only when a
+    turn outlasts the first third."""
+
+    def __init__(self, locks: RedisLocks, held: Held) -> None:
+        self.locks, self.held = locks, held
+        self.task: asyncio.Task | None = None
+        self.handle = asyncio.get_running_loop().call_later(locks.lease / 3, self._start)
+
+    def _start(self) -> None:
+        if not self.held.released:
+            self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while not self.held.released:
             try:
-                await lock.reacquire()
-            except LockError:
-                log.warning("conversation lock lost before the turn ended (lease expired)")
-                return
+                if not await self.locks.renew(self.held):
+                    if not self.held.released:
+                        log.warning("conversation lock lost before the turn ended (lease expired)")
+                    return
             except RedisError as exc:
                 log.warning("conversation lock not renewed: %s", type(exc).__name__)
+            await asyncio.sleep(self.locks.lease / 3)
 
-
-async def _release(lock: Lock) -> None:
-    try:
-        await lock.release()
-    except LockError:
-        log.warning("conversation lock had expired before its release")
-    except RedisError as exc:
-        log.warning("conversation lock not released (it expires by itself): %s", type(exc).__name__)
+    async def stop(self) -> None:
+        self.handle.cancel()
+        if self.task is not None:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)

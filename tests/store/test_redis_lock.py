@@ -7,10 +7,12 @@ The control case (each engine with only its in-process lock) shows the probe doe
 from __future__ import annotations
 
 import asyncio
+import contextvars
 
 import pytest
 
-from bot.store.redis_lock import LockBusy, LockLost, RedisLocks
+from bot.store.redis_lock import LockBusy, LockLost, RedisLocks, held_lock
+from bot.shared_redis.bus import EventBus
 from bot.store.redis_store import RedisStore
 from common.messages import Inbound
 
@@ -30,21 +32,26 @@ class Probe:
         return await self.store.load_state(session)
 
     async def commit(self, session: str, state: dict, entries: list[dict]):
-        stored = await self.store.commit(session, state, entries)
+        # Logged as the commit is sent: its script releases the lock, so another process's turn
+        # may load before this call returns (after the commit is stored, which is what counts).
         self.log.append(("commit", self.name))
-        return stored
+        return await self.store.commit(session, state, entries)
 
     def __getattr__(self, name: str):
         return getattr(self.store, name)
 
 
-async def run_two_engines(make_engine, redis_clients, *, shared_lock: bool, turns: int = 15):
+async def run_two_engines(make_engine, redis_clients, *, shared_lock: bool, turns: int = 15,
+                          prefetch: bool = True):
     log: list = []
     engines = []
     for name in ("A", "B"):
         client, settings = redis_clients()  # a client of its own, as another process has
-        locks = RedisLocks(client, settings) if shared_lock else None
-        engines.append(make_engine(store=Probe(RedisStore(client, settings), name, log), locks=locks))
+        store = RedisStore(client, settings)
+        # As bot/app.py wires them: the lock reads the state the turn then loads (or not).
+        locks = (RedisLocks(client, settings, state_key=store.state_key if prefetch else None)
+                 if shared_lock else None)
+        engines.append(make_engine(store=Probe(store, name, log), locks=locks))
 
     async def guardian(engine, who: str) -> None:
         for n in range(turns):
@@ -54,8 +61,9 @@ async def run_two_engines(make_engine, redis_clients, *, shared_lock: bool, turn
     return log, await engines[0].store.store.transcript(SESSION)
 
 
-async def test_two_processes_never_run_two_turns_of_one_conversation_at_once(make_engine, redis_clients):
-    log, transcript = await run_two_engines(make_engine, redis_clients, shared_lock=True)
+@pytest.mark.parametrize("prefetch", [True, False], ids=["state-read-with-lock", "state-read-after-lock"])
+async def test_two_processes_never_run_two_turns_of_one_conversation_at_once(make_engine, redis_clients, prefetch):
+    log, transcript = await run_two_engines(make_engine, redis_clients, shared_lock=True, prefetch=prefetch)
 
     # Every turn's read and commit are back to back: load A, commit A, load B, commit B, ...
     pairs = [log[i:i + 2] for i in range(0, len(log), 2)]
@@ -148,3 +156,148 @@ async def test_a_turn_whose_lock_was_taken_over_stores_nothing(redis_clients):
     async with locks.lock("s2"):
         await store.commit("s2", {"step": "y"}, [])  # the fence passes while the lock is ours
     assert await store.load_state("s2") == {"step": "y"}
+
+
+def elsewhere(coro):
+    """Run `coro` as another process would: in a task that holds none of this task's locks."""
+    return asyncio.get_running_loop().create_task(coro, context=contextvars.Context())
+
+
+async def monitored(client, action) -> list[tuple[str, str]]:
+    """Run `action` and return the commands Redis received meanwhile, as (source, command): the
+    source is "lua" inside a script, else a client's round trip."""
+    seen: list[tuple[str, str]] = []
+    async with client.monitor() as monitor:
+        async def listen() -> None:
+            async for command in monitor.listen():
+                seen.append((command["client_type"], command["command"]))
+
+        listener = asyncio.get_running_loop().create_task(listen())
+        await asyncio.sleep(0.1)
+        await action()
+        await client.ping()  # the last command seen: everything of `action` came before it
+        for _ in range(200):
+            if seen and seen[-1][1].startswith("PING"):
+                break
+            await asyncio.sleep(0.01)
+        listener.cancel()
+        await asyncio.gather(listener, return_exceptions=True)
+    # Less the watcher's own: its PING, and the handshake of the connection it opens for it.
+    return [(source, command) for source, command in seen if command.split()[0] not in ("PING", "HELLO")]
+
+
+async def test_a_turn_is_two_round_trips_lock_and_read_then_store_and_release(make_engine, redis_clients):
+    client, settings = redis_clients()
+    store = RedisStore(client, settings)
+    engine = make_engine(store=store, locks=RedisLocks(client, settings, state_key=store.state_key))
+    await engine.handle(Inbound(session="s1", text="hej", channel="web"))  # the conversation exists
+
+    watcher, _ = redis_clients()
+    seen = await monitored(watcher, lambda: engine.handle(Inbound(session="s1", text="tack", channel="web")))
+
+    trips = [command.split()[0].strip('"').upper() for source, command in seen if source != "lua"]
+    assert trips == ["EVALSHA", "EVALSHA"], seen
+    inside = [command.split()[0].strip('"').upper() for source, command in seen if source == "lua"]
+    assert inside[:2] == ["SET", "HGET"] and inside[-1] == "DEL", inside
+    assert await client.exists(settings.key("lock", "conv", "s1")) == 0
+    assert [e["text"] for e in await store.transcript("s1") if e["from"] == "user"] == ["hej", "tack"]
+
+
+async def test_the_state_read_with_the_lock_is_what_the_turn_loads(redis_clients):
+    client, settings = redis_clients()
+    store = RedisStore(client, settings)
+    locks = RedisLocks(client, settings, state_key=store.state_key)
+    await store.commit("s1", {"step": "a"}, [])
+    async with locks.lock("s1"):
+        assert await store.load_state("s1") == {"step": "a"}
+        assert await store.load_state("new") is None  # another conversation: read from Redis
+        await store.commit("s1", {"step": "b"}, [])
+        assert await store.load_state("s1") == {"step": "b"}  # after its commit: read again
+    async with locks.lock("new"):
+        assert await store.load_state("new") is None
+
+
+async def test_the_commit_releases_the_lock_and_a_second_commit_is_fenced(redis_clients):
+    client, settings = redis_clients()
+    store = RedisStore(client, settings)
+    locks = RedisLocks(client, settings, state_key=store.state_key)
+    lock_key = settings.key("lock", "conv", "s1")
+    async with locks.lock("s1"):
+        await store.commit("s1", {"n": 1}, [{"from": "user", "text": "1"}])
+        assert await client.exists(lock_key) == 0  # released by the commit, in its script
+        # Nobody took the conversation since: a second commit of the same turn goes through.
+        await store.commit("s1", {"n": 2}, [{"from": "bot", "text": "2"}])
+    assert await store.load_state("s1") == {"n": 2}
+
+    other = RedisStore(*redis_clients())
+    with pytest.raises(LockLost):
+        async with locks.lock("s1"):
+            await store.commit("s1", {"n": 3}, [{"from": "user", "text": "3"}])
+            await elsewhere(other.commit("s1", {"n": 4}, [{"from": "user", "text": "4"}]))  # another's turn
+            await store.commit("s1", {"n": 5}, [{"from": "bot", "text": "5"}])
+    with pytest.raises(LockLost):
+        async with locks.lock("s1"):
+            await store.commit("s1", {"n": 6}, [])
+            await client.set(lock_key, b"another-process", px=60_000)  # another holds it now
+            await store.commit("s1", {"n": 7}, [])
+    assert await store.load_state("s1") == {"n": 6}
+    assert await client.get(lock_key) == b"another-process"  # and keeps it
+    assert [e["seq"] for e in await store.transcript("s1")] == [1, 2, 3, 4]
+
+
+async def test_a_releasing_commit_sent_again_after_a_lost_reply_answers_as_the_first(redis_clients):
+    client, settings = redis_clients()
+    store = RedisStore(client, settings)
+    locks = RedisLocks(client, settings, state_key=store.state_key)
+    async with locks.lock("s1"):
+        first = await store._commit("s1", {"n": 1}, [{"text": "a"}], "commit-1")
+        held = held_lock("s1")
+        held.released = False  # as redis-py resending the same command: the lock is gone by now
+        again = await store._commit("s1", {"n": 1}, [{"text": "a"}], "commit-1")
+    assert again == first == [{"seq": 1, "text": "a"}]
+    assert len(await store.transcript("s1")) == 1
+
+
+async def test_a_lock_taken_over_by_another_is_not_released_by_its_old_holder(redis_clients):
+    client, settings = redis_clients()
+    store = RedisStore(client, settings)
+    lock_key = settings.key("lock", "conv", "s1")
+    async with RedisLocks(client, settings, state_key=store.state_key).lock("s1"):
+        await client.set(lock_key, b"another-process", px=60_000)  # the lease ran out, another took it
+    assert await client.get(lock_key) == b"another-process"
+
+
+async def test_a_slow_turn_renewed_by_the_timer_still_stores_and_releases(redis_clients):
+    client, settings = redis_clients()
+    store = RedisStore(client, settings)
+    async with RedisLocks(client, settings, lease=0.6, state_key=store.state_key).lock("s1"):
+        await asyncio.sleep(1.5)  # past two leases
+        await store.commit("s1", {"n": 1}, [])
+    assert await client.exists(settings.key("lock", "conv", "s1")) == 0
+    assert await store.load_state("s1") == {"n": 1}
+
+
+@pytest.mark.parametrize("batch", [100, 2])
+async def test_a_turns_lock_catches_up_with_the_change_stream_in_its_round_trip(redis_clients, batch):
+    """With `follower` (the process's change stream), the lock's script also reads what other
+    processes changed: the handoff interceptor's catch-up inside the turn then needs no read of
+    its own, unless the lock read a full batch (more may be waiting)."""
+    writer_client, settings = redis_clients()
+    client, _ = redis_clients()
+    watcher, _ = redis_clients()
+    writer, follower = EventBus(writer_client, settings), EventBus(client, settings)
+    await writer.publish("news", {"n": 0})
+    await follower.start()  # from after entry 0, as a process that started then
+    got: list[int] = []
+    follower.on("news", lambda payload, _own: got.append(payload["n"]))
+    for n in (1, 2, 3):
+        await writer.publish("news", {"n": n})
+    store = RedisStore(client, settings)
+    locks = RedisLocks(client, settings, state_key=store.state_key, follower=follower, batch=batch)
+    async with locks.lock("s1"):
+        assert got == ([1, 2, 3] if batch > 3 else [1, 2])
+        inside = await monitored(watcher, follower.catch_up_turn)
+        assert got == [1, 2, 3]
+    assert [command.split()[0] for _, command in inside] == ([] if batch > 3 else ["XREAD"])
+    outside = await monitored(watcher, follower.catch_up_turn)  # not in a turn: reads
+    assert [command.split()[0] for _, command in outside] == ["XREAD"]
