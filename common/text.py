@@ -67,8 +67,24 @@ def _canonical(word: str) -> str:
             return _CANON_OF[hit[0]]
     return word
 
+
 def normalize(text: str) -> str:
     """Return `text` lower-cased, accents folded, punctuation dropped and spellings unified."""
+    # One turn folds the same text several times (commands, understanding, the flow's answer
+    # reading, the handoff's leave words): short texts are remembered. Long ones are not, so the
+    # cache stays a few MB.
+    return _normalize_short(text) if len(text) <= _CACHED_LENGTH else _normalize(text)
+
+
+_CACHED_LENGTH = 256
+
+
+@lru_cache(maxsize=8192)
+def _normalize_short(text: str) -> str:
+    return _normalize(text)
+
+
+def _normalize(text: str) -> str:
     text = unicodedata.normalize("NFC", text).lower().translate(_FOLD)
     text = re.sub(r"(\w)['’´`](\w)", r"\1\2", text)  # what's -> whats, don't -> dont
     text = unicodedata.normalize("NFKD", text)
