@@ -5,7 +5,9 @@ them; every reply is rendered here from knowledge texts.
 """
 from __future__ import annotations
 
+from datetime import date
 
+from bot.clock import STOCKHOLM
 from bot.knowledge import Entry, Knowledge, Problem
 from bot.understanding import Match
 from bot.turn import Dialogue, Turn
@@ -77,6 +79,13 @@ class Answering:
             return await self.answer_entry(turn, entry, text)
         if match.outcome == "clarify":
             state.misses = 0
+            offered = [engine.knowledge.entries[c.entry_id] for c in match.candidates[:3]]
+            if replies_alike(engine.flows, offered, text, lang, turn.now.astimezone(STOCKHOLM).date()):
+                # "är ni öppna på juldagen?" between three hours entries that all give that day's
+                # hours: nothing to choose between, so answer.
+                state.topic = offered[0].id
+                state.last_outcome = "answer"
+                return await self.answer_entry(turn, offered[0], text)
             return [self.clarification(match, lang)]
         state.misses += 1
         buttons = self.menu_buttons(lang)
@@ -126,6 +135,18 @@ class Answering:
         if match.outcome != "answer" or entry is None or entry.flow or not entry.answer:
             return []
         return [self.render_entry(entry, turn.state.lang)]
+
+
+def replies_alike(flows, entries: list[Entry], text: str, lang: str, today: date) -> bool:
+    """Whether two or more entries give `text` the very same reply: they start the same one-shot
+    flow, and its `reply_key` (what decides the reply) is equal for the question."""
+    if len(entries) < 2 or len({e.flow for e in entries}) != 1 or not entries[0].flow:
+        return False
+    flow = flows.get(entries[0].flow)
+    if flow is None or flow.reply_key is None:
+        return False
+    keys = [flow.reply_key(e.flow_args, text, lang, today) for e in entries]
+    return all(key == keys[0] for key in keys)
 
 
 def _sentence(text: str) -> str:

@@ -482,6 +482,8 @@ class ContactCalendar:
                 lines += self._status_lines(kinds, local, lang, t, header=day != local.date())
             elif day == local.date():
                 lines += self._status_lines(kinds, local, lang, t, header=False)
+            elif all(self.day_hours(k, day).is_closed for k in kinds):
+                lines += self._reopen_lines(kinds, day, local, lang, t)
         else:
             lines += self._overview_lines(kinds, local, lang, t)
         return " ".join(line for line in lines if line)
@@ -516,6 +518,16 @@ class ContactCalendar:
             else:
                 when = format_datetime(s.next_open, lang, t, now=local)
                 lines.append(t("hours.next_open" if special else "hours.closed_now", kind=label, when=when))
+        return lines
+
+    def _reopen_lines(self, kinds: list[str], day: date, local: datetime, lang: str, t: Translate) -> list[str]:
+        """After a closed day: when each kind opens again after it ("har ni öppet på julafton?")."""
+        lines = []
+        for kind in kinds:
+            opens = self._first_opening(kind, day + timedelta(days=1))
+            label = t(f"hours.kind.{kind}")
+            lines.append(t("hours.next_open", kind=label, when=format_datetime(opens, lang, t, now=local))
+                         if opens is not None else t("hours.no_next_open", kind=label))
         return lines
 
     def _day_lines(self, kinds: list[str], day: date, local: datetime, lang: str, t: Translate) -> list[str]:

@@ -49,10 +49,16 @@ async def _answer(ctx: FlowContext) -> str:
     return "answered"
 
 
+def reply_key(args: dict, text: str, lang: str, today) -> HoursQuery:
+    """What decides the reply: the query made of the entry's topic and the question's words."""
+    return query_for(args.get("topic"), text, lang, today)
+
+
 FLOW = Flow(
     name="contact_hours",
     title="hours.title",
     start="contact_hours:answer",
     steps=[Step("contact_hours:answer", routes={"answered": end("answered")}, on_enter=_answer)],
     one_shot=True,
+    reply_key=reply_key,
 )

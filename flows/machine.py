@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Awaitable, Callable, Mapping, Sequence
 
 from common.messages import Button, Reply
@@ -273,6 +273,10 @@ class Flow:
     fields: Sequence[Field] = ()
     said: frozenset[str] = frozenset()  # text keys the flow's code says (not prompts or labels)
     one_shot: bool = False  # answers at once and ends (may run beside another flow)
+    # For a one-shot flow: what decides its reply, from the starting entry's flow_args, the question,
+    # its language and the day (two entries with equal keys give the same reply; `knowledge eval`
+    # counts such an answer as right). None: only the expected entry itself is right.
+    reply_key: Callable[[dict, str, str, date], object] | None = None
     groups: tuple[Group, ...] = field(init=False)
     by_id: dict[str, Step] = field(init=False)
     corrects: dict[str, tuple[str, ...]] = field(init=False)  # step id → fields it may go back to

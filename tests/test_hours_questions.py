@@ -126,6 +126,26 @@ def test_can_i_call_on_friday_asked_on_friday_afternoon(cal, topic):
     assert reply == "Telefontid i dag (fredag 4 december): kl. 07.00–16.00. Telefonen är öppen nu, till kl. 16.00."
 
 
+@pytest.mark.parametrize("topic", TOPICS)
+def test_open_on_a_closed_named_day_gives_that_day_and_when_it_opens_again(cal, topic):
+    # Whichever hours entry matched, a question about another day gets that day and, when it is
+    # closed, the next opening after it (not whether it is open right now).
+    reply = ask_flow(cal, "är ni öppna på juldagen?", "2026-12-01T19:00", topic)
+    assert reply == ("Telefontid fredag 25 december: stängt (Juldagen). "
+                     "Besökstid i Rådhuset fredag 25 december: stängt (Juldagen). "
+                     "Telefonen öppnar igen måndag 28 december kl. 07.00. "
+                     "Besöksreceptionen i Rådhuset öppnar igen måndag 28 december kl. 08.00.")
+    english = ask_flow(cal, "are you open on sunday", "2026-12-01T10:00", topic, "en")
+    assert english == ("Phone hours, Sunday 6 December: closed. Visiting hours at Rådhuset, Sunday 6 December: "
+                       "closed. The phone line opens again Monday 7 December at 7:00. "
+                       "The visitors' desk at Rådhuset opens again Monday 7 December at 8:00.")
+
+
+def test_open_on_an_open_weekday_gives_that_day_only(cal):
+    reply = ask_flow(cal, "har ni öppet på torsdag", "2026-12-01T10:00", "next_open")
+    assert reply == "Telefontid torsdag 3 december: kl. 07.00–17.00. Besökstid i Rådhuset torsdag 3 december: kl. 08.00–17.00."
+
+
 def test_can_i_call_on_friday_asked_on_saturday_gives_next_friday(cal):
     reply = ask_flow(cal, "kan jag ringa på fredag?", "2026-12-05T11:00", "open_now")
     assert reply == ("Telefontid fredag 11 december: kl. 07.00–16.00. "

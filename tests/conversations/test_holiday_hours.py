@@ -37,6 +37,19 @@ async def test_asked_during_christmas_it_lists_the_days_left(make_engine):
     assert "Julafton" not in talk.text and "torsdag 31 december stängt (Nyårsafton)" in talk.text
 
 
+async def test_a_named_day_between_hours_entries_is_answered_not_clarified(make_engine):
+    # Several hours entries match about as well; each gives that day's hours, so the bot answers
+    # instead of asking which one was meant.
+    talk = Talk(make_engine("2026-12-01T19:00"))
+    await talk("är ni öppna på juldagen")
+    assert talk.text == ("Telefontid fredag 25 december: stängt (Juldagen). "
+                         "Besökstid i Rådhuset fredag 25 december: stängt (Juldagen). "
+                         "Telefonen öppnar igen måndag 28 december kl. 07.00. "
+                         "Besöksreceptionen i Rådhuset öppnar igen måndag 28 december kl. 08.00."), talk.text
+    await talk("är ni öppna på torsdag")
+    assert talk.text.startswith("Telefontid torsdag 3 december: kl. 07.00–17.00."), talk.text
+
+
 async def test_juli_is_not_jul(make_engine):
     talk = Talk(make_engine("2026-12-01T10:00"))
     await talk("har ni öppet i juli")

@@ -162,6 +162,27 @@ def test_eval_reports_the_held_out_set_and_out_of_scope_precision_without_listin
     assert '"vilka öppettider har kontoret egentligen" (sv) expected account-apply, got hours-overview' in shown.stdout
 
 
+SAME_REPLY = """\
+cases:
+  - {text: "är ni öppna på juldagen", lang: sv, expect: hours-next-open}
+  - {text: "är ni öppna nu på förmiddagen", lang: sv, expect: hours-next-open}
+"""
+
+
+def test_eval_counts_another_entry_right_only_when_its_flow_gives_the_very_same_reply(kdir):
+    # Both hours entries start the contact_hours flow; a question about a named day gets that
+    # day's hours whichever of them matched, but "open now?" is not "when do you open next?".
+    (kdir / "tests" / "holdout.yaml").write_text(SAME_REPLY, encoding="utf-8")
+    (kdir / "tests" / "thresholds.yaml").write_text(
+        "holdout: 0.9\nout_of_scope: 0.9\ncross_validation: 0.5\ntuning: 0.5\n", encoding="utf-8")
+    run = cli("knowledge", "eval", "--dir", str(kdir), "--show-held-out-misses")
+    out = run.stdout
+    assert "  sv: 1 of 2 correct (50.0 %), threshold 90 %" in out, out
+    assert "  of which 1 right with the same reply: another entry than the expected one matched" in out
+    assert '"är ni öppna nu på förmiddagen" (sv) expected hours-next-open, got hours-open-now' in out
+    assert "juldagen" not in out
+
+
 def test_a_bad_threshold_or_expectation_is_a_clear_problem(kdir):
     (kdir / "tests" / "thresholds.yaml").write_text("holdout: 2\nspeed: 0.5\n", encoding="utf-8")
     (kdir / "tests" / "holdout.yaml").write_text(
