@@ -52,6 +52,7 @@ from bot.store.tinydb_store import TinyDBStore
 from common.atomic import TMP_PREFIX
 from common.hardening import install_server_headers, secure_data_dir
 from common.locks import KeyedLocks
+from common.loginguard import LoginGuard, LoginThrottle
 from common.logtally import flush_all as flush_log_summaries
 from common.redis_conn import DEFAULT_PREFIX, RedisSettings, shared_secret
 from common.netaddr import ClientAddresses, parse_trusted_proxies
@@ -114,6 +115,9 @@ class Runtime:
     redis: Redis | None = None
     redis_settings: RedisSettings | None = None
     health_checks: list[tuple[str, Callable[[], Awaitable[bool]]]] = field(default_factory=list)
+    # The login throttle of the console's and the staff page's logins, by name: this process's own,
+    # or (with --redis-url) counting in Redis for every process.
+    login_guards: Callable[[str], LoginThrottle] = lambda _name: LoginGuard()
 
 
 @dataclass
@@ -241,6 +245,8 @@ def build_app(config: ServeConfig) -> web.Application:
     runtime = Runtime(config=config, engine=engine, holder=core.holder, store=store, clock=core.clock,
                       token=core.token, clients=core.clients, closers=core.closers, handoff=handoff,
                       push=push, telegram=telegram, redis=core.redis, redis_settings=core.redis_settings)
+    if shared is not None:
+        runtime.login_guards = shared.login_guard
     if core.redis is not None:
         runtime.health_checks.append(("redis", redis_check(core.redis)))
     # redis_unavailable sits inside api_errors: Redis being down is a 503, not a 500.

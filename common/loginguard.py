@@ -13,8 +13,12 @@ Three rules, the same for every login:
 - Per client address, at most `per_address` failures in `address_window` seconds, whichever
   usernames they were for, so guesses spread over many accounts are throttled too.
 
-In memory, per process; the clock is injected so tests can move time. Imports nothing of the
-bot, so the reference backends use it too.
+`LoginGuard` keeps the counts in memory, per process; the clock is injected so tests can move
+time. Imports nothing of the bot, so the reference backends use it too. With several `serve`
+processes on one Redis, the product's own logins (agent console, staff page) count in Redis
+instead (`RedisLoginGuard`, common/redis_loginguard.py), so an attacker gets no more attempts by
+spreading them over the processes. Both answer the awaitable `reserve` / `settle` the product's
+logins call; the reference backends call `LoginGuard`'s `begin` / `failed` / `succeeded`.
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 
 @dataclass
@@ -39,6 +44,14 @@ class Attempt:
     address: str
     at: float
     done: bool = field(default=False, compare=False)
+    ref: str = field(default="", compare=False)  # its entry among the address's attempts (Redis)
+
+
+class LoginThrottle(Protocol):
+    """What the product's logins call: `LoginGuard` (this process) or `RedisLoginGuard` (shared)."""
+
+    async def reserve(self, account: str, address: str) -> Attempt | float: ...
+    async def settle(self, attempt: Attempt, succeeded: bool) -> None: ...
 
 
 class LoginGuard:
@@ -109,6 +122,17 @@ class LoginGuard:
         if self.per_address > 0:
             self._addresses.setdefault(address, deque()).append(now)
         return Attempt(account, address, now)
+
+    async def reserve(self, account: str, address: str) -> Attempt | float:
+        """`begin`, as the product's logins call every guard (`RedisLoginGuard` too)."""
+        return self.begin(account, address)
+
+    async def settle(self, attempt: Attempt, succeeded: bool) -> None:
+        """`succeeded` or `failed`, as the product's logins call every guard."""
+        if succeeded:
+            self.succeeded(attempt)
+        else:
+            self.failed(attempt)
 
     def failed(self, attempt: Attempt) -> None:
         """Keep the attempt's reservation: it was a failure."""

@@ -149,3 +149,27 @@ async def test_two_processes_share_conversations_the_queue_and_pushes(pair):
         after = (await (await guardian.get(f"{b.base}/api/chat/chat-2/messages")).json())["messages"]
         assert "Du pratar nu med Alex" in after[-1]["text"]
         await widget.close()
+
+
+async def test_login_throttles_count_across_both_processes(pair):
+    """Guesses spread over A and B add up: after five wrong agent passwords (three on A, two on
+    B) the sixth is held back on both; the staff page's login likewise. Counted per process,
+    each would have seen three at most and let the sixth through."""
+    a, b = pair
+    async with aiohttp.ClientSession() as http:
+        for server in (a, b, a, b, a):
+            async with http.post(f"{server.base}/agent/api/login",
+                                 json={"username": "agent", "password": "wrong-guess"}) as resp:
+                assert resp.status == 401
+        for server in (b, a):
+            async with http.post(f"{server.base}/agent/api/login",
+                                 json={"username": "agent", "password": "another-guess"}) as resp:
+                assert resp.status == 429 and int(resp.headers["Retry-After"]) >= 1
+
+        outcomes = []
+        for server in (a, b, a, b, a, b):
+            async with http.post(f"{server.base}/staff/login", data={"username": "kim", "password": "guess"},
+                                 allow_redirects=False) as resp:
+                assert resp.status == 303
+                outcomes.append(resp.headers["Location"].split("login=")[1].split("&")[0])
+        assert outcomes == ["failed"] * 5 + ["throttled"]

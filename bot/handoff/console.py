@@ -45,16 +45,16 @@ async def post_login(request: web.Request) -> web.Response:
     if len(username) > 64 or len(password) > 256:
         return json_error("wrong username or password", 401)
     # Counted before argon2 runs, so logins sent together cannot all pass the check.
-    attempt = console.login_guard.begin(username, console.clients.of(request))
+    attempt = await console.login_guard.reserve(username, console.clients.of(request))
     if not isinstance(attempt, Attempt):
         log.info("agent login throttled")
         return json_error("too many failed logins; try again later", 429, **retry_after_header(attempt))
     agent = await asyncio.to_thread(console.directory.verify, username, password)
     if agent is None:
-        console.login_guard.failed(attempt)
+        await console.login_guard.settle(attempt, False)
         log.info("agent login refused")
         return json_error("wrong username or password", 401)
-    console.login_guard.succeeded(attempt)
+    await console.login_guard.settle(attempt, True)
     token = console.sessions.start(agent, console.directory.epoch_of(agent.username) or "")
     console.presence.touch(agent)
     await console.service.queue.audit(agent.username, "login")

@@ -16,7 +16,6 @@ from bot.handoff.agents import SESSION_SECONDS, AgentDirectory, AgentSession, Pr
 from bot.handoff.metrics import make_registry
 from bot.handoff.queue import CALLBACK_RESULTS, OUTCOMES, QueueError
 from bot.handoff.views import OUTCOME_KEYS, Views
-from common.loginguard import LoginGuard
 from common.netaddr import ClientAddresses
 
 STATIC = Path(__file__).parent / "static"
@@ -40,7 +39,7 @@ class Console:
         self.sessions = Sessions(hours * 3600 if hours else SESSION_SECONDS)
         self.secure = runtime.config.base_url.startswith("https://")
         self.clients = getattr(runtime, "clients", None) or ClientAddresses()
-        self.login_guard = LoginGuard()
+        self.login_guard = runtime.login_guards("console")
         self.registry = make_registry(service)
         self.views = Views(service, runtime.engine, runtime.clock)
 

@@ -13,6 +13,7 @@ for the composition root (bot/app.py) to plug in when `--redis-url` is given:
 | chat rate limits | `RateLimiter` | `RedisRateLimiter` |
 | data-rights outbox | `PendingQueue` (files) | `RedisPendingQueue` |
 | data-rights staff sessions | `MemorySessions` | `RedisSessions` (common/) |
+| console and staff page login throttles | `LoginGuard` | `RedisLoginGuard` (common/) |
 | Telegram posts | sent by the posting process | the same, recorded first (`TelegramOutbox`) |
 
 `start()` (at app startup) notes where the change stream stands, loads the maps and the items, and
@@ -42,6 +43,7 @@ from bot.shared_redis.pending import RedisPendingQueue
 from bot.shared_redis.ratelimit import RedisRateLimiter
 from bot.shared_redis.telegram_outbox import TelegramOutbox
 from common.redis_conn import RedisSettings
+from common.redis_loginguard import RedisLoginGuard
 from common.redis_sessions import RedisSessions
 
 log = logging.getLogger("halmstad.shared")
@@ -103,6 +105,10 @@ class SharedState:
 
     def staff_sessions(self, name: str) -> RedisSessions:
         return RedisSessions(self.redis, self.settings, name)
+
+    def login_guard(self, name: str) -> RedisLoginGuard:
+        """The login throttle of `name` ("console", "staff"), counting in Redis for every process."""
+        return RedisLoginGuard(self.redis, self.settings, name)
 
     # Running ------------------------------------------------------------------------------------
 

@@ -40,7 +40,7 @@ def mount(app: web.Application, runtime, reloader, mailer, claims=None) -> Staff
         draft=Draft(config.knowledge_dir.resolve(), config.data_dir),
         history=History(config.knowledge_dir, config.data_dir),
         clients=runtime.clients, secure=config.base_url.startswith("https://"), mailer=mailer,
-        origin=config.base_url, conversations=runtime.store)
+        origin=config.base_url, conversations=runtime.store, guard=runtime.login_guards("staff"))
     staff = create_app(page)
 
     async def reminders(_app: web.Application):

@@ -19,7 +19,7 @@ from bot.knowledge_messages import catalog
 from bot.staff_page.accounts import Logins, StaffSessions, StaffUser
 from bot.staff_page.drafts import Draft
 from bot.staff_page.history import History, HistoryError
-from common.loginguard import LoginGuard
+from common.loginguard import LoginGuard, LoginThrottle
 from common.netaddr import ClientAddresses
 
 log = logging.getLogger("halmstad.staff_page")
@@ -46,7 +46,7 @@ class StaffPage:
     secure: bool = False
     origin: str = ""  # the public base URL (--public-url): its Origin is ours behind a proxy too
     mailer: object = None
-    guard: LoginGuard = field(default_factory=LoginGuard)
+    guard: LoginThrottle = field(default_factory=LoginGuard)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one change of the files at a time
     previews: dict = field(default_factory=dict)
     conversations: object = None  # the live SessionStore (the gaps list reads through it)

@@ -83,16 +83,16 @@ async def login(request: web.Request) -> web.Response:
     if not _same_origin(request) or not isinstance(username, str) or not isinstance(password, str):
         raise web.HTTPSeeOther(f"{home}&login=failed")
     username = username.strip()[:64]
-    attempt = page.guard.begin(username, page.clients.of(request))
+    attempt = await page.guard.reserve(username, page.clients.of(request))
     if not isinstance(attempt, Attempt):
         log.info("staff page login throttled")
         raise web.HTTPSeeOther(f"{home}&login=throttled&wait={int(attempt)}")
     user = await asyncio.to_thread(page.logins.verify, username, password)
     if user is None:
-        page.guard.failed(attempt)
+        await page.guard.settle(attempt, False)
         log.info("staff page login failed")
         raise web.HTTPSeeOther(f"{home}&login=failed")
-    page.guard.succeeded(attempt)
+    await page.guard.settle(attempt, True)
     log.info("staff page login ok")
     redirect = web.HTTPSeeOther(home)
     redirect.set_cookie(COOKIE, page.sessions.start(user), path="/staff/", httponly=True, samesite="Strict",
