@@ -160,11 +160,15 @@ class EventBus:
         self._apply([(entry_id, dict(zip(flat[::2], flat[1::2]))) for entry_id, flat in entries])
 
     async def catch_up_turn(self) -> None:
-        """`catch_up()`, unless this task holds a conversation's lock whose script already read
-        every entry (no await since: nothing else has run in between)."""
+        """`catch_up()`, unless this task holds a conversation's lock whose script has just read
+        every entry: the handoff interceptor, the first thing a turn does after its lock (the
+        state comes with the lock, so nothing has waited in between). Once only: a later call in
+        the same turn reads."""
         held = current_lock()
-        if held is None or not held.caught_up:
-            await self.catch_up()
+        if held is not None and held.caught_up:
+            held.caught_up = False
+            return
+        await self.catch_up()
 
     async def catch_up(self) -> None:
         """Apply every entry written so far (one round trip when nothing is new)."""

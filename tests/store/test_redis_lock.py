@@ -298,6 +298,8 @@ async def test_a_turns_lock_catches_up_with_the_change_stream_in_its_round_trip(
         assert got == ([1, 2, 3] if batch > 3 else [1, 2])
         inside = await monitored(watcher, follower.catch_up_turn)
         assert got == [1, 2, 3]
+        later = await monitored(watcher, follower.catch_up_turn)  # a second catch-up in the turn reads
     assert [command.split()[0] for _, command in inside] == ([] if batch > 3 else ["XREAD"])
+    assert [command.split()[0] for _, command in later] == ["XREAD"]
     outside = await monitored(watcher, follower.catch_up_turn)  # not in a turn: reads
     assert [command.split()[0] for _, command in outside] == ["XREAD"]
