@@ -7,6 +7,11 @@ readers, asyncio's default executor that the backends and queues use); without i
 thread and all the others.
 
     python bench/cpu_by_thread.py [--mix faq=100] [--concurrency 50] [--seconds 8]
+                                  [--root . --root /tmp/wt-old --rounds 3]
+
+With several `--root` checkouts (e.g. a `git worktree` of an older commit), a server from each
+runs side by side and they are driven in turn, round after round, so before and after are
+measured under the same load.
 """
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_chat import WEIGHTS, addresses, drive, free_port, register, start_chat, wait_healthy  # noqa: E402
+from bench_chat import ROOT, WEIGHTS, addresses, drive, free_port, register, start_chat, wait_healthy  # noqa: E402
 
 
 def snapshot(pid: int) -> dict[str, tuple[int, int]]:
@@ -49,29 +54,55 @@ def main() -> int:
     parser.add_argument("--mix", default=None, help="e.g. faq=100 (default: bench_chat's realistic mix)")
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--root", action="append", default=[],
+                        help="a checkout to run serve from (repeat to compare, e.g. a git worktree of an "
+                             "older commit); default: this one")
+    parser.add_argument("--rounds", type=int, default=1, help="runs per checkout, taken in turn (A B A B ...)")
     args = parser.parse_args()
     if args.mix:
         WEIGHTS.clear()
         WEIGHTS.update({k: int(v) for k, v in (part.split("=") for part in args.mix.split(","))})
-    data = Path(tempfile.mkdtemp(prefix="bench-threads-")) / "data"
-    data.mkdir(mode=0o700)
+    roots = [Path(r).resolve() for r in args.root] or [ROOT]
+    tmp = Path(tempfile.mkdtemp(prefix="bench-threads-"))
+    registered = tmp / "registered"
+    registered.mkdir(mode=0o700)
     pool = addresses(1000)
-    register(data, pool)
+    register(registered, pool)
+    servers = [start_server(tmp, registered, root, i) for i, root in enumerate(roots)]
+    try:
+        for _, base, _ in servers:
+            wait_healthy(base + "/healthz")
+        for _, base, _ in servers:
+            asyncio.run(drive(base, 10, 1.5, 10**6, 1, pool, False))  # warm-up
+        print(f"mix: {dict(WEIGHTS)}; {args.concurrency} concurrent; {args.seconds:.0f} s a run; "
+              f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        for round_ in range(args.rounds):
+            for proc, base, root in servers:
+                measure(proc, base, root, args, pool, seed=2 + round_)
+    finally:
+        for proc, _, _ in servers:
+            proc.terminate()
+            proc.wait(timeout=30)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+def start_server(tmp: Path, registered: Path, root: Path, index: int) -> tuple[subprocess.Popen, str, Path]:
+    data = tmp / f"data-{index}"
+    shutil.copytree(registered, data)
     port = free_port()
     proc = start_chat("serve", port, data, {**os.environ, "HALMSTAD_LOG_LEVEL": "INFO",
-                                            "HALMSTAD_BACKEND_TOKEN": "bench-token"})
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(base + "/healthz")
-        asyncio.run(drive(base, 10, 1.5, 10**6, 1, pool, False))  # warm-up
-        before = snapshot(proc.pid)
-        result = asyncio.run(drive(base, args.concurrency, args.seconds, 10**6, 2, pool, False))
-        after = snapshot(proc.pid)
-        names = thread_names(proc.pid)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-    tick, n = os.sysconf("SC_CLK_TCK"), result["n"]
+                                            "HALMSTAD_BACKEND_TOKEN": "bench-token"}, root=root)
+    return proc, f"http://127.0.0.1:{port}", root
+
+
+def measure(proc: subprocess.Popen, base: str, root: Path, args, pool: list[str], seed: int) -> None:
+    """Drive one server for `args.seconds` and print its CPU per request by thread."""
+    before = snapshot(proc.pid)
+    result = asyncio.run(drive(base, args.concurrency, args.seconds, 10**6, seed, pool, False))
+    after = snapshot(proc.pid)
+    names = thread_names(proc.pid)
+    tick, n = os.sysconf("SC_CLK_TCK"), max(1, result["n"])
     totals: dict[str, list[int]] = {"event loop thread": [0, 0]}
     for tid, (user, system) in after.items():
         u0, s0 = before.get(tid, (0, 0))
@@ -79,10 +110,11 @@ def main() -> int:
         totals.setdefault(key, [0, 0])
         totals[key][0] += user - u0
         totals[key][1] += system - s0
-    print(f"mix: {dict(WEIGHTS)}; {args.concurrency} concurrent; {n} requests, {result['rps']:.0f} req/s")
+    label = "" if root == ROOT else f" (from {root})"
+    print(f"serve{label}: {result['n']} requests, {result['rps']:.0f} req/s, p50 {result['p50']:.0f} ms, "
+          f"p99 {result['p99']:.0f} ms, errors {result['errors']}")
     for key, (user, system) in sorted(totals.items(), key=lambda kv: -sum(kv[1])):
         print(f"  {key:>20}: user {user / tick * 1000 / n:.3f} ms/request, system {system / tick * 1000 / n:.3f} ms/request")
-    return 0
 
 
 if __name__ == "__main__":

@@ -78,6 +78,7 @@ class Engine:
         self.interruptions = Interruptions(self)
         # A line per turn at DEBUG; at INFO one summary a minute of the turns by channel and outcome.
         self.turn_log = LogTally(log, "turns", TURN_SUMMARY_SECONDS)
+        self._texts: tuple[Knowledge | None, dict[tuple[str, str], str]] = (None, {})
 
     @property
     def knowledge(self) -> Knowledge:
@@ -91,7 +92,18 @@ class Engine:
         return snapshot[1] if snapshot else self.source.understanding
 
     def t(self, key: str, lang: str, **fmt: Any) -> str:
-        return self.knowledge.text(key, lang, **fmt)
+        knowledge = self.knowledge
+        if fmt:
+            return knowledge.text(key, lang, **fmt)
+        # A text without arguments is the same every time for one knowledge version (its facts
+        # and weekly hours filled in): made once per version, not on every turn that says it.
+        if self._texts[0] is not knowledge:
+            self._texts = (knowledge, {})
+        made = self._texts[1]
+        text = made.get((key, lang))
+        if text is None:
+            text = made[(key, lang)] = knowledge.text(key, lang)
+        return text
 
     def menu_buttons(self, lang: str):
         return self.answering.menu_buttons(lang)
