@@ -368,3 +368,17 @@ def test_property_phone_numbers_are_never_masked(phone, context):
     result = mask(text)
     assert result.text == text
     assert result.found == set()
+
+
+_PIECES = list("0123456789 -+_:=\t\nabcåäöÅÄÖéü×") + [
+    "\u00a0", "\u2013", "\u200b", "\uff11", "\u00b2", "\u00ad", "lösenord ", "pin ", "19", "850101"]
+_TYPED = st.lists(st.sampled_from(_PIECES), max_size=20).map("".join)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(_TYPED)
+def test_the_quick_path_for_plain_latin_text_normalises_exactly_like_the_per_character_one(text):
+    from common.privacy import _normalise, _normalise_each
+
+    norm, origin = _normalise(text)
+    assert (norm, list(origin)) == _normalise_each(text)
