@@ -63,9 +63,9 @@ class Answering:
         self.engine = engine
 
     def menu_buttons(self, lang: str) -> tuple[Button, ...]:
-        knowledge = self.engine.knowledge
-        return tuple(Button(knowledge.text(item["label"], lang), item["action"])
-                     for item in knowledge.settings.get("menu") or ())
+        engine = self.engine  # its texts without arguments are made once per knowledge version
+        return tuple(Button(engine.t(item["label"], lang), item["action"])
+                     for item in engine.knowledge.settings.get("menu") or ())
 
     async def understood(self, turn: Turn, text: str, match: Match) -> list[Reply]:
         """Act on the understanding's decision: answer, offer the likeliest topics, or fall back."""
