@@ -61,6 +61,7 @@ class Answering:
 
     def __init__(self, engine: Dialogue) -> None:
         self.engine = engine
+        self._rendered: tuple[Knowledge | None, dict[tuple[str, str], Reply]] = (None, {})
 
     def menu_buttons(self, lang: str) -> tuple[Button, ...]:
         engine = self.engine  # its texts without arguments are made once per knowledge version
@@ -117,8 +118,21 @@ class Answering:
         return [self.render_entry(entry, state.lang)] if entry.answer else []
 
     def render_entry(self, entry: Entry, lang: str) -> Reply:
-        """Render an entry's answer with its links and follow-up buttons."""
+        """Render an entry's answer with its links and follow-up buttons (once per knowledge
+        version for its own entries: the same every time, and a frozen `Reply`)."""
         knowledge = self.engine.knowledge
+        if knowledge.entries.get(entry.id) is not entry:
+            return self._render(knowledge, entry, lang)
+        if self._rendered[0] is not knowledge:
+            self._rendered = (knowledge, {})
+        made = self._rendered[1]
+        reply = made.get((entry.id, lang))
+        if reply is None:
+            reply = made[(entry.id, lang)] = self._render(knowledge, entry, lang)
+        return reply
+
+    @staticmethod
+    def _render(knowledge: Knowledge, entry: Entry, lang: str) -> Reply:
         body = knowledge.render(entry.answer[lang], lang) if entry.answer else ""
         if entry.links:
             body += "\n" + "\n".join(f"{link['label'][lang]}: {link['url']}" for link in entry.links)

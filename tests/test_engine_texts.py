@@ -27,3 +27,19 @@ def test_texts_follow_the_knowledge_version_and_arguments_are_filled_every_time(
     texts["core.greeting_x"] = {"sv": "Hej {name}", "en": "Hi {name}"}
     assert engine.t("core.greeting_x", "sv", name="Åsa") == "Hej Åsa"
     assert engine.t("core.greeting_x", "sv", name="Bo") == "Hej Bo"
+
+
+def test_an_answer_is_rendered_once_per_knowledge_version(holder):
+    first = holder.knowledge
+    source = SimpleNamespace(knowledge=first, understanding=holder.understanding)
+    engine = Engine(source=source, store=MemoryStore(), flows=all_flows(), clock=None)
+    entry = next(e for e in first.entries.values() if e.answer)
+    reply = engine.answering.render_entry(entry, "sv")
+    assert reply.text.startswith(first.render(entry.answer["sv"], "sv").strip()[:40])
+    assert engine.answering.render_entry(entry, "sv") is reply
+
+    changed = dataclasses.replace(entry, answer={"sv": "Nytt svar", "en": "New answer"})
+    source.knowledge = dataclasses.replace(first, entries={**first.entries, entry.id: changed}, cache={})
+    assert engine.answering.render_entry(changed, "sv").text.startswith("Nytt svar")
+    assert engine.answering.render_entry(entry, "sv").text.startswith(reply.text[:40]), \
+        "an entry not of the version in force is rendered, not taken from the cache"
