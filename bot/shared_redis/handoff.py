@@ -6,8 +6,8 @@ the conversation counter in `<prefix>handoff:counters`. Every process keeps a co
 for its synchronous reads (the console's lists, the interceptor), kept fresh by the change stream.
 
 A change holds a cross-process lock (`<prefix>handoff:lock`, SET NX with an expiry, so a killed
-process cannot keep it), catches up with the stream (so the copy is exactly what Redis holds),
-and writes the item with its stream entry in one Lua call that first checks the lock is still
+process cannot keep it), catches up with the stream (so the copy is exactly what Redis holds; the
+script that takes the lock reads the stream too, bot/store/redis_lock.py's `LeaseLock`), and writes the item with its stream entry in one Lua call that first checks the lock is still
 this process's: "accept" stays atomic across processes, and with `appendfsync always` a queued
 handoff or left message is on Redis's disk before the guardian is told.
 """
@@ -17,17 +17,20 @@ import asyncio
 import contextlib
 import json
 import logging
+import secrets
 from typing import AsyncIterator
 
-from redis.exceptions import LockError
+from redis.exceptions import RedisError
 
 from bot.handoff.queue import QueueError
 from bot.shared_redis.bus import EventBus, read_json_hash
 from bot.shared_redis.maps import apply_change
+from bot.store.redis_lock import Held, LeaseLock, LockBusy
 
 log = logging.getLogger("halmstad.shared")
 ITEM_EVENT = "handoff:item"
 LOCK_SECONDS = 10.0  # a change takes milliseconds; a killed holder blocks others this long at most
+POLL = 0.003  # seconds between tries while another process changes the queue (a change is ~2 round trips)
 
 
 class RedisItems:
@@ -40,11 +43,20 @@ class RedisItems:
         self.audit_key = bus.key("handoff", "audit")
         self.counters_key = bus.key("handoff", "counters")
         self.lock_key = bus.key("handoff", "lock")
-        self.lock_seconds = lock_seconds
         self._local = asyncio.Lock()
-        self._token: bytes | None = None
+        self._lease = LeaseLock(bus.redis, lease=lock_seconds, wait=lock_seconds * 2, poll=POLL, follower=bus)
+        self._token: str | None = None
         self._counters = {"name": "totals", "conversations": 0}
         bus.on(ITEM_EVENT, self._on_item)
+
+    @property
+    def lock_seconds(self) -> float:
+        """How long the queue's lock lasts (a killed holder blocks the others this long)."""
+        return self._lease.lease
+
+    @lock_seconds.setter
+    def lock_seconds(self, seconds: float) -> None:
+        self._lease.lease, self._lease.wait = seconds, seconds * 2
 
     async def load(self) -> None:
         """Read every item and the counter (at startup, after the bus noted the stream's end)."""
@@ -58,20 +70,24 @@ class RedisItems:
     @contextlib.asynccontextmanager
     async def _locked(self) -> AsyncIterator[None]:
         async with self._local:
-            lock = self.bus.redis.lock(self.lock_key, timeout=self.lock_seconds, sleep=0.01,
-                                       blocking_timeout=self.lock_seconds * 2)
-            if not await lock.acquire():
-                raise QueueError("the queue is busy; please try again", 503)
-            self._token = lock.local.token
+            # One round trip takes the lock and reads the stream's news (catching up the copy).
+            held = Held("handoff", self.lock_key, secrets.token_hex(16))
             try:
-                await self.bus.catch_up()
+                await self._lease.take(held)
+            except LockBusy:
+                raise QueueError("the queue is busy; please try again", 503) from None
+            self._token = held.token
+            try:
+                if not held.caught_up:
+                    await self.bus.catch_up()
                 yield
             finally:
                 self._token = None
                 try:
-                    await lock.release()
-                except LockError:
-                    log.warning("handoff lock had expired before it was released")
+                    if not await self._lease.release(held):
+                        log.warning("handoff lock had expired before it was released")
+                except RedisError as exc:
+                    log.warning("handoff lock not released (it expires by itself): %s", type(exc).__name__)
 
     def lock(self) -> contextlib.AbstractAsyncContextManager[None]:
         return self._locked()
@@ -79,8 +95,7 @@ class RedisItems:
     def _fence(self) -> tuple[str, str]:
         if self._token is None:
             raise RuntimeError("a handoff item is changed only under the queue's lock")
-        token = self._token.decode() if isinstance(self._token, bytes) else str(self._token)
-        return self.lock_key, token
+        return self.lock_key, self._token
 
     async def save(self, item: dict) -> None:
         await self.bus.write(ITEM_EVENT, {"key": item["id"], "value": item}, op="set", hash_key=self.hash_key,

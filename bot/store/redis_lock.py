@@ -120,6 +120,51 @@ def held_lock(session: str) -> Held | None:
     return held if held is not None and held.session == session else None
 
 
+class LeaseLock:
+    """Takes, renews and releases lease locks in Redis by a random token (`Held`), polling while
+    another holds one, and reading in the taking script what the holder needs first: a hash's
+    `state`, and the `follower`'s news. The conversation locks use it, and the handoff queue's."""
+
+    def __init__(self, client: Redis, *, lease: float, wait: float, poll: float,
+                 follower: Follower | None = None, batch: int = 1000) -> None:
+        self._acquire = client.register_script(_ACQUIRE)
+        self._renew = client.register_script(_RENEW)
+        self.lease, self.wait, self.poll = lease, wait, poll
+        self.follower, self.batch = follower, batch
+
+    async def take(self, held: Held, state_key: str | None = None) -> None:
+        """Take `held.key` (LockBusy after `wait`); fill `held.state` (when `state_key`) and
+        `held.caught_up` (the follower has every entry the script read and there were no more)."""
+        follower = self.follower
+        keys = [held.key, state_key or held.key, follower.stream if follower else held.key]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.wait
+        while True:
+            position = follower.position() if follower else ""
+            found = await self._acquire(keys=keys, args=[held.token, int(self.lease * 1000),
+                                                         "1" if state_key else "", position, self.batch])
+            if found:
+                break
+            if loop.time() + self.poll > deadline:
+                raise LockBusy("the lock is held by another process")
+            await asyncio.sleep(self.poll)
+        state, news = found
+        if state_key:
+            held.state = state or None
+        if position:
+            entries = news or []
+            follower.took(entries)
+            held.caught_up = len(entries) < self.batch
+
+    async def renew(self, held: Held) -> bool:
+        """Put the lease back to full length; False when the lock is no longer `held`'s."""
+        return bool(await self._renew(keys=[held.key], args=[held.token, int(self.lease * 1000)]))
+
+    async def release(self, held: Held) -> bool:
+        """Delete the lock if it is still `held`'s (never another's); False when it was not."""
+        return bool(await self._renew(keys=[held.key], args=[held.token, 0]))
+
+
 class RedisLocks:
     """Per-key locks held in Redis, so two processes never run one conversation's turns at once.
     `state_key(session)`: the conversation's hash, whose `state` is read with the lock."""
@@ -127,20 +172,22 @@ class RedisLocks:
     def __init__(self, client: Redis, settings: RedisSettings, *, lease: float = LEASE, wait: float = WAIT,
                  poll: float = POLL, state_key: Callable[[str], str] | None = None,
                  follower: Follower | None = None, batch: int = 1000) -> None:
-        self._redis = client
         self._settings = settings
         self._local = KeyedLocks()
-        self._acquire = client.register_script(_ACQUIRE)
-        self._renew_script = client.register_script(_RENEW)
-        self.lease, self.wait, self.poll = lease, wait, poll
-        self.state_key, self.follower, self.batch = state_key, follower, batch
+        self._lease = LeaseLock(client, lease=lease, wait=wait, poll=poll, follower=follower, batch=batch)
+        self.lease = lease
+        self.state_key = state_key
 
     @asynccontextmanager
     async def lock(self, key: str) -> AsyncIterator[None]:
         """Hold `key` in this process and in Redis for the body of the `async with`."""
         async with self._local.lock(key):
-            held = await self._take(key)
-            timer = _Renewal(self, held)
+            held = Held(key, self._settings.key("lock", "conv", key), secrets.token_hex(16))
+            try:
+                await self._lease.take(held, self.state_key(key) if self.state_key else None)
+            except LockBusy:
+                raise LockBusy("the conversation is busy in another process") from None
+            timer = _Renewal(self._lease, held)
             context = _HELD.set(held)
             try:
                 yield
@@ -148,54 +195,25 @@ class RedisLocks:
                 _HELD.reset(context)
                 await timer.stop()
                 if not held.released:
-                    await self._release(held)
+                    await _release(self._lease, held)
 
-    async def _take(self, key: str) -> Held:
-        """Take the Redis lock (polling while another holds it, up to `wait`), with what it reads."""
-        held = Held(key, self._settings.key("lock", "conv", key), secrets.token_hex(16))
-        follower = self.follower
-        keys = [held.key, self.state_key(key) if self.state_key else held.key,
-                follower.stream if follower else held.key]
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.wait
-        while True:
-            position = follower.position() if follower else ""
-            found = await self._acquire(keys=keys, args=[held.token, int(self.lease * 1000),
-                                                         "1" if self.state_key else "", position, self.batch])
-            if found:
-                break
-            if loop.time() + self.poll > deadline:
-                raise LockBusy("the conversation is busy in another process")
-            await asyncio.sleep(self.poll)
-        state, news = found
-        if self.state_key:
-            held.state = state or None
-        if position:
-            entries = news or []
-            follower.took(entries)
-            held.caught_up = len(entries) < self.batch
-        return held
 
-    async def renew(self, held: Held) -> bool:
-        """Put the lease back to full length; False when the lock is no longer this turn's."""
-        return bool(await self._renew_script(keys=[held.key], args=[held.token, int(self.lease * 1000)]))
-
-    async def _release(self, held: Held) -> None:
-        try:
-            if not await self._renew_script(keys=[held.key], args=[held.token, 0]):
-                log.warning("conversation lock had expired before its release")
-        except RedisError as exc:
-            log.warning("conversation lock not released (it expires by itself): %s", type(exc).__name__)
+async def _release(lease: LeaseLock, held: Held) -> None:
+    try:
+        if not await lease.release(held):
+            log.warning("lock had expired before its release")
+    except RedisError as exc:
+        log.warning("lock not released (it expires by itself): %s", type(exc).__name__)
 
 
 class _Renewal:
     """Renews a held lock every third of its lease, from a timer that starts a task only when a
     turn outlasts the first third."""
 
-    def __init__(self, locks: RedisLocks, held: Held) -> None:
-        self.locks, self.held = locks, held
+    def __init__(self, lease: LeaseLock, held: Held) -> None:
+        self.lease_lock, self.held = lease, held
         self.task: asyncio.Task | None = None
-        self.handle = asyncio.get_running_loop().call_later(locks.lease / 3, self._start)
+        self.handle = asyncio.get_running_loop().call_later(lease.lease / 3, self._start)
 
     def _start(self) -> None:
         if not self.held.released:
@@ -204,13 +222,13 @@ class _Renewal:
     async def _run(self) -> None:
         while not self.held.released:
             try:
-                if not await self.locks.renew(self.held):
+                if not await self.lease_lock.renew(self.held):
                     if not self.held.released:
-                        log.warning("conversation lock lost before the turn ended (lease expired)")
+                        log.warning("lock lost before its holder ended (lease expired)")
                     return
             except RedisError as exc:
-                log.warning("conversation lock not renewed: %s", type(exc).__name__)
-            await asyncio.sleep(self.locks.lease / 3)
+                log.warning("lock not renewed: %s", type(exc).__name__)
+            await asyncio.sleep(self.lease_lock.lease / 3)
 
     async def stop(self) -> None:
         self.handle.cancel()
