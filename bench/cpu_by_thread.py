@@ -11,7 +11,10 @@ thread and all the others.
 
 With several `--root` checkouts (e.g. a `git worktree` of an older commit), a server from each
 runs side by side and they are driven in turn, round after round, so before and after are
-measured under the same load.
+measured under the same load. `--py-spy` also samples the event loop thread with py-spy during
+each run and prints which parts of the code its samples were in (the deepest frame of a known
+part wins; py-spy counts a thread waiting in a system call or for the GIL as busy, so the shares
+are of the loop's busy time, not of its CPU).
 """
 from __future__ import annotations
 
@@ -58,6 +61,7 @@ def main() -> int:
                         help="a checkout to run serve from (repeat to compare, e.g. a git worktree of an "
                              "older commit); default: this one")
     parser.add_argument("--rounds", type=int, default=1, help="runs per checkout, taken in turn (A B A B ...)")
+    parser.add_argument("--py-spy", action="store_true", help="also print where the event loop's samples were")
     args = parser.parse_args()
     if args.mix:
         WEIGHTS.clear()
@@ -98,9 +102,16 @@ def start_server(tmp: Path, registered: Path, root: Path, index: int) -> tuple[s
 
 def measure(proc: subprocess.Popen, base: str, root: Path, args, pool: list[str], seed: int) -> None:
     """Drive one server for `args.seconds` and print its CPU per request by thread."""
+    spy, samples = None, Path(tempfile.mkdtemp(prefix="bench-spy-")) / "samples.txt"
+    if args.py_spy:
+        spy = subprocess.Popen(["py-spy", "record", "-p", str(proc.pid), "-o", str(samples), "--format", "raw",
+                                "-d", str(int(args.seconds)), "-r", "200"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     before = snapshot(proc.pid)
     result = asyncio.run(drive(base, args.concurrency, args.seconds, 10**6, seed, pool, False))
     after = snapshot(proc.pid)
+    if spy is not None:
+        spy.wait(timeout=60)
     names = thread_names(proc.pid)
     tick, n = os.sysconf("SC_CLK_TCK"), max(1, result["n"])
     totals: dict[str, list[int]] = {"event loop thread": [0, 0]}
@@ -115,6 +126,39 @@ def measure(proc: subprocess.Popen, base: str, root: Path, args, pool: list[str]
           f"p99 {result['p99']:.0f} ms, errors {result['errors']}")
     for key, (user, system) in sorted(totals.items(), key=lambda kv: -sum(kv[1])):
         print(f"  {key:>20}: user {user / tick * 1000 / n:.3f} ms/request, system {system / tick * 1000 / n:.3f} ms/request")
+    if spy is not None and samples.exists():
+        print("  event loop samples by part: " + ", ".join(
+            f"{part} {share:.0f} %" for part, share in loop_parts(samples.read_text())))
+    shutil.rmtree(samples.parent, ignore_errors=True)
+
+
+# The parts of the code a sample of the event loop is counted in: the deepest frame of one of them.
+PARTS = [
+    ("reference backends (mails)", ("backends/",)),
+    ("understanding+language+knowledge", ("bot/understanding.py", "bot/language.py", "bot/knowledge.py")),
+    ("flows+handoff+pending+commands", ("flows/", "bot/pending.py", "bot/handoff/", "bot/interruptions.py",
+                                        "bot/commands.py", "bot/clients/", "common/calendar.py")),
+    ("session store", ("bot/store/", "common/journal.py")),
+    ("log lines", ("logging/__init__.py",)),
+    ("engine", ("bot/engine.py", "bot/answering.py", "bot/flow_runner.py", "bot/state.py", "common/privacy.py",
+                "common/text.py")),
+    ("chat handler", ("bot/channels/web.py",)),
+]
+
+
+def loop_parts(raw: str) -> list[tuple[str, float]]:
+    """Share of the event loop thread's py-spy samples (raw format) by part, largest first."""
+    counts: dict[str, int] = {}
+    for line in raw.splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not stack.startswith("_run_module_as_main"):  # another thread
+            continue
+        part = "aiohttp+asyncio"
+        for frame in stack.split(";"):
+            part = next((name for name, paths in PARTS if any(p in frame for p in paths)), part)
+        counts[part] = counts.get(part, 0) + int(n)
+    total = sum(counts.values()) or 1
+    return sorted(((part, 100 * c / total) for part, c in counts.items()), key=lambda kv: -kv[1])
 
 
 if __name__ == "__main__":
