@@ -1,14 +1,15 @@
 """What one change costs in the reference backends' documents, by how much they already hold.
 
 Seeds `dsr.json` with N cases (each with its idempotency record and three audit entries, ~2 KB a
-case) and `activation.json` with N registered addresses, in their real layout, then times through
-the real stores (`DsrStore`, `ActivationStore`, which keep the parsed document in memory while the
-file is unchanged, see backends/cached_doc.py):
+case) and `activation.json` with N registered addresses, in the single-file layout (which every
+version reads), then times through the real stores (`DsrStore`, `ActivationStore`, which keep the
+document in memory and append each change to a journal, see backends/cached_doc.py):
 
-- dsr create: filing a new case (case, idempotency record and audit entry in one atomic write);
+- dsr create: filing a new case (case, idempotency record and audit entry in one durable change);
 - dsr read: one case by reference (a copy);
-- activation issue: a new activation code for a registered address (one atomic write);
-- activation lookup: is an address registered.
+- activation issue: a new activation code for a registered address (one durable change);
+- activation lookup: is an address registered;
+- KB written: bytes the process handed to write() per dsr create (from /proc/self/io `wchar`).
 
     python bench/bench_backends.py [--sizes 100,1000,10000] [--ops 50]
 """
@@ -62,21 +63,31 @@ def ms(samples: list[float]) -> str:
     return f"{statistics.median(samples) * 1000:8.2f}"
 
 
-async def dsr_ops(directory: Path, n: int, ops: int) -> tuple[list[float], list[float]]:
+async def dsr_ops(directory: Path, n: int, ops: int) -> tuple[list[float], list[float], list[int]]:
     store = DsrStore(directory)
     await store.get_case("DSR-2026-00001")  # the first read parses the file once
-    creates, reads = [], []
+    creates, reads, written = [], [], []
     for k in range(ops):
         ref = f"DSR-2026-{n + 1 + k:05d}"
-        t0 = time.perf_counter()
+        w0, t0 = bytes_written(), time.perf_counter()
         await store.create_case(f"new-{k}", "h", lambda data, ref=ref: (
             {**case(0), "reference": ref}, {"reference": ref}, {"reference": ref, "action": "filed"}))
         creates.append(time.perf_counter() - t0)
+        written.append(bytes_written() - w0)
         t0 = time.perf_counter()
         await store.get_case(ref)
         reads.append(time.perf_counter() - t0)
     store.close()
-    return creates, reads
+    return creates, reads, written
+
+
+def bytes_written() -> int:
+    """Bytes this process has handed to write() so far (Linux; 0 elsewhere)."""
+    try:
+        with open("/proc/self/io") as fh:
+            return next(int(line.split()[1]) for line in fh if line.startswith("wchar:"))
+    except OSError:
+        return 0
 
 
 def activation_ops(directory: Path, n: int, ops: int) -> tuple[list[float], list[float]]:
@@ -102,15 +113,17 @@ def main() -> None:
     print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
           f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"median ms per operation over {args.ops}")
-    print(f"{'held':>7} {'file KB':>8} {'dsr create':>10} {'dsr read':>9} {'act. issue':>10} {'act. lookup':>11}")
+    print(f"{'held':>7} {'file KB':>8} {'dsr create':>10} {'KB written':>10} {'dsr read':>9} "
+          f"{'act. issue':>10} {'act. lookup':>11}")
     for n in (int(x) for x in args.sizes.split(",")):
         with tempfile.TemporaryDirectory(prefix="bench-backends-") as tmp:
             directory = Path(tmp)
             seed(directory, n)
             size_kb = (directory / "dsr.json").stat().st_size // 1024
-            creates, reads = asyncio.run(dsr_ops(directory, n, args.ops))
+            creates, reads, written = asyncio.run(dsr_ops(directory, n, args.ops))
             issues, lookups = activation_ops(directory, n, args.ops)
-            print(f"{n:>7} {size_kb:>8} {ms(creates):>10} {ms(reads):>9} {ms(issues):>10} {ms(lookups):>11}")
+            print(f"{n:>7} {size_kb:>8} {ms(creates):>10} {statistics.median(written) / 1024:>10.1f} "
+                  f"{ms(reads):>9} {ms(issues):>10} {ms(lookups):>11}")
 
 
 if __name__ == "__main__":

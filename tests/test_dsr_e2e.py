@@ -22,6 +22,7 @@ import pytest
 from aiohttp import web
 
 from backends.dsr.app import DsrConfig, create_app, load_texts
+from backends.dsr.store import read_tables
 from bot.app import ServeConfig, build_app
 from bot.clients.dsr import DsrClient, DsrRejected, DsrUnavailable
 from bot.knowledge import default_knowledge_dir
@@ -35,10 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def read_cases(data_dir: Path) -> list[dict]:
-    path = data_dir / "dsr.json"
-    if not path.exists():
-        return []
-    return list(json.loads(path.read_text()).get("cases", {}).values())
+    return list(read_tables(data_dir)["cases"].values())
 
 
 class Backend:

@@ -1,22 +1,21 @@
-"""The activation backend's TinyDB file: accounts, activation codes and app credentials.
+"""The activation backend's state: accounts, activation codes and app credentials.
 
-Each change is applied to the document and written back in one atomic replace
-(`AtomicJSONStorage`), under a lock. That gives multi-table transactions TinyDB lacks: consuming a
-code and storing the credentials it pays for happen in one write, so two submits of one code can
-never both win and a crash never leaves half of it. The file keeps TinyDB's layout
-(`{table: {doc_id: doc}}`), so `TinyDB(path)` reads it. The parsed document is kept in memory
-while the file is unchanged (`backends/cached_doc.py`), so a lookup no longer parses every
-registered address.
+`DATA_DIR/activation.json` (TinyDB's layout, `{table: {doc_id: doc}}`, so an older data directory
+is read as it is) and its journal `DATA_DIR/activation.journal`. Each change is one line appended
+to the journal, fdatasync'd, under a lock (`backends/cached_doc.py`). That gives multi-table
+transactions TinyDB lacks: consuming a code and storing the credentials it pays for happen in one
+line, so two submits of one code can never both win and a crash never leaves half of it; and a
+change costs what it changes, not a rewrite of every registered address. The document is kept in
+memory, and lookups go through indexes. `read_tables` reads the whole document as a restart does.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, TypeVar
 
-from backends.cached_doc import CachedDocument, Changed
-from backends.docfile import first, insert
+from backends.cached_doc import CachedDocument, Change
+from backends.docfile import read_document
 
 from .security import email_key
 
@@ -24,8 +23,12 @@ FILE_NAME = "activation.json"
 ACCOUNTS = "accounts"
 CODES = "codes"
 CREDENTIALS = "credentials"
+TABLES = (ACCOUNTS, CODES, CREDENTIALS)
 
-T = TypeVar("T")
+
+def read_tables(data_dir: Path) -> dict:
+    """Return the whole stored document `{table: {id: doc}}`, as a restart reads it."""
+    return read_document(Path(data_dir) / FILE_NAME, TABLES)
 
 
 def _parse(ts: str) -> datetime:
@@ -44,20 +47,11 @@ class ActivationStore:
 
     def __init__(self, data_dir: Path) -> None:
         self.path = Path(data_dir) / FILE_NAME
-        self._doc = CachedDocument(self.path, (ACCOUNTS, CODES, CREDENTIALS))
+        self._doc = CachedDocument(self.path, TABLES)
 
     def close(self) -> None:
-        """Release the TinyDB handle."""
+        """Fold the journal into `activation.json` and close it."""
         self._doc.close()
-
-    def _transact(self, change: Callable[[dict], tuple[T, Changed]]) -> T:
-        """Apply `change` -> (result, False or what it changed: only adds and removes here, so
-        `{table: ()}`) and write when it changed."""
-        return self._doc.transact(change)
-
-    def _read(self, look: Callable[[dict], T]) -> T:
-        """Answer `look(data)` from the document, changing nothing (answers are strings or flags)."""
-        return self._doc.look(look)
 
     # Accounts -------------------------------------------------------------------------------
 
@@ -65,13 +59,13 @@ class ActivationStore:
         """Register a normalised address; return False when it was already there (idempotent)."""
         key = email_key(email)
 
-        def change(data: dict) -> tuple[bool, Changed]:
-            if first(data[ACCOUNTS], key=key) is not None:
-                return False, False
-            insert(data[ACCOUNTS], {"email": email, "key": key, "created_at": now.isoformat()})
-            return True, {ACCOUNTS: ()}
+        def change(txn: Change) -> bool:
+            if txn.find(ACCOUNTS, "key", key) is not None:
+                return False
+            txn.insert(ACCOUNTS, {"email": email, "key": key, "created_at": now.isoformat()})
+            return True
 
-        return self._transact(change)
+        return self._doc.transact(change)
 
     def find_account(self, email: str) -> str | None:
         """Return the stored address for a normalised address, or None when unregistered."""
@@ -88,16 +82,14 @@ class ActivationStore:
         """
         key = email_key(email)
 
-        def change(data: dict) -> tuple[None, Changed]:
-            codes = data[CODES]
-            for doc_id, doc in list(codes.items()):
+        def change(txn: Change) -> None:
+            for doc_id, doc in list(txn.data[CODES].items()):  # codes live a day: few at any time
                 if _parse(doc["expires_at"]) <= now:
-                    del codes[doc_id]
-            insert(codes, {"hash": code_hash, "account": key, "created_at": now.isoformat(),
-                            "expires_at": expires_at.isoformat()})
-            return None, {CODES: ()}
+                    txn.delete(CODES, doc_id)
+            txn.insert(CODES, {"hash": code_hash, "account": key, "created_at": now.isoformat(),
+                               "expires_at": expires_at.isoformat()})
 
-        self._transact(change)
+        self._doc.transact(change)
 
     def code_is_valid(self, code_hash: str, now: datetime) -> bool:
         """Tell whether a code exists, is unused and has not expired."""
@@ -106,34 +98,30 @@ class ActivationStore:
 
     def consume_code(self, code_hash: str, username: str, password_hash: str,
                      now: datetime) -> ConsumeResult:
-        """Spend a valid code and set the account's app credentials, in one atomic write.
+        """Spend a valid code and set the account's app credentials, in one durable change.
 
         Replaces credentials the account already had: activating again is how a forgotten
         username or password is reset.
         """
         username_key = username.casefold()
 
-        def change(data: dict) -> tuple[ConsumeResult, Changed]:
-            codes = data[CODES]
-            found = first(codes, hash=code_hash)
-            if found is None or _parse(found["expires_at"]) <= now:
-                return ConsumeResult("invalid"), False
-            account = found["account"]
-            creds = data[CREDENTIALS]
-            for doc in creds.values():
-                if doc.get("username_key") == username_key and doc.get("account") != account:
-                    return ConsumeResult("username_taken"), False
-            for doc_id, doc in list(codes.items()):
-                if doc.get("account") == account:
-                    del codes[doc_id]
-            for doc_id, doc in list(creds.items()):
-                if doc.get("account") == account:
-                    del creds[doc_id]
-            insert(creds, {"account": account, "username": username, "username_key": username_key,
-                            "password_hash": password_hash, "created_at": now.isoformat()})
-            return ConsumeResult("ok"), {CODES: (), CREDENTIALS: ()}
+        def change(txn: Change) -> ConsumeResult:
+            found = txn.find(CODES, "hash", code_hash)
+            if found is None or _parse(found[1]["expires_at"]) <= now:
+                return ConsumeResult("invalid")
+            account = found[1]["account"]
+            creds = txn.data[CREDENTIALS]
+            if any(creds[i].get("account") != account for i in txn.ids(CREDENTIALS, "username_key", username_key)):
+                return ConsumeResult("username_taken")
+            for doc_id in txn.ids(CODES, "account", account):
+                txn.delete(CODES, doc_id)
+            for doc_id in txn.ids(CREDENTIALS, "account", account):
+                txn.delete(CREDENTIALS, doc_id)
+            txn.insert(CREDENTIALS, {"account": account, "username": username, "username_key": username_key,
+                                     "password_hash": password_hash, "created_at": now.isoformat()})
+            return ConsumeResult("ok")
 
-        return self._transact(change)
+        return self._doc.transact(change)
 
     # Credentials ----------------------------------------------------------------------------
 
@@ -143,12 +131,6 @@ class ActivationStore:
 
     def username_taken(self, username: str, code_hash: str) -> bool:
         """Tell whether another account than the code's already uses this username."""
-        username_key = username.casefold()
-
-        def taken(data: dict) -> bool:
-            code = first(data[CODES], hash=code_hash)
-            account = None if code is None else code.get("account")
-            return any(doc.get("username_key") == username_key and doc.get("account") != account
-                       for doc in data[CREDENTIALS].values())
-
-        return self._read(taken)
+        account = self._doc.find(CODES, "hash", code_hash, lambda code: code.get("account"))
+        return self._doc.select(CREDENTIALS, "username_key", username.casefold(),
+                                lambda found: any(doc.get("account") != account for _, doc in found))

@@ -1,14 +1,16 @@
-"""The DSR backend's durable state: one TinyDB file, `DATA_DIR/dsr.json`.
+"""The DSR backend's durable state: `DATA_DIR/dsr.json` and its journal `DATA_DIR/dsr.journal`.
 
 Tables: `cases`, `idempotency`, `staff`, `audit`, and `jobs` (when the background jobs last ran,
 so a restart never sends the day's reminder twice). A new case, its idempotency record and its audit
 entry must land together (a crash between them would let a retry file the request twice), and
-TinyDB has no multi-table transaction, so every change here changes the whole document and writes
-it back once, atomically (`backends/docfile.py`). The parsed document is kept in memory while the
-file is unchanged (`backends/cached_doc.py`): reads no longer parse the file, and a change made
-by another process (`backend add-staff` while serving) is still seen. An asyncio lock serialises
-read-modify-write inside the process; the blocking file work runs in a thread so the event loop
-keeps serving. What a read returns is a copy.
+TinyDB has no multi-table transaction, so every change is one line appended to the journal with
+every document it changes, fdatasync'd before it returns (`backends/docfile.py`,
+`backends/cached_doc.py`): its cost does not grow with the number of cases. The document is kept in
+memory; a change made by another process (`backend add-staff` while serving) is still seen. An
+asyncio lock serialises read-modify-write inside the process; the blocking file work runs in a
+thread so the event loop keeps serving. What a read returns is a copy. `dsr.json` keeps TinyDB's
+layout, so a data directory of an older version is read as it is; `read_tables` reads the whole
+document as a restart does.
 """
 from __future__ import annotations
 
@@ -17,8 +19,8 @@ import copy
 from pathlib import Path
 from typing import Any, Callable
 
-from backends.cached_doc import CachedDocument, Changed
-from backends.docfile import first, insert, next_id
+from backends.cached_doc import CachedDocument, Change
+from backends.docfile import read_document
 
 FILE_NAME = "dsr.json"
 TABLES = ("cases", "idempotency", "staff", "audit", "jobs")
@@ -36,35 +38,51 @@ def _open(data_dir: Path) -> CachedDocument:
     return CachedDocument(Path(data_dir) / FILE_NAME, TABLES)
 
 
+def read_tables(data_dir: Path) -> dict:
+    """Return the whole stored document `{table: {id: doc}}`, as a restart reads it."""
+    return read_document(Path(data_dir) / FILE_NAME, TABLES)
+
+
+def _change_once(data_dir: Path, change: Callable[[Change], None]) -> None:
+    """Apply one change from outside the server (a command), leaving the journal to the server."""
+    doc = _open(data_dir)
+    try:
+        doc.transact(change)
+    finally:
+        doc.close(compact=False)
+
+
 def upsert_staff_sync(data_dir: Path, record: dict) -> None:
-    """Store a staff account (replacing one with the same username) in one atomic write."""
+    """Store a staff account (replacing one with the same username) in one durable change."""
 
-    def change(data: dict) -> tuple[None, Changed]:
-        existing = [k for k, doc in data["staff"].items() if doc.get("username") == record["username"]]
-        data["staff"][existing[0] if existing else next_id(data["staff"])] = record
-        return None, {"staff": None}
+    def change(txn: Change) -> None:
+        found = txn.find("staff", "username", record["username"])
+        if found is None:
+            txn.insert("staff", record)
+        else:
+            txn.put("staff", found[0], record)
 
-    _open(data_dir).transact(change)
+    _change_once(data_dir, change)
 
 
 def change_staff_sync(data_dir: Path, username: str, changes: dict | None) -> None:
-    """Update a staff account's fields (`changes`) or delete it (None), in one atomic write.
+    """Update a staff account's fields (`changes`) or delete it (None), in one durable change.
 
     Raises LookupError when there is no such account.
     """
 
-    def change(data: dict) -> tuple[None, Changed]:
-        found = [k for k, doc in data["staff"].items() if doc.get("username") == username]
+    def change(txn: Change) -> None:
+        found = txn.ids("staff", "username", username)
         if not found:
             raise LookupError(f"there is no staff login {username!r}")
         for doc_id in found:
             if changes is None:
-                del data["staff"][doc_id]
+                txn.delete("staff", doc_id)
             else:
-                data["staff"][doc_id].update(changes)
-        return None, {"staff": None}
+                txn.data["staff"][doc_id].update(changes)
+                txn.changed("staff", doc_id)
 
-    _open(data_dir).transact(change)
+    _change_once(data_dir, change)
 
 
 class DsrStore:
@@ -75,10 +93,9 @@ class DsrStore:
         self._doc = _open(self.data_dir)
         self._lock = asyncio.Lock()
 
-    async def _locked(self, change: Callable[[dict], tuple[Any, Any]]) -> Any:
-        """Run `change(data)` -> (result, False or what it changed, see `CachedDocument.transact`)
-        in a thread while holding the lock, so read-modify-write never interleaves; the file is
-        written when it changed."""
+    async def _locked(self, change: Callable[[Change], Any]) -> Any:
+        """Run `change(Change)` in a thread while holding the lock, so read-modify-write never
+        interleaves; what it noted is appended to the journal (`CachedDocument.transact`)."""
         async with self._lock:
             return await asyncio.to_thread(self._doc.transact, change)
 
@@ -96,20 +113,20 @@ class DsrStore:
         returns the stored answer; with another hash it raises IdempotencyConflict.
         """
 
-        def work(data: dict) -> tuple[tuple[dict, bool], Changed]:
-            seen = first(data["idempotency"], key=key)
+        def work(txn: Change) -> tuple[dict, bool]:
+            seen = txn.find("idempotency", "key", key)
             if seen is not None:
-                if seen["body_hash"] != body_hash:
+                if seen[1]["body_hash"] != body_hash:
                     raise IdempotencyConflict()
-                return (copy.deepcopy(seen["response"]), False), False
-            case, response, audit = build(data)
-            insert(data["cases"], case)
-            insert(data["idempotency"], {
+                return copy.deepcopy(seen[1]["response"]), False
+            case, response, audit = build(txn.data)
+            txn.insert("cases", case)
+            txn.insert("idempotency", {
                 "key": key, "body_hash": body_hash, "reference": case["reference"],
                 "response": copy.deepcopy(response), "created_at": case["received_at"],
             })
-            insert(data["audit"], audit)
-            return (response, True), {"cases": (), "idempotency": (), "audit": ()}
+            txn.insert("audit", audit)
+            return response, True
 
         return await self._locked(work)
 
@@ -121,38 +138,38 @@ class DsrStore:
         entry (a retry count). Returns the updated case.
         """
 
-        def work(data: dict) -> tuple[dict, Changed]:
-            case = first(data["cases"], reference=reference)
-            if case is None:
+        def work(txn: Change) -> dict:
+            found = txn.find("cases", "reference", reference)
+            if found is None:
                 raise CaseNotFound(reference)
+            doc_id, case = found
             audit = change(case)
+            txn.changed("cases", doc_id)
             if audit is not None:
-                insert(data["audit"], audit)
-            changed = [doc_id for doc_id, doc in data["cases"].items() if doc is case]
-            return copy.deepcopy(case), {"cases": changed, "audit": ()}
+                txn.insert("audit", audit)
+            return copy.deepcopy(case)
 
         return await self._locked(work)
 
     async def add_audit(self, entry: dict) -> None:
         """Append one audit entry that changes no case (a case or its letter was viewed)."""
-
-        def work(data: dict) -> tuple[None, Changed]:
-            insert(data["audit"], copy.deepcopy(entry))
-            return None, {"audit": ()}
-
-        await self._locked(work)
+        await self._locked(lambda txn: txn.insert("audit", copy.deepcopy(entry)))
 
     async def job_state(self, name: str) -> dict:
         """Return what the background job `name` last recorded ({} before its first run)."""
-        return dict(await self._look(lambda data: first(data["jobs"], name=name) or {}))
+        found = await asyncio.to_thread(self._doc.find, "jobs", "name", name, copy.deepcopy)
+        return found or {}
 
     async def set_job_state(self, name: str, state: dict) -> None:
         """Record the background job's state (replacing what it recorded before)."""
 
-        def work(data: dict) -> tuple[None, Changed]:
-            found = [k for k, doc in data["jobs"].items() if doc.get("name") == name]
-            data["jobs"][found[0] if found else next_id(data["jobs"])] = {**copy.deepcopy(state), "name": name}
-            return None, {"jobs": None}
+        def work(txn: Change) -> None:
+            found = txn.find("jobs", "name", name)
+            record = {**copy.deepcopy(state), "name": name}
+            if found is None:
+                txn.insert("jobs", record)
+            else:
+                txn.put("jobs", found[0], record)
 
         await self._locked(work)
 
@@ -171,16 +188,15 @@ class DsrStore:
 
     async def audit_for(self, reference: str) -> list[dict]:
         """Return the audit entries of one case, oldest first."""
-        def read(data: dict) -> list[dict]:
-            entries = [(int(k), e) for k, e in data["audit"].items() if e.get("reference") == reference]
-            return [e for _, e in sorted(entries, key=lambda pair: pair[0])]
+        def read(entries: list[tuple[str, dict]]) -> list[dict]:
+            return [copy.deepcopy(e) for _, e in sorted(entries, key=lambda pair: int(pair[0]))]
 
-        return await self._look(read)
+        return await asyncio.to_thread(self._doc.select, "audit", "reference", reference, read)
 
     async def staff(self, username: str) -> dict | None:
         """Return a staff account by username, or None."""
         return await asyncio.to_thread(self._doc.find, "staff", "username", username, copy.deepcopy)
 
     def close(self) -> None:
-        """Release the TinyDB handle (the storage holds no open file)."""
+        """Fold the journal into `dsr.json` and close it."""
         self._doc.close()

@@ -33,6 +33,7 @@ from aiosmtpd.controller import Controller
 from backends.activation import (
     ActivationConfig, QuerylessAccessLogger, add_account, create_app, load_texts,
 )
+from backends.activation.store import read_tables
 from backends.mail import DEFAULT_FROM, Mailer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -222,9 +223,8 @@ class Backend:
         return self.smtp.messages[count - 1][1]
 
     def stored(self) -> dict:
-        """Read the backend's TinyDB file as it is on disk."""
-        path = self.data_dir / "activation.json"
-        return json.loads(path.read_text()) if path.exists() else {}
+        """Read the backend's stored document as a restart would."""
+        return read_tables(self.data_dir)
 
     def count(self, table: str) -> int:
         return len(self.stored().get(table, {}))
@@ -863,13 +863,13 @@ async def test_activation_through_the_maildir_outbox(make_backend, tmp_path):
 def test_add_account_is_idempotent_and_validates(tmp_path):
     add_account(tmp_path, "Guardian@EXAMPLE.se")
     add_account(tmp_path, " guardian@example.se ")
-    stored = json.loads((tmp_path / "activation.json").read_text())
+    stored = read_tables(tmp_path)
     assert [doc["email"] for doc in stored["accounts"].values()] == ["Guardian@example.se"]
     for bad in ("not-an-address", "a@b.se\nBcc: c@d.se", "a@b.se, c@d.se", "x" * 300 + "@b.se"):
         with pytest.raises(ValueError, match="invalid e-mail address"):
             add_account(tmp_path, bad)
-    assert len(json.loads((tmp_path / "activation.json").read_text())["accounts"]) == 1
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["activation.json"]
+    assert len(read_tables(tmp_path)["accounts"]) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["activation.journal", "activation.json"]
 
 
 async def test_mail_to_a_registered_address_matches_case_insensitively(backend):

@@ -11,10 +11,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from tinydb import TinyDB
 
 from backends.dsr.app import DsrConfig, create_app, load_texts
-from common.atomic import AtomicJSONStorage
+from backends.dsr.store import read_tables
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "test-backend-token-0123456789"
@@ -57,18 +56,11 @@ class Backend:
                                       headers=hdrs)
 
     def stored(self, table="cases") -> list[dict]:
-        path = self.data_dir / "dsr.json"
-        if not path.exists():
-            return []
-        db = TinyDB(path, storage=AtomicJSONStorage)
-        try:
-            return db.table(table).all()
-        finally:
-            db.close()
+        return list(read_tables(self.data_dir)[table].values())
 
-    def raw(self) -> bytes | None:
-        path = self.data_dir / "dsr.json"
-        return path.read_bytes() if path.exists() else None
+    def raw(self) -> dict[str, bytes]:
+        """Every stored file's bytes (to check that nothing was written)."""
+        return {p.name: p.read_bytes() for p in self.data_dir.iterdir() if p.is_file()}
 
 
 async def start(data_dir: Path, clock: Clock, mount: str | None = None) -> Backend:

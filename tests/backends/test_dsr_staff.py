@@ -10,11 +10,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from tinydb import TinyDB
 
 from backends.dsr.app import DsrConfig, add_staff, create_app, load_texts
 from backends.dsr.deadline import extended_due_date
-from common.atomic import AtomicJSONStorage
+from backends.dsr.store import read_tables
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "staff-test-token-abcdef"
@@ -69,19 +68,11 @@ class Staff:
                                       data={"csrf": csrf, **fields})
 
     def case(self, reference: str) -> dict:
-        db = TinyDB(self.data_dir / "dsr.json", storage=AtomicJSONStorage)
-        try:
-            [case] = [c for c in db.table("cases").all() if c["reference"] == reference]
-            return case
-        finally:
-            db.close()
+        [case] = [c for c in read_tables(self.data_dir)["cases"].values() if c["reference"] == reference]
+        return case
 
     def audit(self, reference: str) -> list[dict]:
-        db = TinyDB(self.data_dir / "dsr.json", storage=AtomicJSONStorage)
-        try:
-            return [a for a in db.table("audit").all() if a["reference"] == reference]
-        finally:
-            db.close()
+        return [a for a in read_tables(self.data_dir)["audit"].values() if a["reference"] == reference]
 
 
 def csrf_of(page: str) -> str:
@@ -386,14 +377,13 @@ def test_add_staff_refuses_bad_input_with_a_clear_message(tmp_path):
         add_staff(tmp_path, "a b", PASSWORD)
     with pytest.raises(ValueError, match="username"):
         add_staff(tmp_path, "x", PASSWORD)
-    assert not (tmp_path / "dsr.json").exists()
+    assert not list(tmp_path.iterdir())  # nothing written
 
 
 def test_add_staff_stores_an_argon2id_hash_not_the_password(tmp_path):
     add_staff(tmp_path, "anna", PASSWORD)
-    raw = (tmp_path / "dsr.json").read_text()
-    assert PASSWORD not in raw
-    assert "$argon2id$" in raw
+    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    assert PASSWORD.encode() not in raw
+    assert b"$argon2id$" in raw
     add_staff(tmp_path, "anna", "another long password")
-    db = TinyDB(tmp_path / "dsr.json", storage=AtomicJSONStorage)
-    assert len(db.table("staff").all()) == 1
+    assert len(read_tables(tmp_path)["staff"]) == 1

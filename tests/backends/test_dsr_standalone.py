@@ -16,6 +16,7 @@ import aiohttp
 from aiohttp.test_utils import TestClient, TestServer
 
 from backends.dsr.app import DsrConfig, add_staff, create_app, load_texts
+from backends.dsr.store import read_tables
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "standalone-token-xyz"
@@ -71,7 +72,7 @@ async def test_running_alone_serves_the_api_and_keeps_the_case_after_sigterm(tmp
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=20)
-    assert reference.encode() in (tmp_path / "dsr.json").read_bytes()
+    assert [c["reference"] for c in read_tables(tmp_path)["cases"].values()] == [reference]
     # Nothing personal on the console.
     assert b"070-1234567" not in out + err and b"Anna" not in out + err
 

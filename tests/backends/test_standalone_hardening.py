@@ -101,8 +101,10 @@ async def test_the_data_directory_and_its_files_are_the_owners_alone(tmp_path):
                 break
             await asyncio.sleep(0.05)
     assert mode(data) == 0o700
-    for name in ("dsr.json", "activation.json", "older.json"):
-        assert mode(data / name) == 0o600, name
+    files = {p.name: p for p in data.iterdir() if p.is_file()}
+    assert {"dsr.journal", "activation.journal", "older.json"} <= set(files)
+    for name, path in files.items():
+        assert mode(path) == 0o600, name
     mails = list(outbox.iterdir())
     assert mails and all(mode(mail) & 0o077 == 0 for mail in mails)
 

@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web
 
 from backends.dsr.app import DsrConfig, create_app, load_texts
+from backends.dsr.store import read_tables
 from bot.clients.dsr import DsrClient
 from flows.ports import Services
 from common.messages import Inbound
@@ -49,10 +50,7 @@ class Backend:
             self.runner = None
 
     def cases(self) -> list[dict]:
-        path = self.data_dir / "dsr.json"
-        if not path.exists():
-            return []
-        return list(json.loads(path.read_text()).get("cases", {}).values())
+        return list(read_tables(self.data_dir)["cases"].values())
 
 
 @pytest.fixture

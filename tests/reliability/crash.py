@@ -38,6 +38,8 @@ from pathlib import Path
 
 import aiohttp
 
+from backends.dsr.store import read_tables
+
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "crash-test-token"
 NOW = "2026-12-06T20:00"  # Sunday evening: "a person" leads to a left message
@@ -315,8 +317,7 @@ async def crash_run(tmp: Path, kills: int, guardians: int, seed: int, min_gap: f
         dsr_log.close()
 
     checked, problems = check_files(data_dir, dsr_dir)
-    cases = json.loads((dsr_dir / "dsr.json").read_text()).get("cases", {}).values() \
-        if (dsr_dir / "dsr.json").exists() else []
+    cases = read_tables(dsr_dir)["cases"].values()
     by_name = Counter(c["requester"]["name"] for c in cases)
     items = [json.loads(p.read_text())["item"]["1"]
              for p in sorted((data_dir / "handoff" / "items").glob("*.json"))]
