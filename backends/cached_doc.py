@@ -269,10 +269,15 @@ class CachedDocument:
             return
         log.warning("%s: %d bytes of a torn or damaged change cut off the journal (kept in %s.torn)",
                     self.journal.name, size - self._offset, self.journal.name)
-        with open(self.journal.with_name(self.journal.name + ".torn"), "ab") as kept:
-            kept.write(os.pread(self._fd, size - self._offset, self._offset))
-            kept.flush()
-            os.fsync(kept.fileno())
+        kept = os.open(self.journal.with_name(self.journal.name + ".torn"),
+                       os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)  # personal data: the owner's alone
+        try:
+            torn = memoryview(os.pread(self._fd, size - self._offset, self._offset))
+            while torn:
+                torn = torn[os.write(kept, torn):]
+            os.fsync(kept)
+        finally:
+            os.close(kept)
         os.ftruncate(self._fd, self._offset)
         os.fsync(self._fd)
 

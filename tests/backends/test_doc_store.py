@@ -186,6 +186,7 @@ async def test_after_a_torn_line_a_retry_files_once_and_the_torn_bytes_are_kept(
     assert created and answer == {"reference": "DSR-2026-00002"}
     assert not (await again.create_case("k2", "h2", build("DSR-2026-00003")))[1]  # never twice
     assert (tmp_path / "dsr.journal.torn").read_bytes() == torn
+    assert (tmp_path / "dsr.journal.torn").stat().st_mode & 0o077 == 0
     again.close()
     assert len(dsr_store.read_tables(tmp_path)["cases"]) == 2
 
