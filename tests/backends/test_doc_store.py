@@ -102,6 +102,33 @@ async def test_two_writers_on_one_directory_lose_nothing_of_each_other(tmp_path)
     assert dsr_store.read_tables(tmp_path) == stored
 
 
+FILER = """
+import asyncio, sys
+from backends.dsr.store import DsrStore
+
+async def main(directory, name):
+    store = DsrStore(directory)
+    for i in range(40):
+        ref = f"{name}-{i}"
+        await store.create_case(ref, "h", lambda data, ref=ref: (
+            {"reference": ref, "received_at": "2026-12-01"}, {"reference": ref}, {"reference": ref}))
+    store.close()
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"""
+
+
+def test_processes_filing_at_the_same_time_each_get_every_case_in(tmp_path):
+    procs = [subprocess.Popen([sys.executable, "-c", FILER, str(tmp_path), name], cwd=ROOT)
+             for name in ("a", "b", "c")]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0, 0]
+    stored = dsr_store.read_tables(tmp_path)
+    refs = sorted(c["reference"] for c in stored["cases"].values())
+    assert refs == sorted(f"{name}-{i}" for name in "abc" for i in range(40))
+    assert sorted(int(k) for k in stored["cases"]) == list(range(1, 121))
+    assert len(stored["idempotency"]) == len(stored["audit"]) == 120
+
+
 # What a change costs ------------------------------------------------------------------------------
 
 async def bytes_of_a_new_case(data_dir: Path, held: int) -> dict[str, int]:
