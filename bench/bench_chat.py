@@ -43,6 +43,8 @@ from pathlib import Path
 import aiohttp
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from backends.dsr.store import read_tables as read_dsr_tables  # noqa: E402  (the data-rights journal too)
 NOW = "2026-12-06T20:00"  # a Sunday evening: nobody staffed, so "a person" leads to a left message
 
 FAQ = [
@@ -223,8 +225,7 @@ def count_outcomes(data_dir: Path, dsr_dir: Path | None) -> dict:
     out = {}
     outbox = data_dir / "outbox"
     out["mails"] = sum(1 for _ in (outbox / "new").iterdir()) if (outbox / "new").is_dir() else 0
-    dsr_file = (dsr_dir or data_dir) / "dsr.json"
-    out["dsr_cases"] = len(json.loads(dsr_file.read_text()).get("cases", {})) if dsr_file.exists() else 0
+    out["dsr_cases"] = len(read_dsr_tables(dsr_dir or data_dir).get("cases", {}))  # snapshot + journal
     pending = data_dir / "pending_dsr"
     out["dsr_undelivered"] = len(list(pending.glob("*.json"))) if pending.is_dir() else 0
     items = [json.loads(p.read_text())["item"]["1"] for p in (data_dir / "handoff" / "items").glob("*.json")]
