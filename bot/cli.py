@@ -21,6 +21,7 @@ from bot.handoff.agents import add_agent, disable_agent, remove_agent
 from bot.knowledge import KnowledgeError, default_knowledge_dir
 from bot.staff_page import accounts as staff_page_accounts, reviews as staff_page_reviews
 from bot.store.memory import MemoryStore
+from common.gcpolicy import freeze_long_lived
 from common.netaddr import parse_trusted_proxies
 from common.redis_conn import DEFAULT_PREFIX, check_prefix
 
@@ -170,9 +171,15 @@ def cmd_serve(args) -> int:
     if args.demo:
         _demo_accounts(config, agent=True)
     _print_addresses(config, args.now)
+    app.on_startup.append(_freeze_long_lived)  # last: after every part has started
     web.run_app(app, host=config.host, port=config.port, print=None, shutdown_timeout=10,
                 access_log_class=PrivateAccessLogger)
     return 0
+
+
+async def _freeze_long_lived(app) -> None:
+    """Keep the garbage collector off what lives as long as the process (common/gcpolicy.py)."""
+    freeze_long_lived()
 
 
 def _print_addresses(config: ServeConfig, now: str | None) -> None:

@@ -12,6 +12,7 @@ from bot.commands import TEXT_KEYS as COMMAND_TEXT_KEYS
 from bot.knowledge import Knowledge, KnowledgeError, Problem, check_knowledge
 from bot.placeholders import placeholder_problems
 from bot.understanding import Understanding
+from common.gcpolicy import after_replace
 from flows.registry import required_text_keys
 
 log = logging.getLogger("halmstad.app")
@@ -73,6 +74,7 @@ class KnowledgeHolder:
         self.knowledge, self.understanding = knowledge, understanding
         self.last_error = None
         self.loaded_at = datetime.now(STOCKHOLM)
+        after_replace()  # a serving process froze the old version (common/gcpolicy.py)
         log.info("knowledge reloaded version=%s", knowledge.version)
 
     def reload(self) -> bool:
