@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
@@ -91,13 +92,16 @@ class DsrStore:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = Path(data_dir)
         self._doc = _open(self.data_dir)
-        self._lock = asyncio.Lock()
+        # Changes run one after another in the store's own thread, so read-modify-write never
+        # interleaves. (Before, an asyncio lock was held across the thread hop: each change then
+        # also held it while its continuation waited its turn in a busy event loop, and at 50
+        # guardians filing requests the step that files one waited ~0.4 s at p95.)
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dsr-store")
 
     async def _locked(self, change: Callable[[Change], Any]) -> Any:
-        """Run `change(Change)` in a thread while holding the lock, so read-modify-write never
-        interleaves; what it noted is appended to the journal (`CachedDocument.transact`)."""
-        async with self._lock:
-            return await asyncio.to_thread(self._doc.transact, change)
+        """Run `change(Change)` in the store's writer thread; what it noted is appended to the
+        journal before this returns (`CachedDocument.transact`)."""
+        return await asyncio.get_running_loop().run_in_executor(self._writer, self._doc.transact, change)
 
     async def _look(self, read: Callable[[dict], Any]) -> Any:
         """Return a copy of `read(data)`."""
@@ -198,5 +202,6 @@ class DsrStore:
         return await asyncio.to_thread(self._doc.find, "staff", "username", username, copy.deepcopy)
 
     def close(self) -> None:
-        """Fold the journal into `dsr.json` and close it."""
+        """Let the changes under way finish, then fold the journal into `dsr.json` and close it."""
+        self._writer.shutdown(wait=True)
         self._doc.close()
