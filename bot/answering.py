@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date
 
 from bot.clock import STOCKHOLM
-from bot.knowledge import Entry, Knowledge, Problem
+from bot.knowledge import Entry, Knowledge, Problem, VersionCache
 from bot.understanding import Match
 from bot.turn import Dialogue, Turn
 from common.messages import Button, Reply
@@ -61,7 +61,7 @@ class Answering:
 
     def __init__(self, engine: Dialogue) -> None:
         self.engine = engine
-        self._rendered: tuple[Knowledge | None, dict[tuple[str, str], Reply]] = (None, {})
+        self._rendered = VersionCache()
 
     def menu_buttons(self, lang: str) -> tuple[Button, ...]:
         engine = self.engine  # its texts without arguments are made once per knowledge version
@@ -80,13 +80,12 @@ class Answering:
             return await self.answer_entry(turn, entry, text)
         if match.outcome == "clarify":
             state.misses = 0
-            offered = [engine.knowledge.entries[c.entry_id] for c in match.candidates[:3]]
-            if replies_alike(engine.flows, offered, text, lang, turn.now.astimezone(STOCKHOLM).date()):
+            alike = alike_answer(engine.knowledge, engine.flows, match, text, lang,
+                                 turn.now.astimezone(STOCKHOLM).date())
+            if alike is not None:
                 # "är ni öppna på juldagen?" between three hours entries that all give that day's
                 # hours: nothing to choose between, so answer.
-                state.topic = offered[0].id
-                state.last_outcome = "answer"
-                return await self.answer_entry(turn, offered[0], text)
+                return await self.answer_entry(turn, alike, text)
             return [self.clarification(match, lang)]
         state.misses += 1
         buttons = self.menu_buttons(lang)
@@ -123,9 +122,7 @@ class Answering:
         knowledge = self.engine.knowledge
         if knowledge.entries.get(entry.id) is not entry:
             return self._render(knowledge, entry, lang)
-        if self._rendered[0] is not knowledge:
-            self._rendered = (knowledge, {})
-        made = self._rendered[1]
+        made = self._rendered.made(knowledge)
         reply = made.get((entry.id, lang))
         if reply is None:
             reply = made[(entry.id, lang)] = self._render(knowledge, entry, lang)
@@ -149,6 +146,13 @@ class Answering:
         if match.outcome != "answer" or entry is None or entry.flow or not entry.answer:
             return []
         return [self.render_entry(entry, turn.state.lang)]
+
+
+def alike_answer(knowledge: Knowledge, flows, match: Match, text: str, lang: str, today: date) -> Entry | None:
+    """The entry to answer with instead of a clarification whose offered entries (the first
+    three candidates) all give the same reply; None when there is a real choice."""
+    offered = [knowledge.entries[c.entry_id] for c in match.candidates[:3]]
+    return offered[0] if replies_alike(flows, offered, text, lang, today) else None
 
 
 def replies_alike(flows, entries: list[Entry], text: str, lang: str, today: date) -> bool:

@@ -17,7 +17,7 @@ from bot.answering import Answering
 from bot.commands import Commands, UnknownButton
 from bot.flow_runner import FlowRunner
 from bot.interruptions import Interruptions
-from bot.knowledge import LANGS, Knowledge
+from bot.knowledge import LANGS, Knowledge, VersionCache
 from bot.language import choose_language
 from bot.state import ConversationState, HandoffChange
 from bot.store.base import Locks, SessionStore
@@ -78,7 +78,7 @@ class Engine:
         self.interruptions = Interruptions(self)
         # A line per turn at DEBUG; at INFO one summary a minute of the turns by channel and outcome.
         self.turn_log = LogTally(log, "turns", TURN_SUMMARY_SECONDS)
-        self._texts: tuple[Knowledge | None, dict[tuple[str, str], str]] = (None, {})
+        self._texts = VersionCache()
 
     @property
     def knowledge(self) -> Knowledge:
@@ -97,9 +97,7 @@ class Engine:
             return knowledge.text(key, lang, **fmt)
         # A text without arguments is the same every time for one knowledge version (its facts
         # and weekly hours filled in): made once per version, not on every turn that says it.
-        if self._texts[0] is not knowledge:
-            self._texts = (knowledge, {})
-        made = self._texts[1]
+        made = self._texts.made(knowledge)
         text = made.get((key, lang))
         if text is None:
             text = made[(key, lang)] = knowledge.text(key, lang)

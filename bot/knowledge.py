@@ -312,6 +312,22 @@ class Knowledge:
         return float(self.settings.get("understanding", {}).get("clarify_threshold", 62))
 
 
+class VersionCache:
+    """What one user (the engine, the answering) made from the knowledge version in force,
+    forgotten as soon as another version is. Keyed by the Knowledge object itself, not its `cache`:
+    a copy of a version with other texts never shares what was made from the first."""
+
+    def __init__(self) -> None:
+        self._version: Knowledge | None = None
+        self._made: dict = {}
+
+    def made(self, knowledge: Knowledge) -> dict:
+        """The things made from `knowledge` so far (a new, empty dict for a new version)."""
+        if self._version is not knowledge:
+            self._version, self._made = knowledge, {}
+        return self._made
+
+
 class _Placeholders(dict):
     def __missing__(self, key: str) -> str:
         return "{" + key + "}"

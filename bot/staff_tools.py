@@ -25,7 +25,7 @@ from rapidfuzz import fuzz
 
 from bot.clock import make_clock, parse_now
 from bot.collisions import collision_problems, phrasing_place
-from bot.answering import replies_alike
+from bot.answering import alike_answer, replies_alike
 from bot.engine import Engine
 from bot.holder import KnowledgeHolder, knowledge_checks
 from bot.knowledge import (
@@ -262,9 +262,9 @@ def _decision(match, knowledge: Knowledge, flows: dict, case: dict) -> str:
     """The entry the bot answers with, else "clarify" or "fallback" — as the engine decides: a
     clarification between entries that all give the same reply is answered (bot.answering)."""
     if match.outcome == "clarify":
-        offered = [knowledge.entries[c.entry_id] for c in match.candidates[:3]]
-        if replies_alike(flows, offered, case["text"], case["lang"], EVAL_DAY):
-            return offered[0].id
+        alike = alike_answer(knowledge, flows, match, case["text"], case["lang"], EVAL_DAY)
+        if alike is not None:
+            return alike.id
     return match.best.entry_id if match.outcome == "answer" else match.outcome
 
 

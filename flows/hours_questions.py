@@ -156,7 +156,6 @@ def parse_question(text: str, lang: str = "sv", today: date | None = None) -> Ho
     # A schedule: when to call or visit ("när kan jag ringa er"), or any question about a named day
     # other than today ("har ni öppet på julafton?"): the words decide the reply, not the entry.
     asks_day = named is not None or day not in (None, "today")
-    schedule = ((kind != "both" and (when or day is not None or named is not None)) or asks_day) \
-        and not open_now and not next_open
+    schedule = ((kind != "both" and (when or day is not None)) or asks_day) and not open_now and not next_open
     return HoursQuery(kind=kind, day=day, open_now=bool(open_now), next_open=bool(next_open), named=named,
                       schedule=schedule, period=period)

@@ -6,9 +6,9 @@ entry must land together (a crash between them would let a retry file the reques
 TinyDB has no multi-table transaction, so every change is one line appended to the journal with
 every document it changes, fdatasync'd before it returns (`backends/docfile.py`,
 `backends/cached_doc.py`): its cost does not grow with the number of cases. The document is kept in
-memory; a change made by another process (`backend add-staff` while serving) is still seen. An
-asyncio lock serialises read-modify-write inside the process; the blocking file work runs in a
-thread so the event loop keeps serving. What a read returns is a copy. `dsr.json` keeps TinyDB's
+memory; a change made by another process (`backend add-staff` while serving) is still seen.
+Changes run one after another in the store's own thread, so read-modify-write never interleaves
+and the event loop keeps serving. What a read returns is a copy. `dsr.json` keeps TinyDB's
 layout, so a data directory of an older version is read as it is; `read_tables` reads the whole
 document as a restart does.
 """
