@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import functools
 import hashlib
 import json
@@ -66,11 +65,14 @@ _SHARD = re.compile(r"[0-9a-f]{2}")
 
 
 class _Parsed(NamedTuple):
-    """A conversation as held in memory. Never mutated once built. The state is kept as JSON text
-    only: a caller's copy is decoded from it (cheaper than `copy.deepcopy`). The entries' text is
-    kept too, so a commit encodes only its own new entries and the file is put together from text."""
+    """A conversation as held in memory. Never mutated once built. Held as JSON text and the
+    last seq only: a caller's copy is decoded from the text (cheaper than `copy.deepcopy`), a
+    commit encodes only its own new entries and the file is put together from text. Text and
+    numbers are not tracked by the cyclic garbage collector, so the thousands of conversations
+    held between compactions cost a full collection nothing (as dicts they made each one walk
+    ~100,000 objects: 85-95 ms while every request waited; docs/BENCHMARKS.md)."""
 
-    entries: tuple[dict, ...]  # in seq order
+    last_seq: int
     state_json: str
     entries_json: str  # the inside of the file's transcript table: '"1":{...},"2":{...}'
 
@@ -116,7 +118,7 @@ def _parse_document(doc: Any) -> _Parsed:
         if not isinstance(entry, dict) or entry.get("seq") != expected or key != str(expected):
             raise ValueError("transcript seqs are not 1, 2, 3, ...")
         entries.append(entry)
-    return _Parsed(tuple(entries), _dumps(state_table["1"]), _table_json(entries, map(_dumps, entries)))
+    return _Parsed(len(entries), _dumps(state_table["1"]), _table_json(entries, map(_dumps, entries)))
 
 
 # One encoder for every document (json.dumps with options builds a new one per call).
@@ -249,7 +251,9 @@ class TinyDBStore:
         parsed = await self._current(session)
         if parsed is None:
             return []
-        return copy.deepcopy([e for e in parsed.entries if e["seq"] > after])
+        if parsed.last_seq <= after:
+            return []
+        return [e for e in json.loads("{" + parsed.entries_json + "}").values() if e["seq"] > after]
 
     async def delete(self, session: str) -> None:
         """Remove a conversation; deleting an unknown conversation is not an error."""
@@ -521,16 +525,14 @@ def _next_version(current: _Parsed | None, state: dict, entries: list[dict]) -> 
     # and decoding it gives copies that later mutation cannot reach. Only the new entries are
     # encoded: the older ones' text is kept with the version before.
     state_json = _dumps(state)
-    old_entries = current.entries if current is not None else ()
-    last = old_entries[-1]["seq"] if old_entries else 0
+    last = current.last_seq if current is not None else 0
     numbered = [{**entry, "seq": last + offset} for offset, entry in enumerate(entries, start=1)]
     texts = [_dumps(entry) for entry in numbered]
     new_json = _table_json(numbered, texts)
     entries_json = ",".join(part for part in (current.entries_json if current else "", new_json) if part)
-    listed = "[" + ",".join(texts) + "]"
-    version = _Parsed(old_entries + tuple(json.loads(listed)), state_json, entries_json)
+    version = _Parsed(last + len(numbered), state_json, entries_json)
     doc = ('{"state":{"1":' + state_json + '},"transcript":{' + entries_json + "}}").encode("utf-8")
-    return version, doc, json.loads(listed)
+    return version, doc, json.loads("[" + ",".join(texts) + "]")
 
 
 async def _await_even_if_cancelled(future: asyncio.Future[T]) -> T:
