@@ -25,6 +25,11 @@ from common.gcpolicy import freeze_long_lived
 from common.netaddr import parse_trusted_proxies
 from common.redis_conn import DEFAULT_PREFIX, check_prefix
 
+try:  # serve's event loop in C (pyproject.toml says why); asyncio's own where it is not installed
+    import uvloop
+except ImportError:  # pragma: no cover - Windows
+    uvloop = None
+
 
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", type=Path, default=Path("./var"), help="where every file is written")
@@ -134,6 +139,8 @@ def _check_options(args) -> str | None:
         return str(exc)
     if not getattr(args, "session_hours", 1) > 0:
         return "--session-hours must be more than 0"
+    if os.environ.get("HALMSTAD_EVENT_LOOP", "uvloop") not in ("uvloop", "asyncio"):
+        return "HALMSTAD_EVENT_LOOP must be uvloop or asyncio"
     url = getattr(args, "redis_url", None)
     if url is not None and not url.startswith(("redis://", "rediss://", "unix://")):
         return "--redis-url must start with redis://, rediss:// or unix://, e.g. redis://127.0.0.1:6379/0"
@@ -173,8 +180,21 @@ def cmd_serve(args) -> int:
     _print_addresses(config, args.now)
     app.on_startup.append(_freeze_long_lived)  # last: after every part has started
     web.run_app(app, host=config.host, port=config.port, print=None, shutdown_timeout=10,
-                access_log_class=PrivateAccessLogger)
+                access_log_class=PrivateAccessLogger, loop=_event_loop())
     return 0
+
+
+def _event_loop() -> asyncio.AbstractEventLoop | None:
+    """Return uvloop's event loop for serve, or None (aiohttp makes asyncio's own) when uvloop is
+    not installed or HALMSTAD_EVENT_LOOP=asyncio asks for asyncio's (to compare, or to rule it out;
+    `_check_options` refuses any other value)."""
+    if os.environ.get("HALMSTAD_EVENT_LOOP") == "asyncio" or uvloop is None:
+        logging.getLogger("bot.serve").info("event loop: asyncio")
+        return None
+    loop = uvloop.new_event_loop()
+    asyncio.set_event_loop(loop)
+    logging.getLogger("bot.serve").info("event loop: uvloop")
+    return loop
 
 
 async def _freeze_long_lived(app) -> None:

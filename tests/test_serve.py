@@ -1,6 +1,9 @@
 """`halmstad-bot serve` as a user runs it: the chat API, hours at fixed times, bad input, crashes."""
 import json
+import os
 import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -137,3 +140,24 @@ def test_rate_limit_per_address(tmp_path):
         assert status == 429 and "Vänta" in body["error"]
     finally:
         srv.kill(signal.SIGTERM)
+
+
+@pytest.mark.parametrize("choice, expected", [(None, "event loop: uvloop"), ("asyncio", "event loop: asyncio")])
+def test_serve_runs_on_uvloop_unless_asked_for_asyncios_loop(tmp_path, choice, expected):
+    env = {"HALMSTAD_EVENT_LOOP": choice} if choice else {}
+    srv = Server(tmp_path / "d", "--now", "2026-12-01T10:00", env=env).start()
+    try:
+        status, body = srv.chat("loop-" + (choice or "default"), "vad är ert telefonnummer?")
+        assert status == 200 and "035-13 70 00" in Server.texts(body)
+    finally:
+        srv.kill(signal.SIGTERM)
+    assert expected in srv.log.read_text()
+
+
+def test_serve_refuses_an_unknown_event_loop(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "bot.cli", "serve", "--data-dir", str(tmp_path / "d")],
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "HALMSTAD_EVENT_LOOP": "tokio"})
+    assert done.returncode == 2
+    assert "HALMSTAD_EVENT_LOOP must be uvloop or asyncio" in done.stderr
+    assert not (tmp_path / "d").exists() or not any((tmp_path / "d").iterdir())
