@@ -120,6 +120,20 @@ def wait_healthy(url: str, timeout: float = 60) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
+def wait_listening(port: int, timeout: float = 60) -> None:
+    """Wait until something accepts connections on a loopback port."""
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
 def cpu_seconds(pid: int) -> float:
     """Return user+system CPU seconds of a process and its threads (Linux /proc)."""
     try:
@@ -220,12 +234,14 @@ async def drive(base: str | list[str], concurrency: int, seconds: float, max_req
             "done": done, "unfinished": unfinished}
 
 
-def count_outcomes(data_dir: Path, dsr_dir: Path | None) -> dict:
-    """Count what the chat server stored: mails, data-rights cases, left messages."""
+def count_outcomes(data_dir: Path, backend_dirs: dict[str, Path] | None = None) -> dict:
+    """Count what the chat server (and the backends, run apart or not) stored: mails, data-rights
+    cases, left messages."""
     out = {}
-    outbox = data_dir / "outbox"
-    out["mails"] = sum(1 for _ in (outbox / "new").iterdir()) if (outbox / "new").is_dir() else 0
-    out["dsr_cases"] = len(read_dsr_tables(dsr_dir or data_dir).get("cases", {}))  # snapshot + journal
+    outboxes = [d / "outbox" / "new" for d in {data_dir, *(backend_dirs or {}).values()}]
+    out["mails"] = sum(sum(1 for _ in box.iterdir()) for box in outboxes if box.is_dir())
+    dsr_dir = (backend_dirs or {}).get("dsr", data_dir)
+    out["dsr_cases"] = len(read_dsr_tables(dsr_dir).get("cases", {}))  # snapshot + journal
     pending = data_dir / "pending_dsr"
     out["dsr_undelivered"] = len(list(pending.glob("*.json"))) if pending.is_dir() else 0
     items = [json.loads(p.read_text())["item"]["1"] for p in (data_dir / "handoff" / "items").glob("*.json")]
@@ -270,6 +286,8 @@ class Setup:
         self.bases: list[str] = []
         self.data_dirs: list[Path] = []
         self.redis = None
+        self.backends: list[subprocess.Popen] = []  # the reference backends run apart: not counted
+        self.backend_dirs: dict[str, Path] = {}
 
     def pids(self) -> list[int]:
         return [p.pid for p in self.procs] + ([self.redis.proc.pid] if self.redis else [])
@@ -299,8 +317,11 @@ class Setup:
                 return int(line.split(":")[1])
         return 0
 
+    def backend_cpu(self) -> float:
+        return sum(cpu_seconds(p.pid) for p in self.backends)
+
     def stop(self) -> None:
-        for proc in self.procs:
+        for proc in [*self.procs, *self.backends]:
             proc.terminate()
             try:
                 proc.wait(timeout=30)
@@ -310,15 +331,34 @@ class Setup:
             self.redis.stop()
 
 
-def start_embedded(tmp: Path, registered: Path, kind: str, env: dict, root: Path = ROOT) -> Setup:
+def start_embedded(tmp: Path, registered: Path, kind: str, env: dict, root: Path = ROOT,
+                   apart: bool = False, name: str | None = None) -> Setup:
     """One `serve` process with the embedded store (or a serve_variant.py variant); `root`: the
     checkout to run it from (another one, e.g. a `git worktree` of an older commit, to compare
-    before and after in one run)."""
-    setup = Setup(("embedded" if kind == "serve" else kind) + ("" if root == ROOT else f"@{root.name}"))
+    before and after in one run). `apart`: the reference activation and data-rights backends run
+    as their own processes (`python -m backends.activation`, `python -m backends.dsr`) and serve
+    reaches them by URL, as in production where they are Skola24's and the municipality's systems;
+    their CPU is printed beside the chat server's, not counted in it."""
+    setup = Setup(name or (("embedded" if kind == "serve" else kind) + ("" if root == ROOT else f"@{root.name}")))
     data_dir = tmp / setup.name
     shutil.copytree(registered, data_dir)
     port = free_port()
-    setup.procs.append(start_chat(kind, port, data_dir, env, root=root))
+    extra: list[str] = []
+    if apart:
+        urls = {}
+        for backend in ("activation", "dsr"):
+            backend_dir = tmp / f"{setup.name}-{backend}"
+            shutil.copytree(registered, backend_dir)
+            backend_port = free_port()
+            setup.backends.append(subprocess.Popen(
+                [sys.executable, "-m", f"backends.{backend}", "--port", str(backend_port), "--data-dir",
+                 str(backend_dir)], cwd=root, env=env, stdout=subprocess.DEVNULL,
+                stderr=open(tmp / f"{setup.name}-{backend}.log", "wb")))
+            urls[backend] = f"http://127.0.0.1:{backend_port}"
+            setup.backend_dirs[backend] = backend_dir
+            wait_listening(backend_port)
+        extra = ["--activation-url", urls["activation"], "--dsr-url", urls["dsr"]]
+    setup.procs.append(start_chat(kind, port, data_dir, env, *extra, root=root))
     setup.bases.append(f"http://127.0.0.1:{port}")
     setup.data_dirs.append(data_dir)
     return setup
@@ -346,10 +386,11 @@ def run_level(level: int, echo: Setup, setups: list[Setup], args, pool: list[str
     """Drive the echo and every set-up in turn at one concurrency; print a row for each."""
     results = {}
     for setup in [echo, *setups]:
-        cpu0, commands0 = setup.cpu_by_process(), setup.redis_commands()
+        cpu0, commands0, backends0 = setup.cpu_by_process(), setup.redis_commands(), setup.backend_cpu()
         r = asyncio.run(drive(setup.bases, level, args.seconds, args.max_requests, level, pool,
                               setup is not echo))
         parts = [(after - before) * 1000 / max(1, r["n"]) for before, after in zip(cpu0, setup.cpu_by_process())]
+        r["backends_ms"] = (setup.backend_cpu() - backends0) * 1000 / max(1, r["n"])
         r["cpu_ms"], r["cpu_parts"] = sum(parts), parts
         r["redis_commands"] = (setup.redis_commands() - commands0) / max(1, r["n"])
         results[setup.name] = r
@@ -365,6 +406,9 @@ def run_level(level: int, echo: Setup, setups: list[Setup], args, pool: list[str
                  if any(r["unfinished"].values()) else ""))
         print(f"{'':>5} {'':>12} p50/p99 ms by conversation: " + ", ".join(
             f"{k} {pct(v, 50):.0f}/{pct(v, 99):.0f}" for k, v in r["by_kind"].items()))
+        if setup.backends:
+            print(f"{'':>5} {'':>12} the reference backends' own processes (not counted above): "
+                  f"{r['backends_ms']:.2f} cpu ms/req")
         if len(r["cpu_parts"]) > 1:
             names = [f"serve {chr(97 + i)}" for i in range(len(setup.procs))] + (["redis-server"] if setup.redis else [])
             print(f"{'':>5} {'':>12} cpu ms/req by process: " + ", ".join(
@@ -386,7 +430,9 @@ def main() -> int:
                              "add +uvloop to run it on uvloop (e.g. memory+uvloop)")
     parser.add_argument("--setups", default="embedded",
                         help="comma-separated: embedded (one process, --server), embedded@PATH (the same "
-                             "from another checkout, e.g. a git worktree of an older commit), redis (redis-server "
+                             "from another checkout, e.g. a git worktree of an older commit), apart / apart@PATH "
+                             "(the same with the reference backends as their own processes, as deployed), any of "
+                             "those with ~asyncio (serve on asyncio's own event loop), redis (redis-server "
                              "and two serve --redis-url processes, requests alternating between them), or a "
                              "serve_variant.py variant (memory, nofsync)")
     parser.add_argument("--addresses", type=int, default=2000, help="registered guardian addresses")
@@ -417,9 +463,14 @@ def main() -> int:
     setups: list[Setup] = []
     try:
         for name in args.setups.split(","):
-            if name.startswith("embedded"):
-                other = name.partition("@")[2]
-                setups.append(start_embedded(tmp, registered, args.server, env, Path(other) if other else ROOT))
+            spec, _, loop = name.partition("~")  # ~asyncio: serve on asyncio's own event loop
+            setup_env = {**env, "HALMSTAD_EVENT_LOOP": loop} if loop else env
+            if spec.startswith(("embedded", "apart")):
+                kind, _, other = spec.partition("@")
+                root = Path(other) if other else ROOT
+                label = kind + ("" if root == ROOT else f"@{root.name}") + (f"~{loop}" if loop else "")
+                setups.append(start_embedded(tmp, registered, args.server, setup_env, root,
+                                             apart=kind == "apart", name=label))
             elif name == "redis":
                 setups.append(start_redis_pair(tmp, registered, env))
             else:  # a bench/serve_variant.py variant beside the others, e.g. memory
@@ -448,7 +499,7 @@ def main() -> int:
     for setup in setups:
         totals: dict[str, int] = {}
         for data_dir in setup.data_dirs:
-            for key, value in count_outcomes(data_dir, None).items():
+            for key, value in count_outcomes(data_dir, setup.backend_dirs).items():
                 totals[key] = totals.get(key, 0) + value
         print(f"stored by {setup.name} (after stopping): " + ", ".join(f"{k} {v}" for k, v in totals.items()))
     if args.keep:
