@@ -9,6 +9,19 @@ atomic: of two agents accepting at once, exactly one gets the conversation. That
 (the files above, one asyncio lock) in one process; with `serve --redis-url` it is
 bot/shared_redis/handoff.py's `RedisItems` (a hash in Redis and a lock every process honours).
 
+A left message is the exception: it is a new item with a fresh id, which no other change can
+touch before it exists, so `add_message` writes it (`storage.insert`) without the queue-wide lock,
+which would otherwise be held across the durable write and the wait for the loop after it (at
+200 guardians that lock capped the queue at ~170 left messages a second). What the lock gave it
+is kept by other means: the repeat check and the write of one conversation run one at a time
+(a per-session lock here; across processes the conversation's own turn lock), ids are unique
+(ids being written are reserved; Redis refuses an id it holds), and the item is in `items` only
+once it is durable.
+
+`items` is an `ItemsBySession`: a dict that also keeps which items each conversation has, so the
+per-turn `open_for_session` and the repeat check look at that conversation's few items, not at
+every item retention still keeps.
+
 Item kinds and statuses:
   conversation: waiting -> assigned -> closed; waiting -> abandoned (the guardian left the queue);
                 assigned -> waiting (the agent vanished: back to the queue); `guardian_left` marks
@@ -44,6 +57,7 @@ import logging
 from tinydb import TinyDB
 
 from common.atomic import AtomicJSONStorage, clean_stale_temp_files, write_atomic
+from common.locks import KeyedLocks
 
 log = logging.getLogger("halmstad.handoff")
 QUEUE_DIR = "handoff"
@@ -68,15 +82,108 @@ class QueueError(Exception):
         self.status = status
 
 
+class ItemsBySession(dict):
+    """The items by id, which also keep `session -> ids` (in the order they came) up to date on
+    every change: set, delete, pop, popitem, clear, update, setdefault, |=. An item's session is
+    never changed in place (a change replaces the item)."""
+
+    def __init__(self, items: Any = (), /) -> None:
+        super().__init__()
+        self._by_session: dict[Any, dict[str, None]] = {}
+        self.update(items)
+
+    def of_session(self, session: str) -> list[dict]:
+        """The items of one conversation, oldest first."""
+        return [dict.__getitem__(self, item_id) for item_id in self._by_session.get(session, ())]
+
+    def _link(self, item_id: str, item: Any) -> None:
+        self._by_session.setdefault(_session_of(item), {})[item_id] = None
+
+    def _unlink(self, item_id: str, item: Any) -> None:
+        session = _session_of(item)
+        ids = self._by_session.get(session)
+        if ids is not None:
+            ids.pop(item_id, None)
+            if not ids:
+                del self._by_session[session]
+
+    def __setitem__(self, item_id: str, item: dict) -> None:
+        if item_id in self:
+            self._unlink(item_id, dict.__getitem__(self, item_id))
+        super().__setitem__(item_id, item)
+        self._link(item_id, item)
+
+    def __delitem__(self, item_id: str) -> None:
+        item = dict.__getitem__(self, item_id)
+        super().__delitem__(item_id)
+        self._unlink(item_id, item)
+
+    def pop(self, item_id: str, *default: Any) -> Any:
+        if item_id not in self:
+            if default:
+                return default[0]
+            raise KeyError(item_id)
+        item = super().pop(item_id)
+        self._unlink(item_id, item)
+        return item
+
+    def popitem(self) -> tuple[str, dict]:
+        item_id, item = super().popitem()
+        self._unlink(item_id, item)
+        return item_id, item
+
+    def clear(self) -> None:
+        super().clear()
+        self._by_session.clear()
+
+    def update(self, other: Any = (), /, **more: dict) -> None:
+        for item_id, item in dict(other, **more).items():
+            self[item_id] = item
+
+    def setdefault(self, item_id: str, default: Any = None) -> Any:
+        if item_id not in self:
+            self[item_id] = default
+        return dict.__getitem__(self, item_id)
+
+    def __ior__(self, other: Any) -> "ItemsBySession":
+        self.update(other)
+        return self
+
+    def copy(self) -> "ItemsBySession":
+        return ItemsBySession(self)
+
+    def __reduce__(self) -> tuple:
+        return ItemsBySession, (dict(self),)
+
+
+def _session_of(item: Any) -> Any:
+    return item.get("session") if isinstance(item, dict) else None
+
+
+class IndexedItemsField:
+    """A storage's `items` attribute: whatever is assigned to it is kept as an `ItemsBySession`."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = "_" + name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        return self if obj is None else obj.__dict__[self.slot]
+
+    def __set__(self, obj: Any, value: dict) -> None:
+        obj.__dict__[self.slot] = value if isinstance(value, ItemsBySession) else ItemsBySession(value)
+
+
 class ItemStorage(Protocol):
     """Where the queue keeps its items, counters and audit log, and what serialises its changes:
     files under the data dir in one process (`FileItems`), or Redis shared by every process
     (bot/shared_redis/handoff.py). `items` is the storage's current copy of every item."""
 
-    items: dict[str, dict]
+    items: ItemsBySession
 
     def lock(self) -> AbstractAsyncContextManager[Any]: ...
     async def save(self, item: dict) -> None: ...
+    async def insert(self, item: dict) -> bool: ...
+    async def catch_up(self) -> None: ...
     async def remove(self, ids: list[str]) -> None: ...
     async def audit(self, line: str) -> None: ...
     def audit_log(self) -> list[dict]: ...
@@ -88,6 +195,8 @@ class FileItems:
     """One small file per item under `DATA_DIR/handoff/items/`, the audit log beside them; one
     asyncio lock serialises the changes of this process (the only one using the files)."""
 
+    items = IndexedItemsField()
+
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -98,7 +207,7 @@ class FileItems:
         self._db_lock = threading.Lock()
         self._audit_path = self.data_dir / AUDIT_FILE
         self._lock = asyncio.Lock()
-        self.items: dict[str, dict] = self._read_items()
+        self.items = self._read_items()
         self._counters: dict = self._read_counters()
         self._migrate_legacy()
 
@@ -167,6 +276,17 @@ class FileItems:
         await asyncio.to_thread(self._write_sync, item)
         self.items[item["id"]] = item
 
+    async def insert(self, item: dict) -> bool:
+        """Write a new item without the queue's lock (nothing else can change an item that is not
+        in `items` yet); False, writing nothing, when its id is taken."""
+        if item["id"] in self.items:
+            return False
+        await self.save(item)
+        return True
+
+    async def catch_up(self) -> None:
+        """Nothing to catch up with: this process is the only one changing the files."""
+
     async def remove(self, ids: list[str]) -> None:
         await asyncio.to_thread(self._remove_sync, ids)
         for item_id in ids:
@@ -207,9 +327,11 @@ class HandoffQueue:
         self.clock = clock
         self.storage: ItemStorage = storage if storage is not None else FileItems(Path(data_dir))
         self._uncounted = 0
+        self._adding = KeyedLocks()  # one add_message per conversation at a time
+        self._writing: set[str] = set()  # ids of new items being written (not in `items` yet)
 
     @property
-    def items(self) -> dict[str, dict]:
+    def items(self) -> ItemsBySession:
         return self.storage.items
 
     @property
@@ -263,7 +385,7 @@ class HandoffQueue:
     def _new_id(self, prefix: str) -> str:
         while True:
             item_id = f"{prefix}-{secrets.token_hex(5)}"
-            if item_id not in self.items:
+            if item_id not in self.items and item_id not in self._writing:
                 return item_id
 
     def get(self, item_id: str) -> dict | None:
@@ -292,9 +414,9 @@ class HandoffQueue:
 
     def open_for_session(self, session: str) -> dict | None:
         """Return the guardian's waiting or connected conversation (not one they have left)."""
-        for item in self.items.values():
-            if (item["kind"] == "conversation" and item["session"] == session
-                    and item["status"] in OPEN_CONVERSATION and not item.get("guardian_left")):
+        for item in self.items.of_session(session):
+            if (item["kind"] == "conversation" and item["status"] in OPEN_CONVERSATION
+                    and not item.get("guardian_left")):
                 return item
         return None
 
@@ -322,14 +444,14 @@ class HandoffQueue:
     async def add_message(self, session: str, *, name: str, contact: str, contact_kind: str, text: str,
                           lang: str, channel: str, reason: str | None, context: dict) -> dict:
         """Store a left message (callback request) durably; return it (the stored one, if this
-        conversation left the very same message moments ago)."""
-        async with self.lock:
-            now = self.clock()
-            for old in self.items.values():
-                if (old["kind"] == "message" and old["session"] == session and old["text"] == text
-                        and old["name"] == name and old["contact"] == contact
-                        and now - datetime.fromisoformat(old["created_at"]) < REPEAT_WINDOW):
-                    return copy.deepcopy(old)
+        conversation left the very same message moments ago). Not under the queue-wide lock (see
+        the module's docstring); two calls for one conversation run one after the other, so the
+        second finds what the first stored."""
+        async with self._adding.lock(session):
+            await self.storage.catch_up()  # a message stored by another process is in `items`
+            found = self._repeat_of(session, name, contact, text)
+            if found is not None:
+                return copy.deepcopy(found)
             item = {
                 "id": self._new_id("m"), "kind": "message", "session": session, "status": "open",
                 "created_at": self.clock().isoformat(), "done_at": None, "done_by": None,
@@ -337,8 +459,32 @@ class HandoffQueue:
                 "lang": lang, "channel": channel, "reason": reason, "topic": context.get("topic"),
                 "flow": context.get("flow"), "step": context.get("step"),
             }
-            await self._save(item)
+            await self._insert(item)
             return copy.deepcopy(item)
+
+    def _repeat_of(self, session: str, name: str, contact: str, text: str) -> dict | None:
+        """The message this conversation left with the same name, contact and text within
+        REPEAT_WINDOW, if any."""
+        now = self.clock()
+        for old in self.items.of_session(session):
+            if (old["kind"] == "message" and old["text"] == text and old["name"] == name
+                    and old["contact"] == contact
+                    and now - datetime.fromisoformat(old["created_at"]) < REPEAT_WINDOW):
+                return old
+        return None
+
+    async def _insert(self, item: dict) -> None:
+        """Write a new item without the queue's lock, under a fresh id (another one if the storage
+        finds its id taken: a process sharing the storage chose the same one meanwhile). The id
+        is reserved while it is written; once written, it is in `items`."""
+        while True:
+            self._writing.add(item["id"])
+            try:
+                if await self.storage.insert(item):
+                    return
+            finally:
+                self._writing.discard(item["id"])
+            item["id"] = self._new_id(item["id"].split("-", 1)[0])
 
     def _require(self, item_id: str, kind: str | None = None) -> dict:
         item = self.items.get(item_id)

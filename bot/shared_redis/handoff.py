@@ -10,6 +10,11 @@ process cannot keep it), catches up with the stream (so the copy is exactly what
 script that takes the lock reads the stream too, bot/store/redis_lock.py's `LeaseLock`), and writes the item with its stream entry in one Lua call that first checks the lock is still
 this process's: "accept" stays atomic across processes, and with `appendfsync always` a queued
 handoff or left message is on Redis's disk before the guardian is told.
+
+A left message is written without the lock (`insert`, see bot/handoff/queue.py): a new item
+under a fresh id, set only if Redis does not hold that id yet (HSETNX) and with its stream entry,
+in one Lua call, so no fence is needed and no item is ever overwritten. Every change to an
+existing item still holds the lock.
 """
 from __future__ import annotations
 
@@ -22,8 +27,8 @@ from typing import AsyncIterator
 
 from redis.exceptions import RedisError
 
-from bot.handoff.queue import QueueError
-from bot.shared_redis.bus import EventBus, read_json_hash
+from bot.handoff.queue import IndexedItemsField, QueueError
+from bot.shared_redis.bus import EventBus, _id_tuple, read_json_hash
 from bot.shared_redis.maps import apply_change
 from bot.store.redis_lock import Held, LeaseLock, LockBusy
 
@@ -32,18 +37,29 @@ ITEM_EVENT = "handoff:item"
 LOCK_SECONDS = 10.0  # a change takes milliseconds; a killed holder blocks others this long at most
 POLL = 0.003  # seconds between tries while another process changes the queue (a change is ~2 round trips)
 
+# KEYS: stream, items hash. ARGV: maxlen, kind, origin, payload, id, item JSON. A new item: set
+# only if the id is free, with its stream entry (bus.py's WRITE_SCRIPT, with HSETNX for HSET and
+# no lock). Returns the entry id, or false (nothing written) when the id is taken.
+_INSERT = """
+if redis.call('HSETNX', KEYS[2], ARGV[5], ARGV[6]) == 0 then return false end
+return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'k', ARGV[2], 'o', ARGV[3], 'p', ARGV[4])
+"""
+
 
 class RedisItems:
     """The queue's items, audit log and counters in Redis; changes under a Redis lock."""
 
+    items = IndexedItemsField()
+
     def __init__(self, bus: EventBus, *, lock_seconds: float = LOCK_SECONDS) -> None:
         self.bus = bus
-        self.items: dict[str, dict] = {}
+        self.items = {}
         self.hash_key = bus.key("handoff", "items")
         self.audit_key = bus.key("handoff", "audit")
         self.counters_key = bus.key("handoff", "counters")
         self.lock_key = bus.key("handoff", "lock")
         self._local = asyncio.Lock()
+        self._insert = bus.redis.register_script(_INSERT)
         self._lease = LeaseLock(bus.redis, lease=lock_seconds, wait=lock_seconds * 2, poll=POLL, follower=bus)
         self._token: str | None = None
         self._counters = {"name": "totals", "conversations": 0}
@@ -107,6 +123,25 @@ class RedisItems:
             await self.bus.write(ITEM_EVENT, {"key": item_id, "value": None}, op="del", hash_key=self.hash_key,
                                  field=item_id, lock=self._fence())
             self.items.pop(item_id, None)
+
+    async def insert(self, item: dict) -> bool:
+        """Write a new item without the queue's lock; False, writing nothing, when Redis holds its
+        id already. The copy takes it only if the follower has not applied its entry yet: else
+        the copy already has it, or a later change made by another process (which saw it)."""
+        bus = self.bus
+        entry = await self._insert(keys=[bus.stream, self.hash_key],
+                                   args=[bus.maxlen, ITEM_EVENT, bus.origin,
+                                         json.dumps({"key": item["id"], "value": item}, ensure_ascii=False),
+                                         item["id"], json.dumps(item, ensure_ascii=False)])
+        if entry is None:
+            return False
+        if _id_tuple(entry) > bus.last_id:
+            self.items[item["id"]] = item
+        return True
+
+    async def catch_up(self) -> None:
+        """Apply every change written so far (another process's left message, for the repeat check)."""
+        await self.bus.catch_up()
 
     async def audit(self, line: str) -> None:
         await self.bus.redis.rpush(self.audit_key, line)
