@@ -264,7 +264,7 @@ class Knowledge:
 
     @property
     def calendar(self) -> ContactCalendar:
-        """The opening-hours calendar of this version (built once; flows.contact_hours shares it)."""
+        """The opening-hours calendar of this version (built once per version; the hours and handoff flows use it)."""
         calendar = self.cache.get("calendar")
         if calendar is None:
             calendar = self.cache["calendar"] = ContactCalendar.from_config(self.contact)

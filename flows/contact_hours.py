@@ -9,18 +9,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from common.calendar import ContactCalendar, HoursQuery
+from common.calendar import HoursQuery
 from flows.hours_questions import parse_question
 from flows.machine import Flow, FlowContext, Step, end
-
-
-def calendar_for(knowledge) -> ContactCalendar:
-    """Return the calendar of this knowledge version (built once per version)."""
-    cal = knowledge.cache.get("calendar")
-    if cal is None:
-        cal = ContactCalendar.from_config(knowledge.contact)
-        knowledge.cache["calendar"] = cal
-    return cal
 
 
 def query_for(topic: str | None, text: str | None, lang: str, today) -> HoursQuery:
@@ -39,7 +30,7 @@ def query_for(topic: str | None, text: str | None, lang: str, today) -> HoursQue
 
 async def _answer(ctx: FlowContext) -> str:
     args = ctx.data.get("args") or {}
-    calendar = calendar_for(ctx.knowledge)
+    calendar = ctx.knowledge.calendar
     local_now = ctx.now.astimezone(calendar.tz) if hasattr(calendar, "tz") else ctx.now
     query = query_for(args.get("topic"), ctx.data.get("text"), ctx.lang, local_now.date())
     ctx.say_text(calendar.answer(query, ctx.now, ctx.lang, ctx.t),

@@ -14,7 +14,6 @@ import re
 
 from common.calendar import HoursQuery, format_datetime
 from flows.answers import Lexicon, find_contact, find_name
-from flows.contact_hours import calendar_for
 from flows.form import Ask, Form
 from flows.machine import NO, YES, Answer, Flow, FlowContext, Stay, Step, end, to
 
@@ -38,13 +37,13 @@ def contact_kind(text: str) -> str | None:
 
 
 def _contact_details(ctx: FlowContext) -> None:
-    calendar = calendar_for(ctx.knowledge)
+    calendar = ctx.knowledge.calendar
     status = calendar.answer(HoursQuery(kind="phone", open_now=True), ctx.now, ctx.lang, ctx.t)
     ctx.say("handoff.contact_details", status=status)
 
 
 def _when_open(ctx: FlowContext, moment) -> str:
-    calendar = calendar_for(ctx.knowledge)
+    calendar = ctx.knowledge.calendar
     return format_datetime(moment.astimezone(calendar.tz), ctx.lang, ctx.t, now=ctx.now)
 
 
@@ -150,7 +149,7 @@ async def _send(ctx: FlowContext) -> str:
     except Exception:  # noqa: BLE001 - the guardian hears it failed, never a crash
         ctx.say("handoff.message_failed")
         return "failed"
-    status = calendar_for(ctx.knowledge).status("staffed", ctx.now)
+    status = ctx.knowledge.calendar.status("staffed", ctx.now)
     reference = item["id"].upper()
     if status.is_open:
         ctx.say("handoff.message_saved_open", person=d["person"], contact=d["contact"], reference=reference)

@@ -31,7 +31,6 @@ from bot.state import HandoffChange, HandoffStatus
 from common import privacy
 from common.messages import Button, Reply
 from common.text import normalize
-from flows.contact_hours import calendar_for
 from flows.ports import Availability
 
 log = logging.getLogger("halmstad.handoff")
@@ -186,7 +185,7 @@ class HandoffService:
 
     def availability(self, now: datetime, knowledge) -> Availability:
         """Say whether a person can take the chat: staffed hours, an available agent, a short wait."""
-        status = calendar_for(knowledge).status("staffed", now)
+        status = knowledge.calendar.status("staffed", now)
         minutes = self.estimate_minutes(len(self.queue.waiting()) + 1)
         if not status.is_open:
             return Availability(False, "closed", False, status.next_open, minutes)

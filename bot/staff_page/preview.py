@@ -25,7 +25,6 @@ from bot.staff_page.accounts import StaffUser
 from bot.staff_page.page import StaffError, StaffPage, api, body_of, json_reply, page_of
 from bot.store.memory import MemoryStore
 from common.messages import Inbound
-from flows.contact_hours import calendar_for
 from flows.ports import Availability, Services
 
 routes = web.RouteTableDef()
@@ -54,7 +53,7 @@ class PreviewHandoff:
         return int(math.ceil((position - 1) * HANDLE_MINUTES)) + 1
 
     def availability(self, now: datetime, knowledge) -> Availability:
-        status = calendar_for(knowledge).status("staffed", now)
+        status = knowledge.calendar.status("staffed", now)
         if not status.is_open:
             return Availability(False, "closed", False, status.next_open, 1)
         return Availability(True, None, True, status.next_open, 1)
