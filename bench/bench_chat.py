@@ -162,15 +162,18 @@ def pct(samples: list[float], q: float) -> float:
 
 
 async def drive(base: str | list[str], concurrency: int, seconds: float, max_requests: int, seed: int,
-                pool: list[str], check: bool) -> dict:
+                pool: list[str], check: bool, think: float = 0.0) -> dict:
     """Run `concurrency` guardians for `seconds`; return latencies, errors and completions.
 
     With several `base` URLs (processes behind one Redis) a guardian's requests go to them in
     turn, request by request, as a load balancer without sticky sessions would send them.
+    `think` > 0: before each request a guardian reads and types for a random time (exponential,
+    mean `think` seconds) instead of sending it the moment the answer arrives.
     """
     bases = [base] if isinstance(base, str) else list(base)
     latencies: list[float] = []
     by_kind: dict[str, list[float]] = {k: [] for k in WEIGHTS}
+    by_step: dict[tuple[str, int], list[float]] = {}  # (conversation kind, request number): latencies
     errors = 0
     statuses: dict[int, int] = {}
     done = {k: 0 for k in WEIGHTS}
@@ -191,7 +194,9 @@ async def drive(base: str | list[str], concurrency: int, seconds: float, max_req
             steps = scenario(kind, rnd, rnd.choice(pool))
             ok = True
             answer: dict = {}
-            for key, value in steps:
+            for number, (key, value) in enumerate(steps, start=1):
+                if think:
+                    await asyncio.sleep(rnd.expovariate(1 / think))
                 if time.monotonic() >= stop_at or sent >= max_requests:
                     return
                 sent += 1
@@ -212,6 +217,7 @@ async def drive(base: str | list[str], concurrency: int, seconds: float, max_req
                     ok = False
                 latencies.append(time.perf_counter() - t0)
                 by_kind[kind].append(latencies[-1])
+                by_step.setdefault((kind, number), []).append(latencies[-1])
                 if not ok:
                     break
             if ok and (not check or finished(kind, answer)):
@@ -226,9 +232,9 @@ async def drive(base: str | list[str], concurrency: int, seconds: float, max_req
         await asyncio.gather(*(guardian(i, http) for i in range(concurrency)))
         elapsed = time.perf_counter() - t0
     latencies.sort()
-    for samples in by_kind.values():
+    for samples in [*by_kind.values(), *by_step.values()]:
         samples.sort()
-    return {"by_kind": by_kind, "n": len(latencies), "errors": errors, "rps": len(latencies) / elapsed, "elapsed": elapsed,
+    return {"by_kind": by_kind, "by_step": by_step, "n": len(latencies), "errors": errors, "rps": len(latencies) / elapsed, "elapsed": elapsed,
             "p50": pct(latencies, 50), "p95": pct(latencies, 95), "p99": pct(latencies, 99),
             "max": latencies[-1] * 1000 if latencies else float("nan"), "statuses": statuses,
             "done": done, "unfinished": unfinished}
@@ -388,7 +394,7 @@ def run_level(level: int, echo: Setup, setups: list[Setup], args, pool: list[str
     for setup in [echo, *setups]:
         cpu0, commands0, backends0 = setup.cpu_by_process(), setup.redis_commands(), setup.backend_cpu()
         r = asyncio.run(drive(setup.bases, level, args.seconds, args.max_requests, level, pool,
-                              setup is not echo))
+                              setup is not echo, args.think))
         parts = [(after - before) * 1000 / max(1, r["n"]) for before, after in zip(cpu0, setup.cpu_by_process())]
         r["backends_ms"] = (setup.backend_cpu() - backends0) * 1000 / max(1, r["n"])
         r["cpu_ms"], r["cpu_parts"] = sum(parts), parts
@@ -406,6 +412,11 @@ def run_level(level: int, echo: Setup, setups: list[Setup], args, pool: list[str
                  if any(r["unfinished"].values()) else ""))
         print(f"{'':>5} {'':>12} p50/p99 ms by conversation: " + ", ".join(
             f"{k} {pct(v, 50):.0f}/{pct(v, 99):.0f}" for k, v in r["by_kind"].items()))
+        if args.by_step:
+            for kind in r["by_kind"]:
+                steps = sorted((n, v) for (k, n), v in r["by_step"].items() if k == kind)
+                print(f"{'':>5} {'':>12}   {kind} p50/p99 ms by request: " + ", ".join(
+                    f"#{n} {pct(v, 50):.0f}/{pct(v, 99):.0f}" for n, v in steps))
         if setup.backends:
             print(f"{'':>5} {'':>12} the reference backends' own processes (not counted above): "
                   f"{r['backends_ms']:.2f} cpu ms/req")
@@ -440,6 +451,11 @@ def main() -> int:
                         help="conversation weights, e.g. faq=100 or faq=50,hours=50 (default: the realistic mix)")
     parser.add_argument("--log-level", default="INFO",
                         help="the chat server's log level (INFO is serve's default: a line per turn and request)")
+    parser.add_argument("--think", type=float, default=0.0,
+                        help="mean seconds a guardian reads and types before each request (default 0: the "
+                             "next request at once, a closed loop at saturation)")
+    parser.add_argument("--by-step", action="store_true",
+                        help="also print p50/p99 of each request of each kind of conversation")
     parser.add_argument("--keep", action="store_true", help="keep the data dir and print where it is")
     args = parser.parse_args()
     levels = [int(x) for x in args.concurrency.split(",")]
