@@ -36,6 +36,8 @@ FIXED = {
     "redis": ("5.0.1", "CVE-2023-28858/28859 (a cancelled asyncio command could hand its reply to the next "
                        "one), fixed in 4.5.4; 5.0.1 for Redis.from_pool, which the client uses"),
     "ruamel.yaml": ("0.18", "no known advisory; floor reviewed (round-trip mode only, never unsafe load)"),
+    "uvloop": ("0.20", "CVE-2024-24806 in the bundled libuv (getaddrinfo truncated long host names to "
+                       "another address), libuv 1.48.0 from uvloop 0.20.0"),
 }
 NOT_REVIEWED_HERE = {"pytest", "pytest-asyncio", "playwright", "hypothesis", "telemelya", "fakeredis",
                      "pytest-timeout"}
