@@ -68,9 +68,10 @@ class _Parsed(NamedTuple):
     """A conversation as held in memory. Never mutated once built. Held as JSON text and the
     last seq only: a caller's copy is decoded from the text (cheaper than `copy.deepcopy`), a
     commit encodes only its own new entries and the file is put together from text. Text and
-    numbers are not tracked by the cyclic garbage collector, so the thousands of conversations
-    held between compactions cost a full collection nothing (as dicts they made each one walk
-    ~100,000 objects: 85-95 ms while every request waited; docs/BENCHMARKS.md)."""
+    numbers are not tracked by the cyclic garbage collector, so each of the thousands of
+    conversations held between compactions is one object to a full collection, not ~20 (as
+    dicts and lists they made each collection walk ~100,000 objects: 85-95 ms while every
+    request waited; docs/BENCHMARKS.md)."""
 
     last_seq: int
     state_json: str

@@ -312,3 +312,32 @@ async def test_what_a_caller_gets_or_gave_is_a_copy_memory_never_shares(tmp_path
     assert [e["text"] for e in (await store.load("s1")).transcript] == ["a"]
     assert "seq" not in given[0], "the caller's entries are not numbered in place"
     await store.close()
+
+
+def _tracked_below(obj, seen=None) -> int:
+    """Count the data containers (dicts, lists, tuples) the cyclic garbage collector tracks in `obj`
+    and in the data it holds (a type, reached through a tuple subclass, is not data)."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen or not isinstance(obj, (dict, list, tuple)) or not gc.is_tracked(obj):
+        return 0
+    seen.add(id(obj))
+    return 1 + sum(_tracked_below(ref, seen) for ref in gc.get_referents(obj))
+
+
+async def test_a_conversation_held_in_memory_is_not_a_tree_the_collector_walks(tmp_path):
+    # Between compactions the store holds every changed conversation; held as parsed entries they
+    # were ~20 tracked objects each and every full collection walked them all while requests waited
+    # (85-95 ms at bench load, docs/BENCHMARKS.md). Held as text, a conversation is a couple of
+    # objects whatever its length.
+    store = TinyDBStore(tmp_path, compact_interval=3600)
+    session = "held-in-memory-0123456789"
+    for turn in range(10):
+        await store.commit(session, {"step": turn, "data": {"fields": [turn, {"k": "v"}]}},
+                           [{"from": "user", "text": f"fråga {turn}"},
+                            {"from": "bot", "text": "svar", "buttons": [{"label": "Ja", "payload": "yes"}]}])
+    gc.collect()
+    held = store._in_memory(session)
+    assert _tracked_below(held) <= 2
+    assert held.last_seq == 20
+    assert [e["seq"] for e in await store.transcript(session, after=18)] == [19, 20]
+    await store.close()
