@@ -38,7 +38,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-from backends.docfile import (Identity, apply, encode_document, encode_record, journal_path,
+from backends.docfile import (Identity, apply, encode_document, encode_record, file_identity, journal_path,
                               parse_journal, read_snapshot)
 from common.atomic import write_atomic
 from common.journal import fsync_directory
@@ -116,6 +116,14 @@ class Change:
         self.put(table, doc_id, doc)
         return doc_id
 
+    def upsert(self, table: str, field: str, doc: dict) -> None:
+        """Store `doc` in place of the first document of `table` with the same `field`, or add it."""
+        found = self.find(table, field, doc[field])
+        if found is None:
+            self.insert(table, doc)
+        else:
+            self.put(table, found[0], doc)
+
     def put(self, table: str, doc_id: str, doc: dict) -> None:
         """Store `doc` as the document `doc_id` of `table` (replacing one there)."""
         self.data[table][doc_id] = doc
@@ -185,12 +193,12 @@ class CachedDocument:
         if self._data is None:
             return False
         size = os.fstat(self._fd).st_size
-        return size == self._offset and _identity(self.path) == self._snapshot
+        return size == self._offset and file_identity(self.path) == self._snapshot
 
     def _catch_up(self) -> None:
         """Apply what other writers added (the caller holds the journal's lock)."""
         size = os.fstat(self._fd).st_size
-        if self._data is None or size < self._offset or _identity(self.path) != self._snapshot:
+        if self._data is None or size < self._offset or file_identity(self.path) != self._snapshot:
             self._forget()
             self._data, self._snapshot = read_snapshot(self.path, self._tables)
         if size > self._offset:
@@ -286,7 +294,7 @@ class CachedDocument:
         assert self._data is not None
         try:
             write_atomic(self.path, encode_document(self._data), fsync_dir=True)
-            self._snapshot = _identity(self.path)
+            self._snapshot = file_identity(self.path)
             os.ftruncate(self._fd, 0)
             os.fsync(self._fd)
         except OSError as exc:  # the change is durable in the journal; compaction can wait
@@ -327,11 +335,3 @@ def _open_journal(path: Path) -> int:
         return os.open(path, os.O_RDWR | os.O_APPEND)
     fsync_directory(path.parent)
     return fd
-
-
-def _identity(path: Path) -> Identity | None:
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return (st.st_ino, st.st_mtime_ns, st.st_size)

@@ -30,6 +30,20 @@ JOURNAL_SUFFIX = ".journal"
 Identity = tuple[int, int, int]
 
 
+def identity(st: os.stat_result) -> Identity:
+    """A file's identity as the backends compare it: inode, modification time, size (every writer
+    replaces a snapshot with `os.replace`, so a new one has a new inode)."""
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def file_identity(path: Path) -> Identity | None:
+    """The identity of the file at `path`, or None when there is none."""
+    try:
+        return identity(os.stat(path))
+    except FileNotFoundError:
+        return None
+
+
 def journal_path(path: Path) -> Path:
     """Return the journal beside the snapshot `path` (`dsr.json` -> `dsr.journal`)."""
     return Path(path).with_suffix(JOURNAL_SUFFIX)
@@ -49,7 +63,7 @@ def read_snapshot(path: Path, tables: Iterable[str]) -> tuple[dict, Identity | N
         raise ValueError(f"{path} is not a document of tables")
     for table in tables:
         data.setdefault(table, {})
-    return data, (None if st is None else (st.st_ino, st.st_mtime_ns, st.st_size))
+    return data, (None if st is None else identity(st))
 
 
 def parse_journal(chunk: bytes) -> tuple[list[dict], int]:

@@ -12,7 +12,8 @@ picked from a realistic mix:
     data_rights  an access request to the end, filed with the data-rights backend (6 requests)
     message      asking for a person outside staffed hours and leaving a message (5 requests)
 
-Each guardian sends its next request as soon as the previous answer arrives (closed loop). The
+Each guardian sends its next request as soon as the previous answer arrives (closed loop; with
+`--think S` it first reads and types for S seconds on average, as a person does). The
 echo gets exactly the same request sequence, so the two columns differ only in the server. The
 chat server's CPU seconds per request (from /proc) show where the time goes. After the run, the
 data dir is checked: every completed activation has a mail in the outbox, every data-rights

@@ -56,14 +56,7 @@ def _change_once(data_dir: Path, change: Callable[[Change], None]) -> None:
 def upsert_staff_sync(data_dir: Path, record: dict) -> None:
     """Store a staff account (replacing one with the same username) in one durable change."""
 
-    def change(txn: Change) -> None:
-        found = txn.find("staff", "username", record["username"])
-        if found is None:
-            txn.insert("staff", record)
-        else:
-            txn.put("staff", found[0], record)
-
-    _change_once(data_dir, change)
+    _change_once(data_dir, lambda txn: txn.upsert("staff", "username", record))
 
 
 def change_staff_sync(data_dir: Path, username: str, changes: dict | None) -> None:
@@ -167,15 +160,8 @@ class DsrStore:
     async def set_job_state(self, name: str, state: dict) -> None:
         """Record the background job's state (replacing what it recorded before)."""
 
-        def work(txn: Change) -> None:
-            found = txn.find("jobs", "name", name)
-            record = {**copy.deepcopy(state), "name": name}
-            if found is None:
-                txn.insert("jobs", record)
-            else:
-                txn.put("jobs", found[0], record)
-
-        await self._locked(work)
+        record = {**copy.deepcopy(state), "name": name}
+        await self._locked(lambda txn: txn.upsert("jobs", "name", record))
 
     async def staff_names(self) -> list[str]:
         """Return the usernames of the enabled staff logins, sorted."""

@@ -154,6 +154,11 @@ class EventBus:
         `start()`: nothing to read with it then)."""
         return "%d-%d" % self.last_id if self.last_id != (0, 0) else ""
 
+    def applied(self, entry_id: bytes | str) -> bool:
+        """Whether the stream entry `entry_id` has been applied here already (entries are applied
+        in stream order, so every entry up to `last_id` has)."""
+        return _id_tuple(entry_id) <= self.last_id
+
     def took(self, entries: list) -> None:
         """Apply the entries a turn's lock read (bot/store/redis_lock.py) in its own script, as
         `[id, [field, value, ...]]` lists."""

@@ -28,7 +28,7 @@ from typing import AsyncIterator
 from redis.exceptions import RedisError
 
 from bot.handoff.queue import IndexedItemsField, QueueError
-from bot.shared_redis.bus import EventBus, _id_tuple, read_json_hash
+from bot.shared_redis.bus import EventBus, read_json_hash
 from bot.shared_redis.maps import apply_change
 from bot.store.redis_lock import Held, LeaseLock, LockBusy
 
@@ -135,7 +135,7 @@ class RedisItems:
                                          item["id"], json.dumps(item, ensure_ascii=False)])
         if entry is None:
             return False
-        if _id_tuple(entry) > bus.last_id:
+        if not bus.applied(entry):
             self.items[item["id"]] = item
         return True
 
